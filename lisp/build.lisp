@@ -1,0 +1,38 @@
+;;;; build.lisp - compile the Lisp layer and link it with the C primitives.
+;;;;
+;;;; Run as: ecl -norc -shell lisp/build.lisp  with the environment
+;;;;   SRCDIR    the source tree         BUILDDIR  where objects go
+;;;;   CORE_LIB  the C primitives archive (libeclsock-core.a)
+;;;;   CFLAGS_EXTRA  flags for the C code ECL generates (optional)
+;;;; Each file is compiled to native code (:system-p) and then loaded from
+;;;; source, so that the next file compiles against its packages and macros.
+;;;; The objects are linked into sock.fas.
+
+(require :cmp)
+
+(defparameter *files* '("packages" "conditions" "core" "clisp" "ext" "module"))
+
+(defun env (name &optional default)
+  (or (ext:getenv name) default (error "~A is not set" name)))
+
+(let* ((src (env "SRCDIR"))
+       (build (env "BUILDDIR"))
+       (objdir (concatenate 'string build "/lisp-build/"))
+       (objects '()))
+  (ensure-directories-exist objdir)
+  (setf c::*user-cc-flags* (concatenate 'string "-I" src "/src " (env "CFLAGS_EXTRA" "")))
+  (dolist (name *files*)
+    (let ((source (format nil "~A/lisp/~A.lisp" src name))
+          (object (format nil "~A~A.o" objdir name)))
+      (multiple-value-bind (out warnings failure)
+          (compile-file source :output-file object :system-p t :verbose nil :print nil)
+        (declare (ignore warnings))
+        (unless (and out (not failure))
+          (format *error-output* "~&build: compiling ~A failed~%" source)
+          (ext:quit 1)))
+      (push object objects)
+      (load source :verbose nil)))
+  (c:build-fasl (concatenate 'string build "/sock.fas")
+                :lisp-files (reverse objects)
+                :ld-flags (list (env "CORE_LIB")))
+  (ext:quit 0))

@@ -1,0 +1,96 @@
+;;;; conditions.lisp - the one condition hierarchy of ecl-sock.
+;;;;
+;;;; C reports every failure through %SIGNAL-SOCKET-ERROR with the error's
+;;;; keyword (:ECONNREFUSED, :ETIMEDOUT, :EAI-NONAME ...); the table below
+;;;; picks the class.  SOCKET-ERROR is a STREAM-ERROR (as Allegro's is) and
+;;;; an EXT:OS-ERROR (as CLISP's socket errors are), so handlers written
+;;;; for either Lisp catch it.  Allegro's identifier keywords are computed
+;;;; from the same code.
+
+(in-package "ECLSOCK")
+
+(define-condition ext:os-error (error) ()
+  (:documentation "An error reported by the operating system (CLISP's name).
+Socket failures are of this type; EXT:OS-ERROR-CODE returns the errno keyword."))
+
+(define-condition socket-error (stream-error ext:os-error)
+  ((code :initarg :code :initform :unknown :reader socket-error-code
+         :documentation "The error keyword, e.g. :ECONNREFUSED or :EAI-NONAME.")
+   (errno :initarg :errno :initform nil :reader socket-error-errno
+          :documentation "The errno number, or NIL for resolver failures.")
+   (syscall :initarg :syscall :initform nil :reader socket-error-syscall
+            :documentation "The failing operation, e.g. \"connect\".")
+   (host :initarg :host :initform nil :reader socket-error-host)
+   (port :initarg :port :initform nil :reader socket-error-port)
+   (message :initarg :message :initform nil :reader socket-error-message))
+  (:default-initargs :stream nil)
+  (:report report-socket-error)
+  (:documentation "A socket operation failed.  Readers: SOCKET-ERROR-CODE (errno
+keyword), SOCKET-ERROR-ERRNO, SOCKET-ERROR-SYSCALL, SOCKET-ERROR-HOST,
+SOCKET-ERROR-PORT, SOCKET-ERROR-IDENTIFIER (Allegro's keyword) and
+STREAM-ERROR-STREAM (the socket stream, or NIL)."))
+
+(defun report-socket-error (c s)
+  (let ((host (socket-error-host c)) (port (socket-error-port c)))
+    (format s "~@[~A~]~:[~*~; ~A~]~@[:~A~]: ~A [~A]"
+            (socket-error-syscall c) host host port
+            (or (socket-error-message c) "socket error")
+            (socket-error-code c))
+    (when (stream-error-stream c)
+      (format s " on ~A" (stream-name-string (stream-error-stream c))))))
+
+(defun stream-name-string (stream)
+  (if (socket-stream-p stream) (%stream-name stream) (princ-to-string stream)))
+
+(defmacro define-socket-errors (&rest specs)
+  `(progn
+     ,@(loop for (name codes doc) in specs
+             collect `(define-condition ,name (socket-error) ()
+                        (:documentation ,doc)))
+     (defparameter *code-classes*
+       ',(loop for (name codes) in specs
+               nconc (loop for c in codes collect (cons c name))))))
+
+(define-socket-errors
+  (connection-refused-error (:econnrefused)
+   "Nobody listens at the address connected to (ECONNREFUSED).")
+  (connection-reset-error (:econnreset :epipe :econnaborted :enetreset)
+   "The peer went away: reset, aborted, or a write after it closed.")
+  (address-in-use-error (:eaddrinuse)
+   "The local address is already bound (EADDRINUSE).")
+  (address-not-available-error (:eaddrnotavail)
+   "The local address does not belong to this host (EADDRNOTAVAIL).")
+  (socket-timeout-error (:etimedout)
+   "A :TIMEOUT passed, or the kernel gave up on the connection (ETIMEDOUT).")
+  (host-not-found-error (:eai-noname :eai-nodata :eai-addrfamily :eai-fail :eai-again)
+   "The host name could not be resolved.")
+  (network-unreachable-error (:enetunreach :enetdown)
+   "No route to the network.")
+  (host-unreachable-error (:ehostunreach :ehostdown)
+   "No route to the host."))
+
+(defparameter *code-identifiers*
+  '((:econnrefused . :connection-refused) (:eaddrinuse . :address-in-use)
+    (:eaddrnotavail . :address-not-available) (:ehostunreach . :host-unreachable)
+    (:enetunreach . :network-unreachable) (:enetdown . :network-down)
+    (:enetreset . :network-reset) (:econnaborted . :connection-aborted)
+    (:econnreset . :connection-reset) (:etimedout . :connection-timed-out)
+    (:enobufs . :no-buffer-space) (:eshutdown . :shutdown) (:ehostdown . :host-down)
+    (:epipe . :broken-pipe))
+  "Errno keywords and the identifiers Allegro's socket errors carry.")
+
+(defgeneric socket-error-identifier (condition)
+  (:documentation "Allegro's identifier for CONDITION: :CONNECTION-REFUSED,
+:ADDRESS-IN-USE, :CONNECTION-RESET, :CONNECTION-TIMED-OUT ... or :UNKNOWN.")
+  (:method ((c socket-error))
+    (or (cdr (assoc (socket-error-code c) *code-identifiers*)) :unknown)))
+
+(defun ext:os-error-code (condition)
+  "The errno keyword of an OS-ERROR, as CLISP's EXT:OS-ERROR-CODE."
+  (if (typep condition 'socket-error) (socket-error-code condition) :unknown))
+
+(defun %signal-socket-error (syscall code errno message host port stream)
+  "Called from C (errors.c) for every failure: signal the condition for CODE."
+  (error (or (cdr (assoc code *code-classes*)) 'socket-error)
+         :syscall syscall :code code :errno errno :message message
+         :host host :port port :stream stream))

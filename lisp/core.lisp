@@ -1,0 +1,192 @@
+;;;; core.lisp - what the three API faces share.
+;;;;
+;;;; Starts the C primitives, and owns: the one timeout parser (every
+;;;; :TIMEOUT and seconds/microseconds spelling becomes seconds or NIL),
+;;;; element type, external format and :BUFFERED normalisation, argument
+;;;; checks (ports, hosts), the SOCKET-SERVER object and how socket
+;;;; objects print.
+
+(in-package "ECLSOCK")
+
+;;; The C side registers the %primitives into this package.  Only in
+;;; compiled code (the build loads the sources to compile the next file,
+;;; where there is no C to call).
+(eval-when (:load-toplevel)
+  (ffi:clines "extern void eclsock_init_primitives(void);")
+  (ffi:c-inline () () :void "eclsock_init_primitives()" :one-liner t))
+
+;;; ------------------------------------------------------------------
+;;; Timeouts
+
+(deftype timeout ()
+  "What :TIMEOUT accepts: NIL, seconds (a non-negative real), (SEC USEC) or (SEC . USEC)."
+  '(or null (real 0) cons))
+
+(defun normalize-timeout (seconds &optional microseconds)
+  "SECONDS (and MICROSECONDS) in any of CLISP's forms -> seconds or NIL.
+NIL means wait forever."
+  (flet ((bad (x) (error 'type-error :datum x :expected-type 'timeout)))
+    (cond ((null seconds)
+           (when microseconds (bad microseconds))
+           nil)
+          ((consp seconds)
+           (let ((s (car seconds))
+                 (u (if (consp (cdr seconds)) (cadr seconds) (cdr seconds))))
+             (unless (and (typep s '(real 0)) (typep u '(or null (real 0)))
+                          (or (atom (cdr seconds)) (null (cddr seconds))))
+               (bad seconds))
+             (+ s (/ (or u 0) 1000000))))
+          ((typep seconds '(real 0))
+           (unless (typep microseconds '(or null (real 0))) (bad microseconds))
+           (+ seconds (/ (or microseconds 0) 1000000)))
+          (t (bad seconds)))))
+
+;;; ------------------------------------------------------------------
+;;; Arguments
+
+(deftype port-number () '(integer 0 65535))
+
+(defun check-port (port)
+  (unless (typep port 'port-number)
+    (error 'type-error :datum port :expected-type 'port-number))
+  port)
+
+(defun dotted (ipaddr)
+  (format nil "~D.~D.~D.~D" (ldb (byte 8 24) ipaddr) (ldb (byte 8 16) ipaddr)
+          (ldb (byte 8 8) ipaddr) (ldb (byte 8 0) ipaddr)))
+
+(defun check-host (host)
+  "HOST as a string: a name, a numeric address, or a 32-bit IPv4 integer."
+  (typecase host
+    (string (coerce host 'simple-string))
+    ((unsigned-byte 32) (dotted host))
+    (t (error 'type-error :datum host :expected-type '(or string (unsigned-byte 32))))))
+
+(defun normalize-element-type (element-type)
+  "CHARACTER, (UNSIGNED-BYTE 8) and their kin, as the C side wants them."
+  (cond ((member element-type '(character base-char :default)) 'character)
+        ((and (consp element-type)
+              (member (first element-type) '(unsigned-byte signed-byte))
+              (typep (second element-type) '(integer 8 64))
+              (zerop (mod (second element-type) 8)))
+         element-type)
+        ((eq element-type 'ext:byte8) '(unsigned-byte 8))
+        (t (error 'type-error :datum element-type
+                              :expected-type '(member character (unsigned-byte 8))))))
+
+(defun normalize-external-format (format)
+  "ECL's external formats, plus CLISP's line-terminator words :DOS (CRLF),
+:UNIX (LF) and :MAC (CR), alone or in a list such as (:LATIN-1 :DOS)."
+  (labels ((one (f)
+             (case f
+               ((nil :default) :default)
+               (:dos :crlf)
+               (:unix :lf)
+               (:mac :cr)
+               (t f))))
+    (cond ((null format) :default)
+          ((and (consp format) (= (length format) 1)) (one (first format)))
+          ((consp format)
+           (mapcar #'one format))
+          ((member format '(:dos :unix :mac)) (list :utf-8 (one format)))
+          (t (one format)))))
+
+(defun buffered-p (buffered)
+  "CLISP's :BUFFERED: T or :DEFAULT buffer output, NIL sends every write."
+  (if buffered t nil))
+
+;;; ------------------------------------------------------------------
+;;; Socket streams
+
+(deftype socket-stream ()
+  "A stream over a connected socket, made by SOCKET-CONNECT, SOCKET-ACCEPT
+and the other faces' constructors."
+  '(satisfies socket-stream-p))
+
+(defun socket-stream-p (object)
+  "True when OBJECT is a socket stream (open or closed)."
+  (%socket-stream-p object))
+
+(defun stream-fd (stream &optional (who 'stream-fd))
+  "The descriptor under socket stream STREAM; a clear error when closed."
+  (unless (socket-stream-p stream)
+    (error 'type-error :datum stream :expected-type 'socket-stream))
+  (or (%stream-fd stream)
+      (error 'socket-error :syscall (string-downcase (string who)) :code :ebadf
+                           :errno 9 :message "Stream is closed" :stream stream)))
+
+(defun print-socket-stream (out stream)
+  (print-unreadable-object (stream out)
+    (format out "~:[~;CLOSED ~]SOCKET-STREAM ~S ~A"
+            (null (%stream-fd stream)) (stream-element-type stream)
+            (subseq (%stream-name stream) 7))))
+
+;;; Socket streams are ECL built-in streams, which PRINT-OBJECT does not
+;;; reach; the pretty printer (on by default in ECL) does.
+(eval-when (:load-toplevel)
+  (set-pprint-dispatch 'socket-stream 'print-socket-stream 1))
+
+;;; ------------------------------------------------------------------
+;;; Servers
+
+(defstruct (socket-server (:constructor %make-socket-server (fd host port))
+                          (:copier nil)
+                          (:predicate socket-server-p))
+  "A listening socket (CLISP's SOCKET-SERVER).  FD must stay the first slot:
+C reads it there."
+  (fd nil)
+  (host "" :type string)
+  (port 0 :type fixnum))
+
+(setf (documentation 'socket-server-p 'function)
+      "True when OBJECT is a SOCKET-SERVER.")
+
+(defmethod print-object ((server socket-server) out)
+  (print-unreadable-object (server out)
+    (format out "~:[CLOSED ~;~]SOCKET-SERVER ~A:~D"
+            (socket-server-fd server) (socket-server-host server)
+            (socket-server-port server))))
+
+(defun server-fd (server who)
+  "The descriptor of SERVER; a clear error when it is not an open server."
+  (unless (socket-server-p server)
+    (error 'type-error :datum server :expected-type 'socket-server))
+  (or (socket-server-fd server)
+      (error "~A on ~S is illegal: the server is closed." who server)))
+
+(defun close-server (server)
+  "Close SERVER's descriptor once; wakes threads waiting on it."
+  (let ((fd (socket-server-fd server)))
+    (when fd
+      (setf (socket-server-fd server) nil)
+      (ignore-errors (%shutdown-fd fd 2))
+      (%close-fd fd)))
+  nil)
+
+(defun finalize-server (server)
+  (ignore-errors (close-server server)))
+
+(defun make-server (fd)
+  "A SOCKET-SERVER owning listening descriptor FD."
+  (multiple-value-bind (host port) (%local-address fd)
+    (let ((server (%make-socket-server fd host port)))
+      (ext:set-finalizer server #'finalize-server)
+      server)))
+
+(eval-when (:load-toplevel)
+  (%set-server-class (find-class 'socket-server)))
+
+;;; ------------------------------------------------------------------
+;;; Addresses
+
+(defun address-string (host port do-not-resolve-p)
+  "CLISP's text for an address: \"IP (NAME)\", or just the IP."
+  (values (let ((name (and (not do-not-resolve-p) (%address-name host))))
+            (if name (format nil "~A (~A)" host name) host))
+          port))
+
+(defun any-fd (object who)
+  "The descriptor behind a socket stream, a server or a raw descriptor."
+  (cond ((socket-server-p object) (server-fd object who))
+        ((typep object '(integer 0)) object)
+        (t (stream-fd object who))))

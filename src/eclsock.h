@@ -1,0 +1,164 @@
+/* -*- mode: c; c-basic-offset: 2; indent-tabs-mode: nil -*- */
+/*
+ * eclsock.h - the one internal header of ecl-sock.
+ *
+ * Every C file of the module includes this header and nothing else of ours.
+ * It declares the layers from the bottom up:
+ *
+ *   timeout.c  the monotonic clock, deadlines and the only blocking wait (poll)
+ *   os.c       system calls on plain int descriptors, EINTR loops, interrupt
+ *              discipline; returns 0 or an error code, never signals
+ *   addr.c     name resolution and sockaddr <-> text
+ *   options.c  the socket option table (socket-options)
+ *   errors.c   error codes -> names and messages; eclsock_raise(), the one
+ *              place where an error code becomes a Lisp condition
+ *   stream.c   the buffered socket stream (a real ECL stream)
+ *   status.c   socket-status / socket-wait over many objects with poll
+ *   glue.c     the Lisp primitives (ECLSOCK::%...) and the module init
+ *
+ * Error currency below glue: an int that is 0 for success, a positive errno
+ * captured right at the failing call, or a negative ECLSOCK_E* code.
+ */
+#ifndef ECLSOCK_H
+#define ECLSOCK_H
+
+#include <ecl/ecl.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <poll.h>
+#include <netdb.h>
+
+#define ECLSOCK_HIDDEN __attribute__((visibility("hidden")))
+
+/* -- Error codes that are not errno values ---------------------------- */
+
+enum {
+  ECLSOCK_ETIMEOUT = -1,        /* our own deadline expired */
+  ECLSOCK_EBADARG  = -2,        /* argument rejected by C (bad address text) */
+  ECLSOCK_ENOADDR  = -3,        /* the name resolved to no usable address */
+  ECLSOCK_ETOOLONG = -4,        /* Unix socket path longer than sun_path */
+  ECLSOCK_EAI_BASE = -1000      /* getaddrinfo code X is ECLSOCK_EAI_BASE + X */
+};
+#define ECLSOCK_EAI(x) (ECLSOCK_EAI_BASE + (x))
+#define ECLSOCK_IS_EAI(c) ((c) <= ECLSOCK_EAI_BASE + 0 && (c) > ECLSOCK_EAI_BASE - 100)
+
+/* -- timeout.c ---------------------------------------------------------- */
+
+/* A deadline is an absolute CLOCK_MONOTONIC time in seconds; negative
+   means "no deadline" (block until ready). */
+typedef double eclsock_deadline;
+#define ECLSOCK_NO_DEADLINE (-1.0)
+
+ECLSOCK_HIDDEN double eclsock_tm_now(void);
+ECLSOCK_HIDDEN eclsock_deadline eclsock_tm_deadline(double seconds);
+ECLSOCK_HIDDEN int eclsock_tm_poll(struct pollfd *fds, nfds_t n,
+                                   eclsock_deadline dl, int *nready);
+ECLSOCK_HIDDEN int eclsock_tm_wait(int fd, short events, eclsock_deadline dl);
+
+/* -- os.c ----------------------------------------------------------------- */
+
+ECLSOCK_HIDDEN int eclsock_os_socket(int family, int type, volatile int *fd);
+ECLSOCK_HIDDEN int eclsock_os_close(int fd);
+ECLSOCK_HIDDEN int eclsock_os_connect(int fd, const struct sockaddr *sa,
+                                      socklen_t len, eclsock_deadline dl);
+ECLSOCK_HIDDEN int eclsock_os_bind_listen(int fd, const struct sockaddr *sa,
+                                          socklen_t len, int backlog);
+ECLSOCK_HIDDEN int eclsock_os_accept(int lfd, volatile int *fd, eclsock_deadline dl);
+ECLSOCK_HIDDEN int eclsock_os_send_all(int fd, const unsigned char *p, size_t n);
+ECLSOCK_HIDDEN int eclsock_os_recv(int fd, unsigned char *p, size_t n,
+                                   int flags, size_t *got);
+ECLSOCK_HIDDEN int eclsock_os_shutdown(int fd, int how);
+ECLSOCK_HIDDEN int eclsock_os_set_nonblock(int fd, int on);
+
+/* -- addr.c --------------------------------------------------------------- */
+
+typedef struct {
+  struct sockaddr_storage ss;
+  socklen_t len;
+} eclsock_addr;
+
+/* Resolve HOST (NULL = wildcard for passive) and PORT into a malloc'd list;
+   free it with eclsock_addr_free. */
+ECLSOCK_HIDDEN int eclsock_addr_resolve(const char *host, int port, int passive,
+                                        int socktype, struct addrinfo **out);
+ECLSOCK_HIDDEN void eclsock_addr_free(struct addrinfo *ai);
+ECLSOCK_HIDDEN int eclsock_addr_numeric(const struct sockaddr *sa, socklen_t len,
+                                        char *host, size_t hostlen, int *port);
+ECLSOCK_HIDDEN int eclsock_addr_name(const struct sockaddr *sa, socklen_t len,
+                                     char *host, size_t hostlen);
+ECLSOCK_HIDDEN int eclsock_addr_local(int fd, eclsock_addr *a);
+ECLSOCK_HIDDEN int eclsock_addr_peer(int fd, eclsock_addr *a);
+
+/* -- options.c ------------------------------------------------------------ */
+
+/* Option kinds: how a value travels between Lisp and getsockopt. */
+enum eclsock_optkind { OPT_BOOL, OPT_INT, OPT_TIMEVAL, OPT_LINGER };
+struct eclsock_option {
+  const char *name;             /* keyword name, e.g. "SO-KEEPALIVE" */
+  int level, optname;
+  enum eclsock_optkind kind;
+};
+ECLSOCK_HIDDEN const struct eclsock_option *eclsock_opt_find(const char *name);
+ECLSOCK_HIDDEN const struct eclsock_option *eclsock_opt_table(size_t *count);
+
+/* -- errors.c ------------------------------------------------------------- */
+
+ECLSOCK_HIDDEN const char *eclsock_err_name(int code);
+ECLSOCK_HIDDEN const char *eclsock_err_message(int code);
+/* Signal the Lisp condition for CODE.  OP names the failing operation
+   ("connect"), HOST/PORT/STREAM are Lisp objects or ECL_NIL.  Never
+   returns.  Call it with interrupts enabled. */
+ECLSOCK_HIDDEN void eclsock_raise(const char *op, int code, cl_object host,
+                                  cl_object port, cl_object stream)
+  __attribute__((noreturn));
+
+/* -- stream.c ------------------------------------------------------------- */
+
+ECLSOCK_HIDDEN void eclsock_stream_init(void);
+ECLSOCK_HIDDEN cl_object eclsock_stream_make(int fd, cl_object elttype,
+                                             cl_object extfmt, int buffered,
+                                             cl_object host, cl_object port,
+                                             cl_object name);
+ECLSOCK_HIDDEN int eclsock_stream_p(cl_object x);
+ECLSOCK_HIDDEN int eclsock_stream_fd(cl_object x);
+ECLSOCK_HIDDEN int eclsock_stream_buffered_input(cl_object x);
+ECLSOCK_HIDDEN int eclsock_stream_probe(cl_object x);
+ECLSOCK_HIDDEN void eclsock_stream_flush(cl_object x, int try_only);
+ECLSOCK_HIDDEN cl_object eclsock_stream_host(cl_object x);
+ECLSOCK_HIDDEN cl_object eclsock_stream_port(cl_object x);
+ECLSOCK_HIDDEN void eclsock_stream_shutdown(cl_object x, int how);
+ECLSOCK_HIDDEN void eclsock_stream_set_element_type(cl_object x, cl_object elttype,
+                                                    cl_object extfmt);
+ECLSOCK_HIDDEN cl_index eclsock_stream_read_octets(cl_object x, unsigned char *p,
+                                                   cl_index n, int mode);
+ECLSOCK_HIDDEN void eclsock_stream_set_buffered(cl_object x, int buffered);
+ECLSOCK_HIDDEN int eclsock_stream_get_buffered(cl_object x);
+ECLSOCK_HIDDEN void eclsock_stream_set_finalizing(cl_object x);
+
+/* -- status.c ------------------------------------------------------------- */
+
+ECLSOCK_HIDDEN cl_object eclsock_status(cl_object what, cl_object timeout);
+ECLSOCK_HIDDEN void eclsock_status_set_server_class(cl_object cls);
+ECLSOCK_HIDDEN int eclsock_server_fd(cl_object x);
+
+/* -- glue.c --------------------------------------------------------------- */
+
+/* Convert a Lisp timeout (a non-negative real in seconds, or NIL) into a
+   deadline. */
+ECLSOCK_HIDDEN eclsock_deadline eclsock_glue_deadline(cl_object timeout);
+ECLSOCK_HIDDEN char *eclsock_glue_cstring(cl_object s, cl_object *keep);
+ECLSOCK_HIDDEN cl_object eclsock_sym(const char *name);
+
+/* Run a blocking system call with ECL's interrupt discipline: Lisp
+   interrupts are deferred during the call and run right after it, with
+   errno saved across them.  The caller loops on EINTR. */
+#define ECLSOCK_BLOCKING(env, result, err, call)   \
+  do {                                             \
+    ecl_disable_interrupts_env(env);               \
+    (result) = (call);                             \
+    (err) = errno;                                 \
+    ecl_enable_interrupts_env(env);                \
+  } while (0)
+
+#endif /* ECLSOCK_H */

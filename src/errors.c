@@ -1,0 +1,105 @@
+/* -*- mode: c; c-basic-offset: 2; indent-tabs-mode: nil -*- */
+/*
+ * errors.c - error codes to names, messages and Lisp conditions.
+ *
+ * Owns: the one table that names error codes (errno values, resolver codes
+ * and our ECLSOCK_E* codes) and eclsock_raise(), the one place where a code
+ * becomes a Lisp condition.  C never picks a condition class: it hands the
+ * code's keyword (:ECONNREFUSED, :ETIMEDOUT, :EAI-NONAME ...) to
+ * ECLSOCK::%SIGNAL-SOCKET-ERROR, and lisp/conditions.lisp maps keywords to
+ * classes.
+ */
+#include "eclsock.h"
+#include <errno.h>
+#include <netdb.h>
+#include <string.h>
+
+#define ECLSOCK_ERRNO_MAP(X)                                    \
+  X(EPERM) X(ENOENT) X(EINTR) X(EIO) X(EBADF) X(EAGAIN)          \
+  X(ENOMEM) X(EACCES) X(EFAULT) X(EEXIST) X(ENOTDIR) X(EINVAL)   \
+  X(ENFILE) X(EMFILE) X(ENOSPC) X(EPIPE) X(ENAMETOOLONG)        \
+  X(ENOTSOCK) X(EDESTADDRREQ) X(EMSGSIZE) X(EPROTOTYPE)          \
+  X(ENOPROTOOPT) X(EPROTONOSUPPORT) X(ESOCKTNOSUPPORT)           \
+  X(EOPNOTSUPP) X(EPFNOSUPPORT) X(EAFNOSUPPORT) X(EADDRINUSE)    \
+  X(EADDRNOTAVAIL) X(ENETDOWN) X(ENETUNREACH) X(ENETRESET)       \
+  X(ECONNABORTED) X(ECONNRESET) X(ENOBUFS) X(EISCONN)            \
+  X(ENOTCONN) X(ESHUTDOWN) X(ETIMEDOUT) X(ECONNREFUSED)          \
+  X(EHOSTDOWN) X(EHOSTUNREACH) X(EALREADY) X(EINPROGRESS)        \
+  X(EPROTO)
+
+#define ECLSOCK_EAI_MAP(X)                                        \
+  X(EAI_NONAME, "EAI-NONAME") X(EAI_AGAIN, "EAI-AGAIN")             \
+  X(EAI_FAIL, "EAI-FAIL") X(EAI_FAMILY, "EAI-FAMILY")               \
+  X(EAI_SOCKTYPE, "EAI-SOCKTYPE") X(EAI_SERVICE, "EAI-SERVICE")     \
+  X(EAI_MEMORY, "EAI-MEMORY") X(EAI_BADFLAGS, "EAI-BADFLAGS")       \
+  X(EAI_OVERFLOW, "EAI-OVERFLOW") X(EAI_NODATA, "EAI-NODATA")       \
+  X(EAI_ADDRFAMILY, "EAI-ADDRFAMILY")
+
+/* The keyword name of CODE ("ECONNREFUSED"), or "UNKNOWN". */
+const char *
+eclsock_err_name(int code)
+{
+  switch (code) {
+#define X(e) case e: return #e;
+    ECLSOCK_ERRNO_MAP(X)
+#undef X
+#define X(e, n) case ECLSOCK_EAI(e): return n;
+    ECLSOCK_EAI_MAP(X)
+#undef X
+  case ECLSOCK_ETIMEOUT: return "ETIMEDOUT";
+  case ECLSOCK_EBADARG:  return "EINVAL";
+  case ECLSOCK_ENOADDR:  return "EAI-NONAME";
+  case ECLSOCK_ETOOLONG: return "ENAMETOOLONG";
+  default: return "UNKNOWN";
+  }
+}
+
+/* A message for humans about CODE. */
+const char *
+eclsock_err_message(int code)
+{
+  if (code > 0)
+    return strerror(code);
+  if (ECLSOCK_IS_EAI(code))
+    return gai_strerror(code - ECLSOCK_EAI_BASE);
+  switch (code) {
+  case ECLSOCK_ETIMEOUT: return "Timed out";
+  case ECLSOCK_EBADARG:  return "Invalid argument";
+  case ECLSOCK_ENOADDR:  return "Name resolved to no usable address";
+  case ECLSOCK_ETOOLONG: return "Socket file name too long";
+  default: return "Unknown error";
+  }
+}
+
+/* The errno to report for CODE: the errno itself, ETIMEDOUT for our own
+   timeouts, NIL for resolver codes. */
+static cl_object
+code_errno(int code)
+{
+  if (code > 0)
+    return ecl_make_fixnum(code);
+  switch (code) {
+  case ECLSOCK_ETIMEOUT: return ecl_make_fixnum(ETIMEDOUT);
+  case ECLSOCK_EBADARG:  return ecl_make_fixnum(EINVAL);
+  case ECLSOCK_ETOOLONG: return ecl_make_fixnum(ENAMETOOLONG);
+  default: return ECL_NIL;
+  }
+}
+
+void
+eclsock_raise(const char *op, int code, cl_object host, cl_object port,
+              cl_object stream)
+{
+  cl_object args[7];
+  args[0] = ecl_make_simple_base_string(op, -1);
+  args[1] = ecl_make_keyword(eclsock_err_name(code));
+  args[2] = code_errno(code);
+  args[3] = ecl_make_simple_base_string(eclsock_err_message(code), -1);
+  args[4] = host;
+  args[5] = port;
+  args[6] = stream;
+  cl_funcall(8, eclsock_sym("%SIGNAL-SOCKET-ERROR"), args[0], args[1],
+             args[2], args[3], args[4], args[5], args[6]);
+  /* %signal-socket-error uses ERROR, which does not return */
+  FEerror("ecl-sock: socket error handler returned", 0);
+}

@@ -1,0 +1,693 @@
+/* -*- mode: c; c-basic-offset: 2; indent-tabs-mode: nil -*- */
+/*
+ * glue.c - the Lisp primitives of ecl-sock and their registration.
+ *
+ * Owns: the functions ECLSOCK::%... that lisp/ calls, with positional
+ * arguments already defaulted by the Lisp layer.  Each primitive checks and
+ * converts its arguments first (type errors before any descriptor exists),
+ * then calls os.c/addr.c/stream.c, and turns an error code into a condition
+ * with eclsock_raise().  Descriptors made here are closed by an
+ * unwind-protect cleanup until a stream or server owns them, so neither an
+ * error nor an interrupt leaks one.
+ */
+#include "eclsock.h"
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#define PKG "ECLSOCK"
+
+cl_object
+eclsock_sym(const char *name)
+{
+  return ecl_make_symbol(name, PKG);
+}
+
+/* -- Argument conversion ------------------------------------------------ */
+
+/* A C string for the Lisp string S; *KEEP holds the Lisp object that owns
+   the characters (keep it alive while the pointer is used). */
+char *
+eclsock_glue_cstring(cl_object s, cl_object *keep)
+{
+  if (!ECL_STRINGP(s))
+    FEwrong_type_argument(ecl_make_symbol("STRING", "CL"), s);
+  *keep = ecl_null_terminated_base_string(si_coerce_to_base_string(s));
+  return (char *)(*keep)->base_string.self;
+}
+
+static int
+port_arg(cl_object port)
+{
+  if (!ECL_FIXNUMP(port) || ecl_fixnum(port) < 0 || ecl_fixnum(port) > 65535)
+    FEwrong_type_argument(cl_list(3, ecl_make_symbol("INTEGER", "CL"),
+                                  ecl_make_fixnum(0), ecl_make_fixnum(65535)), port);
+  return (int)ecl_fixnum(port);
+}
+
+static int
+fd_arg(cl_object fd)
+{
+  if (!ECL_FIXNUMP(fd) || ecl_fixnum(fd) < 0 || ecl_fixnum(fd) > 0x7fffffff)
+    FEwrong_type_argument(ecl_make_symbol("FIXNUM", "CL"), fd);
+  return (int)ecl_fixnum(fd);
+}
+
+eclsock_deadline
+eclsock_glue_deadline(cl_object timeout)
+{
+  double t;
+  if (Null(timeout))
+    return ECLSOCK_NO_DEADLINE;
+  if (!ECL_REAL_TYPE_P(ecl_t_of(timeout)) || ecl_minusp(timeout))
+    FEwrong_type_argument(cl_list(2, ecl_make_symbol("REAL", "CL"), ecl_make_fixnum(0)),
+                          timeout);
+  t = ecl_to_double(timeout);
+  return eclsock_tm_deadline(t);
+}
+
+/* "host:port", or "[host]:port" for IPv6, or the path of a Unix socket. */
+static void
+format_addr(const eclsock_addr *a, char *buf, size_t len)
+{
+  char host[NI_MAXHOST];
+  int port;
+  if (eclsock_addr_numeric((const struct sockaddr *)&a->ss, a->len, host,
+                           sizeof host, &port)) {
+    snprintf(buf, len, "?");
+  } else if (a->ss.ss_family == AF_UNIX) {
+    snprintf(buf, len, "%s", host[0] ? host : "(unnamed)");
+  } else if (a->ss.ss_family == AF_INET6) {
+    snprintf(buf, len, "[%s]:%d", host, port);
+  } else {
+    snprintf(buf, len, "%s:%d", host, port);
+  }
+}
+
+/* The name of the stream over FD: "local -> peer". */
+static cl_object
+stream_name(int fd)
+{
+  eclsock_addr a;
+  char local[NI_MAXHOST + 16], peer[NI_MAXHOST + 16], name[2 * NI_MAXHOST + 48];
+  if (eclsock_addr_local(fd, &a)) strcpy(local, "?");
+  else format_addr(&a, local, sizeof local);
+  if (eclsock_addr_peer(fd, &a)) strcpy(peer, "?");
+  else format_addr(&a, peer, sizeof peer);
+  snprintf(name, sizeof name, "socket %s -> %s", local, peer);
+  return ecl_make_simple_base_string(name, -1);
+}
+
+/* -- Connections -------------------------------------------------------- */
+
+/* (%connect host port timeout element-type external-format buffered)
+   Tries every address HOST resolves to, in order, until one connects; the
+   timeout bounds the whole attempt.  Returns a socket stream. */
+static cl_object
+l_connect(cl_object host, cl_object port, cl_object timeout,
+          cl_object elttype, cl_object extfmt, cl_object buffered)
+{
+  const cl_env_ptr env = ecl_process_env();
+  cl_object keep, stream = ECL_NIL;
+  char *h = eclsock_glue_cstring(host, &keep);
+  int p = port_arg(port);
+  eclsock_deadline dl = eclsock_glue_deadline(timeout);
+  struct addrinfo *volatile ai = NULL;
+  volatile int fd = -1, code = 0, done = 0;
+  ECL_UNWIND_PROTECT_BEGIN(env) {
+    struct addrinfo *res = NULL, *a;
+    code = eclsock_addr_resolve(h, p, 0, SOCK_STREAM, &res);
+    ai = res;
+    for (a = res; !code && a; a = a->ai_next) {
+      code = eclsock_os_socket(a->ai_family, a->ai_socktype, &fd);
+      if (code)
+        continue;
+      code = eclsock_os_connect(fd, a->ai_addr, a->ai_addrlen, dl);
+      if (!code)
+        break;
+      eclsock_os_close(fd);
+      fd = -1;
+      if (code == ECLSOCK_ETIMEOUT || !a->ai_next)
+        break;
+      code = 0;
+    }
+    if (!code && fd >= 0)
+      stream = eclsock_stream_make(fd, elttype, extfmt, !Null(buffered),
+                                   host, port, stream_name(fd));
+    done = 1;
+  } ECL_UNWIND_PROTECT_EXIT {
+    eclsock_addr_free(ai);
+    if (!done && fd >= 0)
+      eclsock_os_close(fd);
+  } ECL_UNWIND_PROTECT_END;
+  if (code)
+    eclsock_raise("connect", code, host, port, ECL_NIL);
+  ecl_return1(env, stream);
+}
+
+/* Fill a sockaddr_un for PATH; ECLSOCK_ETOOLONG when it does not fit. */
+static int
+unix_addr(const char *path, struct sockaddr_un *su, socklen_t *len)
+{
+  size_t n = strlen(path);
+  memset(su, 0, sizeof *su);
+  su->sun_family = AF_UNIX;
+  if (n >= sizeof su->sun_path)
+    return ECLSOCK_ETOOLONG;
+  memcpy(su->sun_path, path, n);
+  *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+  return 0;
+}
+
+/* (%connect-unix path timeout element-type external-format buffered) */
+static cl_object
+l_connect_unix(cl_object path, cl_object timeout, cl_object elttype,
+               cl_object extfmt, cl_object buffered)
+{
+  const cl_env_ptr env = ecl_process_env();
+  cl_object keep, stream = ECL_NIL;
+  char *p = eclsock_glue_cstring(path, &keep);
+  eclsock_deadline dl = eclsock_glue_deadline(timeout);
+  volatile int fd = -1, code = 0, done = 0;
+  struct sockaddr_un su;
+  socklen_t len;
+  if ((code = unix_addr(p, &su, &len)))
+    eclsock_raise("connect", code, path, ECL_NIL, ECL_NIL);
+  ECL_UNWIND_PROTECT_BEGIN(env) {
+    code = eclsock_os_socket(AF_UNIX, SOCK_STREAM, &fd);
+    if (!code)
+      code = eclsock_os_connect(fd, (struct sockaddr *)&su, len, dl);
+    if (!code)
+      stream = eclsock_stream_make(fd, elttype, extfmt, !Null(buffered),
+                                   path, ECL_NIL, stream_name(fd));
+    done = 1;
+  } ECL_UNWIND_PROTECT_EXIT {
+    if ((!done || code) && fd >= 0)
+      eclsock_os_close(fd);
+  } ECL_UNWIND_PROTECT_END;
+  if (code)
+    eclsock_raise("connect", code, path, ECL_NIL, ECL_NIL);
+  ecl_return1(env, stream);
+}
+
+/* (%listen host port backlog) -> descriptor of a listening socket bound to
+   the first address of HOST (a string) that binds; non-blocking, so that
+   accept never blocks past its wait. */
+static cl_object
+l_listen(cl_object host, cl_object port, cl_object backlog)
+{
+  const cl_env_ptr env = ecl_process_env();
+  cl_object keep;
+  char *h = eclsock_glue_cstring(host, &keep);
+  int p = port_arg(port), bl = ecl_to_int(backlog);
+  struct addrinfo *volatile ai = NULL;
+  volatile int fd = -1, code = 0, done = 0;
+  ECL_UNWIND_PROTECT_BEGIN(env) {
+    struct addrinfo *res = NULL, *a;
+    code = eclsock_addr_resolve(h, p, 1, SOCK_STREAM, &res);
+    ai = res;
+    for (a = res; !code && a; a = a->ai_next) {
+      code = eclsock_os_socket(a->ai_family, a->ai_socktype, &fd);
+      if (!code)
+        code = eclsock_os_bind_listen(fd, a->ai_addr, a->ai_addrlen, bl);
+      if (!code)
+        code = eclsock_os_set_nonblock(fd, 1);
+      if (!code)
+        break;
+      if (fd >= 0)
+        eclsock_os_close(fd);
+      fd = -1;
+      if (!a->ai_next)
+        break;
+      code = 0;
+    }
+    done = 1;
+  } ECL_UNWIND_PROTECT_EXIT {
+    eclsock_addr_free(ai);
+    if (!done && fd >= 0)
+      eclsock_os_close(fd);
+  } ECL_UNWIND_PROTECT_END;
+  if (code)
+    eclsock_raise("bind", code, host, port, ECL_NIL);
+  ecl_return1(env, ecl_make_fixnum(fd));
+}
+
+/* (%listen-unix path backlog) -> descriptor. */
+static cl_object
+l_listen_unix(cl_object path, cl_object backlog)
+{
+  const cl_env_ptr env = ecl_process_env();
+  cl_object keep;
+  char *p = eclsock_glue_cstring(path, &keep);
+  int bl = ecl_to_int(backlog);
+  volatile int fd = -1, code = 0, done = 0;
+  struct sockaddr_un su;
+  socklen_t len;
+  if ((code = unix_addr(p, &su, &len)))
+    eclsock_raise("bind", code, path, ECL_NIL, ECL_NIL);
+  ECL_UNWIND_PROTECT_BEGIN(env) {
+    code = eclsock_os_socket(AF_UNIX, SOCK_STREAM, &fd);
+    if (!code)
+      code = eclsock_os_bind_listen(fd, (struct sockaddr *)&su, len, bl);
+    if (!code)
+      code = eclsock_os_set_nonblock(fd, 1);
+    done = 1;
+  } ECL_UNWIND_PROTECT_EXIT {
+    if ((!done || code) && fd >= 0)
+      eclsock_os_close(fd);
+  } ECL_UNWIND_PROTECT_END;
+  if (code)
+    eclsock_raise("bind", code, path, ECL_NIL, ECL_NIL);
+  ecl_return1(env, ecl_make_fixnum(fd));
+}
+
+/* (%accept fd timeout element-type external-format buffered host port)
+   -> a socket stream, or NIL when TIMEOUT passed first. */
+static cl_object
+l_accept(cl_object lfd, cl_object timeout, cl_object elttype,
+         cl_object extfmt, cl_object buffered, cl_object host, cl_object port)
+{
+  const cl_env_ptr env = ecl_process_env();
+  int l = fd_arg(lfd);
+  eclsock_deadline dl = eclsock_glue_deadline(timeout);
+  volatile int fd = -1, code = 0, done = 0;
+  cl_object stream = ECL_NIL;
+  ECL_UNWIND_PROTECT_BEGIN(env) {
+    code = eclsock_os_accept(l, &fd, dl);
+    if (!code)
+      stream = eclsock_stream_make(fd, elttype, extfmt, !Null(buffered),
+                                   host, port, stream_name(fd));
+    done = 1;
+  } ECL_UNWIND_PROTECT_EXIT {
+    if ((!done || code) && fd >= 0)
+      eclsock_os_close(fd);
+  } ECL_UNWIND_PROTECT_END;
+  if (code == ECLSOCK_ETIMEOUT)
+    ecl_return1(env, ECL_NIL);
+  if (code)
+    eclsock_raise("accept", code, host, port, ECL_NIL);
+  ecl_return1(env, stream);
+}
+
+/* (%wrap-fd fd element-type external-format buffered host port) -> a
+   socket stream that now owns FD. */
+static cl_object
+l_wrap_fd(cl_object fd, cl_object elttype, cl_object extfmt,
+          cl_object buffered, cl_object host, cl_object port)
+{
+  int f = fd_arg(fd);
+  ecl_return1(ecl_process_env(),
+              eclsock_stream_make(f, elttype, extfmt, !Null(buffered), host,
+                                  port, stream_name(f)));
+}
+
+static cl_object
+l_close_fd(cl_object fd)
+{
+  int code = eclsock_os_close(fd_arg(fd));
+  if (code)
+    eclsock_raise("close", code, ECL_NIL, ECL_NIL, ECL_NIL);
+  ecl_return1(ecl_process_env(), ECL_NIL);
+}
+
+/* (%shutdown-fd fd how): HOW 0 input, 1 output, 2 both. */
+static cl_object
+l_shutdown_fd(cl_object fd, cl_object how)
+{
+  int code = eclsock_os_shutdown(fd_arg(fd), ecl_to_int(how));
+  if (code && code != ENOTCONN)
+    eclsock_raise("shutdown", code, ECL_NIL, ECL_NIL, ECL_NIL);
+  ecl_return1(ecl_process_env(), ECL_NIL);
+}
+
+/* -- Addresses ---------------------------------------------------------- */
+
+static cl_object
+address_values(int code, eclsock_addr *a, const char *op)
+{
+  const cl_env_ptr env = ecl_process_env();
+  char host[NI_MAXHOST];
+  int port;
+  if (!code)
+    code = eclsock_addr_numeric((struct sockaddr *)&a->ss, a->len, host,
+                                sizeof host, &port);
+  if (code)
+    eclsock_raise(op, code, ECL_NIL, ECL_NIL, ECL_NIL);
+  ecl_return3(env, ecl_make_simple_base_string(host, -1), ecl_make_fixnum(port),
+              ecl_make_keyword(a->ss.ss_family == AF_INET6 ? "INET6"
+                               : a->ss.ss_family == AF_UNIX ? "UNIX" : "INET"));
+}
+
+/* (%local-address fd) -> host string, port, family keyword */
+static cl_object
+l_local_address(cl_object fd)
+{
+  eclsock_addr a;
+  return address_values(eclsock_addr_local(fd_arg(fd), &a), &a, "getsockname");
+}
+
+static cl_object
+l_peer_address(cl_object fd)
+{
+  eclsock_addr a;
+  return address_values(eclsock_addr_peer(fd_arg(fd), &a), &a, "getpeername");
+}
+
+/* (%address-name numeric-host) -> the host's name, or NIL when the
+   resolver has none. */
+static cl_object
+l_address_name(cl_object host)
+{
+  const cl_env_ptr env = ecl_process_env();
+  cl_object keep, out = ECL_NIL;
+  char *h = eclsock_glue_cstring(host, &keep);
+  struct addrinfo hints, *res = NULL;
+  char name[NI_MAXHOST];
+  memset(&hints, 0, sizeof hints);
+  hints.ai_flags = AI_NUMERICHOST;
+  hints.ai_socktype = SOCK_STREAM;
+  ecl_disable_interrupts_env(env);
+  if (getaddrinfo(h, NULL, &hints, &res) != 0)
+    res = NULL;
+  ecl_enable_interrupts_env(env);
+  if (res) {
+    if (!eclsock_addr_name(res->ai_addr, res->ai_addrlen, name, sizeof name))
+      out = ecl_make_simple_base_string(name, -1);
+    eclsock_addr_free(res);
+  }
+  ecl_return1(env, out);
+}
+
+/* (%resolve host) -> canonical name, list of numeric address strings,
+   list of their families (:INET / :INET6).  Signals when HOST is unknown. */
+static cl_object
+l_resolve(cl_object host)
+{
+  const cl_env_ptr env = ecl_process_env();
+  cl_object keep, addrs = ECL_NIL, fams = ECL_NIL, canon = ECL_NIL;
+  char *h = eclsock_glue_cstring(host, &keep);
+  struct addrinfo hints, *res = NULL, *a;
+  int r;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_flags = AI_CANONNAME;
+  hints.ai_socktype = SOCK_STREAM;
+  ecl_disable_interrupts_env(env);
+  errno = 0;
+  r = getaddrinfo(h, NULL, &hints, &res);
+  if (r)
+    r = (r == EAI_SYSTEM) ? (errno ? errno : EIO) : ECLSOCK_EAI(r);
+  ecl_enable_interrupts_env(env);
+  if (r)
+    eclsock_raise("getaddrinfo", r, host, ECL_NIL, ECL_NIL);
+  for (a = res; a; a = a->ai_next) {
+    char text[NI_MAXHOST];
+    int port;
+    if (a->ai_canonname && Null(canon))
+      canon = ecl_make_simple_base_string(a->ai_canonname, -1);
+    if (!eclsock_addr_numeric(a->ai_addr, a->ai_addrlen, text, sizeof text, &port)) {
+      cl_object t = ecl_make_simple_base_string(text, -1);
+      if (Null(cl_member(4, t, addrs, ecl_make_keyword("TEST"),
+                         ecl_make_symbol("STRING=", "CL")))) {
+        addrs = ecl_cons(t, addrs);
+        fams = ecl_cons(ecl_make_keyword(a->ai_family == AF_INET6 ? "INET6" : "INET"), fams);
+      }
+    }
+  }
+  eclsock_addr_free(res);
+  ecl_return3(env, canon, cl_nreverse(addrs), cl_nreverse(fams));
+}
+
+/* -- Streams ------------------------------------------------------------ */
+
+static cl_object
+check_stream(cl_object s)
+{
+  if (!eclsock_stream_p(s))
+    FEwrong_type_argument(ecl_make_symbol("SOCKET-STREAM", "SOCKET"), s);
+  return s;
+}
+
+static cl_object
+l_socket_stream_p(cl_object x)
+{
+  ecl_return1(ecl_process_env(), eclsock_stream_p(x) ? ECL_T : ECL_NIL);
+}
+
+/* (%stream-fd s) -> descriptor or NIL when closed. */
+static cl_object
+l_stream_fd(cl_object s)
+{
+  int fd = eclsock_stream_fd(check_stream(s));
+  ecl_return1(ecl_process_env(), fd < 0 ? ECL_NIL : ecl_make_fixnum(fd));
+}
+
+static cl_object
+l_stream_host(cl_object s)
+{
+  ecl_return1(ecl_process_env(), eclsock_stream_host(check_stream(s)));
+}
+
+static cl_object
+l_stream_port(cl_object s)
+{
+  ecl_return1(ecl_process_env(), eclsock_stream_port(check_stream(s)));
+}
+
+/* (%stream-name s) -> "socket LOCAL -> PEER", fixed when it was made */
+static cl_object
+l_stream_name(cl_object s)
+{
+  ecl_return1(ecl_process_env(), check_stream(s)->stream.object1);
+}
+
+static cl_object
+l_stream_shutdown(cl_object s, cl_object how)
+{
+  check_stream(s);
+  if (eclsock_stream_fd(s) < 0)
+    eclsock_raise("shutdown", EBADF, ECL_NIL, ECL_NIL, s);
+  eclsock_stream_shutdown(s, ecl_to_int(how));
+  ecl_return1(ecl_process_env(), ECL_NIL);
+}
+
+static cl_object
+l_set_element_type(cl_object s, cl_object elttype, cl_object extfmt)
+{
+  eclsock_stream_set_element_type(check_stream(s), elttype, extfmt);
+  ecl_return1(ecl_process_env(), elttype);
+}
+
+static cl_object
+l_stream_buffered(cl_object s)
+{
+  ecl_return1(ecl_process_env(),
+              eclsock_stream_get_buffered(check_stream(s)) ? ECL_T : ECL_NIL);
+}
+
+static cl_object
+l_set_stream_buffered(cl_object s, cl_object flag)
+{
+  eclsock_stream_set_buffered(check_stream(s), !Null(flag));
+  ecl_return1(ecl_process_env(), flag);
+}
+
+/* (%read-octets stream vector start end mode) -> index after the last octet
+   stored.  MODE 0 fills (read-sequence), 1 :no-hang, 2 :interactive. */
+static cl_object
+l_read_octets(cl_object s, cl_object v, cl_object start,
+              cl_object end, cl_object mode)
+{
+  cl_index a, e, got;
+  check_stream(s);
+  if (!ECL_VECTORP(v) || (ecl_array_elttype(v) != ecl_aet_b8
+                          && ecl_array_elttype(v) != ecl_aet_i8))
+    FEwrong_type_argument(cl_list(2, ecl_make_symbol("VECTOR", "CL"),
+                                  cl_list(2, ecl_make_symbol("UNSIGNED-BYTE", "CL"),
+                                          ecl_make_fixnum(8))), v);
+  a = ecl_to_size(start);
+  e = ecl_to_size(end);
+  if (a > e || e > v->vector.dim)
+    FEerror("Invalid bounds ~D..~D for a vector of length ~D", 3, start, end,
+            ecl_make_fixnum(v->vector.dim));
+  if (eclsock_stream_fd(s) < 0)
+    eclsock_raise("recv", EBADF, ECL_NIL, ECL_NIL, s);
+  got = eclsock_stream_read_octets(s, v->vector.self.b8 + a, e - a, ecl_to_int(mode));
+  ecl_return1(ecl_process_env(), ecl_make_fixnum(a + got));
+}
+
+static cl_object
+l_status(cl_object what, cl_object timeout)
+{
+  return eclsock_status(what, timeout);
+}
+
+static cl_object
+l_set_server_class(cl_object cls)
+{
+  eclsock_status_set_server_class(cls);
+  ecl_return1(ecl_process_env(), cls);
+}
+
+/* -- Socket options ----------------------------------------------------- */
+
+static const struct eclsock_option *
+option_arg(cl_object kw)
+{
+  const struct eclsock_option *o = NULL;
+  if (ECL_SYMBOLP(kw) && !Null(kw))
+    o = eclsock_opt_find((char *)ecl_symbol_name(kw)->base_string.self);
+  if (!o) {
+    size_t n, i;
+    const struct eclsock_option *t = eclsock_opt_table(&n);
+    cl_object names = ECL_NIL;
+    for (i = n; i-- > 0; )
+      names = ecl_cons(ecl_make_keyword(t[i].name), names);
+    FEwrong_type_argument(ecl_cons(ecl_make_symbol("MEMBER", "CL"), names), kw);
+  }
+  return o;
+}
+
+/* (%getsockopt fd option) -> the option's value */
+static cl_object
+l_getsockopt(cl_object fd, cl_object kw)
+{
+  const cl_env_ptr env = ecl_process_env();
+  const struct eclsock_option *o = option_arg(kw);
+  int f = fd_arg(fd);
+  union { int i; struct timeval tv; struct linger l; } v;
+  socklen_t len = sizeof v;
+  cl_object out;
+  memset(&v, 0, sizeof v);
+  if (getsockopt(f, o->level, o->optname, &v, &len) < 0)
+    eclsock_raise("getsockopt", errno, ECL_NIL, ECL_NIL, ECL_NIL);
+  switch (o->kind) {
+  case OPT_BOOL: out = v.i ? ECL_T : ECL_NIL; break;
+  case OPT_INT: out = ecl_make_integer(v.i); break;
+  case OPT_TIMEVAL:
+    out = (v.tv.tv_usec == 0) ? ecl_make_integer(v.tv.tv_sec)
+      : ecl_make_double_float((double)v.tv.tv_sec + v.tv.tv_usec * 1e-6);
+    break;
+  default: out = v.l.l_onoff ? ecl_make_integer(v.l.l_linger) : ECL_NIL; break;
+  }
+  ecl_return1(env, out);
+}
+
+/* (%setsockopt fd option value); VALUE is a boolean, an integer, seconds
+   (a real) or, for :so-linger, NIL, T or seconds. */
+static cl_object
+l_setsockopt(cl_object fd, cl_object kw, cl_object value)
+{
+  const cl_env_ptr env = ecl_process_env();
+  const struct eclsock_option *o = option_arg(kw);
+  int f = fd_arg(fd);
+  union { int i; struct timeval tv; struct linger l; } v;
+  socklen_t len = sizeof(int);
+  memset(&v, 0, sizeof v);
+  switch (o->kind) {
+  case OPT_BOOL: v.i = !Null(value); break;
+  case OPT_INT: v.i = ecl_to_int(value); break;
+  case OPT_TIMEVAL: {
+    double t;
+    if (!ECL_REAL_TYPE_P(ecl_t_of(value)) || ecl_minusp(value))
+      FEwrong_type_argument(cl_list(2, ecl_make_symbol("REAL", "CL"), ecl_make_fixnum(0)),
+                            value);
+    t = ecl_to_double(value);
+    v.tv.tv_sec = (time_t)t;
+    v.tv.tv_usec = (suseconds_t)((t - (double)v.tv.tv_sec) * 1e6);
+    len = sizeof v.tv;
+    break;
+  }
+  default:
+    len = sizeof v.l;
+    if (Null(value)) {
+      v.l.l_onoff = 0;
+    } else if (value == ECL_T) {
+      v.l.l_onoff = 1;
+    } else {
+      if (!ECL_FIXNUMP(value) || ecl_fixnum(value) < 0)
+        FEwrong_type_argument(cl_list(3, ecl_make_symbol("OR", "CL"),
+                                      ecl_make_symbol("BOOLEAN", "CL"),
+                                      ecl_make_symbol("UNSIGNED-BYTE", "CL")), value);
+      v.l.l_onoff = 1;
+      v.l.l_linger = (int)ecl_fixnum(value);
+    }
+  }
+  if (setsockopt(f, o->level, o->optname, &v, len) < 0)
+    eclsock_raise("setsockopt", errno, ECL_NIL, ECL_NIL, ECL_NIL);
+  ecl_return1(env, value);
+}
+
+/* (%option-names) -> every option keyword socket-options knows */
+static cl_object
+l_option_names(void)
+{
+  size_t n, i;
+  const struct eclsock_option *t = eclsock_opt_table(&n);
+  cl_object names = ECL_NIL;
+  for (i = n; i-- > 0; )
+    names = ecl_cons(ecl_make_keyword(t[i].name), names);
+  ecl_return1(ecl_process_env(), names);
+}
+
+/* (%error-name code) -> keyword for an error code (tests, docs) */
+static cl_object
+l_error_name(cl_object code)
+{
+  ecl_return1(ecl_process_env(), ecl_make_keyword(eclsock_err_name(ecl_to_int(code))));
+}
+
+/* -- Registration ------------------------------------------------------- */
+
+struct prim { const char *name; void *fn; int narg; };
+
+static const struct prim prims[] = {
+  { "%CONNECT",            (void *)l_connect,          6 },
+  { "%CONNECT-UNIX",       (void *)l_connect_unix,     5 },
+  { "%LISTEN",             (void *)l_listen,           3 },
+  { "%LISTEN-UNIX",        (void *)l_listen_unix,      2 },
+  { "%ACCEPT",             (void *)l_accept,           7 },
+  { "%WRAP-FD",            (void *)l_wrap_fd,          6 },
+  { "%CLOSE-FD",           (void *)l_close_fd,         1 },
+  { "%SHUTDOWN-FD",        (void *)l_shutdown_fd,      2 },
+  { "%LOCAL-ADDRESS",      (void *)l_local_address,    1 },
+  { "%PEER-ADDRESS",       (void *)l_peer_address,     1 },
+  { "%ADDRESS-NAME",       (void *)l_address_name,     1 },
+  { "%RESOLVE",            (void *)l_resolve,          1 },
+  { "%SOCKET-STREAM-P",    (void *)l_socket_stream_p,  1 },
+  { "%STREAM-FD",          (void *)l_stream_fd,        1 },
+  { "%STREAM-HOST",        (void *)l_stream_host,      1 },
+  { "%STREAM-PORT",        (void *)l_stream_port,      1 },
+  { "%STREAM-NAME",        (void *)l_stream_name,      1 },
+  { "%STREAM-SHUTDOWN",    (void *)l_stream_shutdown,  2 },
+  { "%SET-ELEMENT-TYPE",   (void *)l_set_element_type, 3 },
+  { "%STREAM-BUFFERED",    (void *)l_stream_buffered,  1 },
+  { "%SET-STREAM-BUFFERED",(void *)l_set_stream_buffered, 2 },
+  { "%READ-OCTETS",        (void *)l_read_octets,      5 },
+  { "%STATUS",             (void *)l_status,           2 },
+  { "%SET-SERVER-CLASS",   (void *)l_set_server_class, 1 },
+  { "%GETSOCKOPT",         (void *)l_getsockopt,       2 },
+  { "%SETSOCKOPT",         (void *)l_setsockopt,       3 },
+  { "%OPTION-NAMES",       (void *)l_option_names,     0 },
+  { "%ERROR-NAME",         (void *)l_error_name,       1 },
+};
+
+/* Register the primitives in package ECLSOCK (made here if the Lisp layer
+   has not made it yet).  Safe to call more than once. */
+void
+eclsock_init_primitives(void)
+{
+  size_t i;
+  if (Null(ecl_find_package_nolock(ecl_make_constant_base_string(PKG, -1))))
+    cl_make_package(3, ecl_make_constant_base_string(PKG, -1),
+                    ecl_make_keyword("USE"),
+                    ecl_list1(ecl_make_constant_base_string("CL", -1)));
+  for (i = 0; i < sizeof prims / sizeof prims[0]; i++) {
+    ecl_def_c_function(eclsock_sym(prims[i].name),
+                       (cl_objectfn_fixed)prims[i].fn, prims[i].narg);
+  }
+  eclsock_stream_init();
+}

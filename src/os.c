@@ -1,0 +1,183 @@
+/* -*- mode: c; c-basic-offset: 2; indent-tabs-mode: nil -*- */
+/*
+ * os.c - system calls on plain descriptors for ecl-sock.
+ *
+ * Owns: socket, connect, bind+listen, accept, send, recv, shutdown, close.
+ * Each function returns 0 or an error code (positive errno captured at the
+ * call, or a negative ECLSOCK_E* code) and never signals.  Blocking calls
+ * run with Lisp interrupts deferred and are retried on EINTR, so that
+ * mp:interrupt-process and Ctrl-C run at a known point between tries.
+ * Descriptors are created close-on-exec; sends use MSG_NOSIGNAL so a peer
+ * that vanished gives EPIPE, never SIGPIPE, whatever the host did with
+ * ECL's SIGPIPE handler.  Must not: hold a descriptor across a wait (the
+ * caller owns it and cleans up if an interrupt unwinds).
+ */
+#include "eclsock.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#ifndef SOCK_CLOEXEC
+# define SOCK_CLOEXEC 0
+#endif
+#ifndef MSG_NOSIGNAL
+# define MSG_NOSIGNAL 0
+#endif
+
+int
+eclsock_os_set_nonblock(int fd, int on)
+{
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0)
+    return errno;
+  flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  return fcntl(fd, F_SETFL, flags) < 0 ? errno : 0;
+}
+
+/* Create a socket of FAMILY and TYPE in *FD, close-on-exec. */
+int
+eclsock_os_socket(int family, int type, volatile int *fd)
+{
+  const cl_env_ptr env = ecl_process_env();
+  int e;
+  /* *FD is written before interrupts are enabled again, so a caller's
+     cleanup sees the descriptor even if an interrupt unwinds right here */
+  ECLSOCK_BLOCKING(env, *fd, e, socket(family, type | SOCK_CLOEXEC, 0));
+  return *fd < 0 ? e : 0;
+}
+
+/* Close FD.  Linux releases the descriptor even when close reports EINTR,
+   so it is never retried. */
+int
+eclsock_os_close(int fd)
+{
+  const cl_env_ptr env = ecl_process_env();
+  int r, e;
+  ECLSOCK_BLOCKING(env, r, e, close(fd));
+  return (r < 0 && e != EINTR) ? e : 0;
+}
+
+/* Connect FD to SA, waiting until DL.  The connect runs non-blocking and
+   the wait goes through poll, so a deadline bounds it and an interrupted
+   connect is never restarted (that gives EALREADY); the outcome is read
+   from SO_ERROR.  FD is left in blocking mode.  Returns 0, an errno or
+   ECLSOCK_ETIMEOUT.  Blocks. */
+int
+eclsock_os_connect(int fd, const struct sockaddr *sa, socklen_t len,
+                   eclsock_deadline dl)
+{
+  const cl_env_ptr env = ecl_process_env();
+  int r, e, soerr = 0;
+  socklen_t sl = sizeof soerr;
+  if ((e = eclsock_os_set_nonblock(fd, 1)))
+    return e;
+  ECLSOCK_BLOCKING(env, r, e, connect(fd, sa, len));
+  if (r < 0 && e != EINPROGRESS && e != EINTR)
+    return e;
+  if (r < 0) {
+    e = eclsock_tm_wait(fd, POLLOUT, dl);
+    if (e)
+      return e;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+      return errno;
+    if (soerr)
+      return soerr;
+  }
+  return eclsock_os_set_nonblock(fd, 0);
+}
+
+/* Bind FD to SA (with SO_REUSEADDR for TCP, as servers expect) and listen. */
+int
+eclsock_os_bind_listen(int fd, const struct sockaddr *sa, socklen_t len,
+                       int backlog)
+{
+  int one = 1;
+  if (sa->sa_family != AF_UNIX)
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, sa, len) < 0)
+    return errno;
+  if (listen(fd, backlog) < 0)
+    return errno;
+  return 0;
+}
+
+/* Accept a connection on LFD into *FD, waiting until DL.  Returns 0, an
+   errno or ECLSOCK_ETIMEOUT.  Blocks.  *FD is set before interrupts run
+   again, so the caller's cleanup can close it if one unwinds. */
+int
+eclsock_os_accept(int lfd, volatile int *fd, eclsock_deadline dl)
+{
+  const cl_env_ptr env = ecl_process_env();
+  for (;;) {
+    int e;
+    if ((e = eclsock_tm_wait(lfd, POLLIN, dl)))
+      return e;
+    /* accepted non-blocking so that a connection the peer dropped while we
+       woke up does not block us; the stream wants a blocking descriptor */
+#ifdef HAVE_ACCEPT4
+    ECLSOCK_BLOCKING(env, *fd, e, accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK));
+#else
+    ECLSOCK_BLOCKING(env, *fd, e, accept(lfd, NULL, NULL));
+    if (*fd >= 0) fcntl(*fd, F_SETFD, FD_CLOEXEC);
+#endif
+    if (*fd >= 0)
+      return eclsock_os_set_nonblock(*fd, 0);
+    /* the connection went away between poll and accept, or a signal */
+    if (e == EINTR || e == EAGAIN || e == EWOULDBLOCK || e == ECONNABORTED
+        || e == EPROTO)
+      continue;
+    return e;
+  }
+}
+
+/* Send all N octets of P, looping on EINTR and short counts. */
+int
+eclsock_os_send_all(int fd, const unsigned char *p, size_t n)
+{
+  const cl_env_ptr env = ecl_process_env();
+  while (n > 0) {
+    ssize_t w;
+    int e;
+    ECLSOCK_BLOCKING(env, w, e, send(fd, p, n, MSG_NOSIGNAL));
+    if (w < 0) {
+      if (e == EINTR)
+        continue;
+      if (e == EAGAIN || e == EWOULDBLOCK) {
+        /* SO_SNDTIMEO expired: report it as a timeout */
+        return ECLSOCK_ETIMEOUT;
+      }
+      return e;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Receive up to N octets into P; *GOT = 0 means end of file.  FLAGS go to
+   recv (MSG_DONTWAIT for a non-blocking try, which gives EAGAIN). */
+int
+eclsock_os_recv(int fd, unsigned char *p, size_t n, int flags, size_t *got)
+{
+  const cl_env_ptr env = ecl_process_env();
+  for (;;) {
+    ssize_t r;
+    int e;
+    ECLSOCK_BLOCKING(env, r, e, recv(fd, p, n, flags));
+    if (r >= 0) {
+      *got = (size_t)r;
+      return 0;
+    }
+    if (e == EINTR)
+      continue;
+    if ((e == EAGAIN || e == EWOULDBLOCK) && !(flags & MSG_DONTWAIT))
+      return ECLSOCK_ETIMEOUT;            /* SO_RCVTIMEO expired */
+    return e;
+  }
+}
+
+int
+eclsock_os_shutdown(int fd, int how)
+{
+  return shutdown(fd, how) < 0 ? errno : 0;
+}

@@ -1,0 +1,248 @@
+/* -*- mode: c; c-basic-offset: 2; indent-tabs-mode: nil -*- */
+/*
+ * status.c - socket-status: readiness of many streams and servers at once.
+ *
+ * Owns: walking every argument form CLISP's socket-status accepts (a
+ * stream, a server, (stream . direction), and lists of those, including the
+ * destructive (stream direction . x) and (server . x) forms), one poll(2)
+ * over all their descriptors (so descriptors above 1023 work), and the
+ * statuses :INPUT :OUTPUT :IO :EOF :APPEND :ERROR NIL, and T for servers.
+ * Input already buffered inside a stream counts as ready without waiting,
+ * and pending output of a listed stream is sent before the wait.  It is in
+ * C because it runs once per round trip over possibly thousands of objects.
+ */
+#include "eclsock.h"
+#include <errno.h>
+#include <string.h>
+
+static cl_object server_class = ECL_NIL;
+
+enum { K_STREAM, K_SERVER, K_FD };
+enum { D_INPUT = 1, D_OUTPUT = 2, D_IO = 3 };
+
+struct entry {
+  cl_object obj;                /* the stream, server or fd */
+  cl_object cell;               /* cons whose cdr gets the status, or NIL */
+  int kind, dir, fd;
+  int ready;                    /* readiness known without poll */
+};
+
+void
+eclsock_status_set_server_class(cl_object cls)
+{
+  server_class = cls;
+  ecl_register_root(&server_class);
+}
+
+static int
+server_p(cl_object x)
+{
+  if (!ECL_INSTANCEP(x) || Null(server_class))
+    return 0;
+  if (ECL_CLASS_OF(x) == server_class)
+    return 1;
+  return !Null(cl_funcall(3, ecl_make_symbol("TYPEP", "CL"), x, server_class));
+}
+
+/* The descriptor of server X, or -1 when closed. */
+int
+eclsock_server_fd(cl_object x)
+{
+  cl_object fd = x->instance.slots[0];
+  return ECL_FIXNUMP(fd) ? (int)ecl_fixnum(fd) : -1;
+}
+
+static int
+direction(cl_object d)
+{
+  if (d == ecl_make_keyword("INPUT")) return D_INPUT;
+  if (d == ecl_make_keyword("OUTPUT")) return D_OUTPUT;
+  if (d == ecl_make_keyword("IO") || Null(d)) return D_IO;
+  FEwrong_type_argument(cl_list(5, ecl_make_symbol("MEMBER", "CL"), ECL_NIL,
+                                ecl_make_keyword("INPUT"), ecl_make_keyword("OUTPUT"),
+                                ecl_make_keyword("IO")), d);
+}
+
+/* Fill E from object X with direction DIR. */
+static void
+classify(struct entry *e, cl_object x, int dir)
+{
+  e->obj = x;
+  e->dir = dir;
+  e->ready = 0;
+  if (eclsock_stream_p(x)) {
+    e->kind = K_STREAM;
+    e->fd = eclsock_stream_fd(x);
+    if (e->fd < 0)
+      cl_error(5, ecl_make_symbol("SIMPLE-ERROR", "CL"),
+               ecl_make_keyword("FORMAT-CONTROL"),
+               ecl_make_simple_base_string("SOCKET-STATUS on the closed stream ~S is illegal", -1),
+               ecl_make_keyword("FORMAT-ARGUMENTS"), ecl_list1(x));
+  } else if (server_p(x)) {
+    e->kind = K_SERVER;
+    e->fd = eclsock_server_fd(x);
+    e->dir = D_INPUT;
+    if (e->fd < 0)
+      cl_error(5, ecl_make_symbol("SIMPLE-ERROR", "CL"),
+               ecl_make_keyword("FORMAT-CONTROL"),
+               ecl_make_simple_base_string("SOCKET-STATUS on the closed server ~S is illegal", -1),
+               ecl_make_keyword("FORMAT-ARGUMENTS"), ecl_list1(x));
+  } else if (ECL_FIXNUMP(x) && ecl_fixnum(x) >= 0 && ecl_fixnum(x) <= 0x7fffffff) {
+    e->kind = K_FD;
+    e->fd = (int)ecl_fixnum(x);
+  } else {
+    FEwrong_type_argument(cl_list(4, ecl_make_symbol("OR", "CL"),
+                                  ecl_make_symbol("STREAM", "CL"),
+                                  ecl_make_symbol("SOCKET-SERVER", "SOCKET"),
+                                  ecl_make_symbol("FIXNUM", "CL")), x);
+  }
+}
+
+/* Parse one list element EL into E; CELL is where a destructive form
+   stores its status. */
+static void
+parse_element(struct entry *e, cl_object el)
+{
+  e->cell = ECL_NIL;
+  if (!ECL_CONSP(el)) {
+    classify(e, el, D_IO);
+    return;
+  }
+  {
+    cl_object head = ECL_CONS_CAR(el), rest = ECL_CONS_CDR(el);
+    if (ECL_CONSP(rest)) {                /* (stream direction . x) */
+      classify(e, head, direction(ECL_CONS_CAR(rest)));
+      e->cell = rest;
+    } else if (ECL_SYMBOLP(rest) && !Null(rest) && !server_p(head)) {
+      classify(e, head, direction(rest));  /* (stream . direction) */
+    } else {                              /* (server . x), (stream . x) */
+      classify(e, head, D_IO);
+      e->cell = el;
+    }
+  }
+}
+
+static cl_object
+status_of(struct entry *e, short revents)
+{
+  int in = 0, out = 0, eof = 0, err = 0;
+  if (e->kind == K_SERVER)
+    return (revents & (POLLIN | POLLERR | POLLHUP)) ? ECL_T : ECL_NIL;
+  if (e->dir & D_INPUT) {
+    if (e->kind == K_STREAM) {
+      if (e->ready || (revents & (POLLIN | POLLHUP | POLLERR))) {
+        int p = eclsock_stream_probe(e->obj);
+        in = p == 1;
+        eof = p == -1;
+        err = p == -2;
+      }
+    } else if (revents & POLLIN) {
+      char c;
+      ssize_t r = recv(e->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      in = r > 0 || (r < 0 && errno == ENOTSOCK);
+      eof = r == 0;
+    }
+  }
+  if (e->dir & D_OUTPUT) {
+    out = (revents & POLLOUT) != 0;
+    if ((revents & POLLERR) && !(e->dir & D_INPUT))
+      err = 1;
+  }
+  if (err) return ecl_make_keyword("ERROR");
+  if (e->dir == D_INPUT)
+    return in ? ecl_make_keyword("INPUT") : eof ? ecl_make_keyword("EOF") : ECL_NIL;
+  if (e->dir == D_OUTPUT)
+    return out ? ecl_make_keyword("OUTPUT") : ECL_NIL;
+  if (out)
+    return in ? ecl_make_keyword("IO") : eof ? ecl_make_keyword("APPEND")
+      : ecl_make_keyword("OUTPUT");
+  return in ? ecl_make_keyword("INPUT") : eof ? ecl_make_keyword("EOF") : ECL_NIL;
+}
+
+/* socket-status with WHAT in any of CLISP's forms and TIMEOUT a
+   non-negative real (seconds) or NIL (wait until something is ready).
+   Returns the status(es) and the number of ready objects. */
+cl_object
+eclsock_status(cl_object what, cl_object timeout)
+{
+  const cl_env_ptr env = ecl_process_env();
+  eclsock_deadline dl = eclsock_glue_deadline(timeout);
+  int single = 0, destructive = 1, any_ready = 0, count, code, nready;
+  cl_index n = 0, i;
+  struct entry *es;
+  struct pollfd *pf;
+  cl_object l, result;
+
+  if (ECL_CONSP(what) && ECL_SYMBOLP(ECL_CONS_CDR(what)) && !Null(ECL_CONS_CDR(what))
+      && !server_p(ECL_CONS_CAR(what))) {
+    single = 1;                           /* (stream . direction) */
+    n = 1;
+  } else if (ECL_CONSP(what)) {
+    for (l = what; ECL_CONSP(l); l = ECL_CONS_CDR(l))
+      n++;
+    if (!Null(l))
+      FEwrong_type_argument(ecl_make_symbol("LIST", "CL"), what);
+  } else if (Null(what)) {
+    FEwrong_type_argument(cl_list(3, ecl_make_symbol("OR", "CL"),
+                                  ecl_make_symbol("STREAM", "CL"),
+                                  ecl_make_symbol("CONS", "CL")), what);
+  } else {
+    single = 1;
+    n = 1;
+  }
+  es = ecl_alloc(n * sizeof *es);
+  pf = ecl_alloc_atomic(n * sizeof *pf);
+  if (single && ECL_CONSP(what)) {
+    es[0].cell = ECL_NIL;
+    classify(&es[0], ECL_CONS_CAR(what), direction(ECL_CONS_CDR(what)));
+  } else if (single) {
+    es[0].cell = ECL_NIL;
+    classify(&es[0], what, D_IO);
+  } else {
+    for (i = 0, l = what; i < n; i++, l = ECL_CONS_CDR(l)) {
+      parse_element(&es[i], ECL_CONS_CAR(l));
+      if (Null(es[i].cell))
+        destructive = 0;
+    }
+  }
+  for (i = 0; i < n; i++) {
+    struct entry *e = &es[i];
+    pf[i].fd = e->fd;
+    pf[i].events = ((e->dir & D_INPUT) ? POLLIN : 0) | ((e->dir & D_OUTPUT) ? POLLOUT : 0);
+    pf[i].revents = 0;
+    if (e->kind == K_STREAM) {
+      eclsock_stream_flush(e->obj, 1);
+      if ((e->dir & D_INPUT) && eclsock_stream_buffered_input(e->obj))
+        e->ready = any_ready = 1;
+    }
+  }
+  for (;;) {
+    code = eclsock_tm_poll(pf, n, any_ready ? 0.0 : dl, &nready);
+    if (code == ECLSOCK_ETIMEOUT) {
+      nready = 0;
+      for (i = 0; i < n; i++) pf[i].revents = 0;
+    } else if (code) {
+      eclsock_raise("poll", code, ECL_NIL, ECL_NIL, ECL_NIL);
+    }
+    count = 0;
+    result = ECL_NIL;
+    for (i = n; i-- > 0; ) {
+      cl_object st = status_of(&es[i], pf[i].revents);
+      if (!Null(st)) count++;
+      if (single || destructive) {
+        if (!Null(es[i].cell)) ECL_RPLACD(es[i].cell, st);
+        if (single) result = st;
+      } else {
+        result = ecl_cons(st, result);
+      }
+    }
+    /* with no deadline, return only when something is ready (a wakeup
+       can find nothing: data consumed by another thread) */
+    if (count > 0 || dl >= 0 || any_ready)
+      break;
+    for (i = 0; i < n; i++) pf[i].revents = 0;
+  }
+  if (destructive && !single)
+    result = what;
+  ecl_return2(env, result, ecl_make_fixnum(count));
+}

@@ -1,0 +1,601 @@
+/* -*- mode: c; c-basic-offset: 2; indent-tabs-mode: nil -*- */
+/*
+ * stream.c - the buffered socket stream of ecl-sock.
+ *
+ * Owns: one real ECL stream per connection.  It is made with ECL's own
+ * POSIX fd stream constructor (so element types, external formats,
+ * read-line, format, read-sequence all stay ECL's) and then its private
+ * copy of the dispatch table gets our buffered operations:
+ *
+ *  - reads fill a 64 KiB buffer with one recv and serve read-char,
+ *    read-byte and read-sequence from it; read-char decodes ASCII (UTF-8)
+ *    or Latin-1 octets straight from the buffer and leaves everything else
+ *    to ECL's decoder;
+ *  - writes collect in a 64 KiB buffer sent on force-output, when full, and
+ *    before any blocking read on the same stream (so a program that never
+ *    calls force-output still gets its answer out before waiting for the
+ *    next request); short writes and EINTR are looped in os.c, so no octet
+ *    is lost when GC signals interrupt a send;
+ *  - listen answers from the buffer first; close flushes, closes the
+ *    descriptor exactly once and never signals; a stream dropped without
+ *    close is closed by its finalizer without flushing.
+ *
+ * Buffers are allocated on first use, so idle connections cost no memory.
+ * One reader thread and one writer thread may use a stream at once: the
+ * output buffer has a lock, the input buffer belongs to the reader.
+ * Must not: use any stream field that ECL's io_file code does not leave to
+ * us (we keep our state behind stream.buffer, which ECL leaves unused for
+ * these streams and the GC traces).
+ */
+#include "eclsock.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+extern ECL_API cl_object ecl_make_file_stream_from_fd(cl_object name, int fd,
+                                                      enum ecl_smmode smm,
+                                                      cl_fixnum byte_size,
+                                                      int flags,
+                                                      cl_object external_format);
+
+#define RBUF_SIZE 65536
+#define WBUF_SIZE 65536
+
+struct sockbuf {
+  cl_object host, port;             /* creation arguments, for -host/-port */
+  unsigned char *rbuf, *wbuf;       /* GC atomic blocks, made on first use */
+  size_t rpos, rlen, wlen;
+  int buffered;                     /* NIL :buffered sends every write */
+  int shut_rd, shut_wr;             /* socket-stream-shutdown happened */
+  int finalizing;                   /* closed by the GC: do not flush */
+  unsigned fast_limit;              /* octets below this are characters */
+  int fast_cr;                      /* CR is special (CRLF/CR endings) */
+  int (*orig_read_char)(cl_object);
+  cl_index (*orig_read_vector)(cl_object, cl_object, cl_index, cl_index);
+  pthread_mutex_t wlock;            /* guards wbuf and wlen */
+};
+
+#define SB(s) ((struct sockbuf *)(s)->stream.buffer)
+#define FD(s) ((int)(s)->stream.file.descriptor)
+
+/* ECL's generic_close is static; we take it from a closed template stream. */
+static cl_object (*generic_close_fn)(cl_object);
+static cl_object finalizer_fn = ECL_NIL;
+
+static void install_ops(cl_object s);
+
+/* -- Output ------------------------------------------------------------- */
+
+/* Send the pending output and then the N octets at C (C may be NULL).
+   Small extra octets are buffered after the flush instead.  With TRY_ONLY,
+   do nothing when another thread holds the output lock.  Returns 0 or an
+   error code; never signals, but a Lisp interrupt may unwind it (the lock
+   is released on the way out). */
+static int
+write_through(cl_object s, const unsigned char *c, size_t n, int try_only)
+{
+  struct sockbuf *b = SB(s);
+  const cl_env_ptr env = ecl_process_env();
+  volatile int locked = 0;
+  volatile int code = 0;
+  ECL_UNWIND_PROTECT_BEGIN(env) {
+    ecl_disable_interrupts_env(env);
+    if (try_only)
+      locked = (pthread_mutex_trylock(&b->wlock) == 0);
+    else
+      locked = (pthread_mutex_lock(&b->wlock) == 0);
+    ecl_enable_interrupts_env(env);
+    if (locked) {
+      if (b->wlen) {
+        size_t k = b->wlen;
+        b->wlen = 0;
+        code = eclsock_os_send_all(FD(s), b->wbuf, k);
+      }
+      if (!code && n) {
+        if (b->buffered && n < WBUF_SIZE / 2 && b->wbuf) {
+          memcpy(b->wbuf, c, n);
+          b->wlen = n;
+        } else {
+          code = eclsock_os_send_all(FD(s), c, n);
+        }
+      }
+    }
+  } ECL_UNWIND_PROTECT_EXIT {
+    if (locked)
+      pthread_mutex_unlock(&b->wlock);
+  } ECL_UNWIND_PROTECT_END;
+  return code;
+}
+
+static void
+check_writable(cl_object s)
+{
+  if (SB(s)->shut_wr)
+    eclsock_raise("write", ESHUTDOWN, ECL_NIL, ECL_NIL, s);
+}
+
+static cl_index
+sb_write_byte8(cl_object s, unsigned char *c, cl_index n)
+{
+  struct sockbuf *b = SB(s);
+  int code;
+  check_writable(s);
+  if (b->buffered) {
+    int done = 0;
+    const cl_env_ptr env = ecl_process_env();
+    if (ecl_unlikely(!b->wbuf))
+      b->wbuf = ecl_alloc_atomic(WBUF_SIZE);
+    ecl_disable_interrupts_env(env);
+    pthread_mutex_lock(&b->wlock);
+    if (b->wlen + n <= WBUF_SIZE) {
+      memcpy(b->wbuf + b->wlen, c, n);
+      b->wlen += n;
+      done = 1;
+    }
+    pthread_mutex_unlock(&b->wlock);
+    ecl_enable_interrupts_env(env);
+    if (done)
+      return n;
+  }
+  code = write_through(s, c, n, 0);
+  if (code)
+    eclsock_raise("send", code, ECL_NIL, ECL_NIL, s);
+  return n;
+}
+
+/* Send pending output.  TRY_ONLY: skip when another thread is writing. */
+void
+eclsock_stream_flush(cl_object s, int try_only)
+{
+  struct sockbuf *b = SB(s);
+  int code;
+  if (!b->wlen || FD(s) < 0)
+    return;
+  code = write_through(s, NULL, 0, try_only);
+  if (code)
+    eclsock_raise("send", code, ECL_NIL, ECL_NIL, s);
+}
+
+static void
+sb_force_output(cl_object s)
+{
+  eclsock_stream_flush(s, 0);
+}
+
+static void
+sb_clear_output(cl_object s)
+{
+  struct sockbuf *b = SB(s);
+  const cl_env_ptr env = ecl_process_env();
+  ecl_disable_interrupts_env(env);
+  pthread_mutex_lock(&b->wlock);
+  b->wlen = 0;
+  pthread_mutex_unlock(&b->wlock);
+  ecl_enable_interrupts_env(env);
+}
+
+/* -- Input -------------------------------------------------------------- */
+
+/* Take up to N octets pushed back by unread-char. */
+static cl_index
+take_byte_stack(cl_object s, unsigned char *c, cl_index n)
+{
+  cl_index out = 0;
+  while (n && s->stream.byte_stack != ECL_NIL) {
+    cl_object l = s->stream.byte_stack;
+    *c++ = (unsigned char)ecl_fixnum(ECL_CONS_CAR(l));
+    s->stream.byte_stack = ECL_CONS_CDR(l);
+    n--;
+    out++;
+  }
+  return out;
+}
+
+/* Refill the input buffer with one recv.  FLAGS may hold MSG_DONTWAIT.
+   Returns the octets read (0 = EOF), or -1 when a non-blocking try found
+   nothing.  Signals on errors. */
+static ssize_t
+fill(cl_object s, int flags)
+{
+  struct sockbuf *b = SB(s);
+  size_t got;
+  int code;
+  if (b->shut_rd)
+    return 0;
+  if (ecl_unlikely(!b->rbuf))
+    b->rbuf = ecl_alloc_atomic(RBUF_SIZE);
+  if (b->wlen && !(flags & MSG_DONTWAIT))
+    eclsock_stream_flush(s, 1);   /* the peer may wait for it before answering */
+  code = eclsock_os_recv(FD(s), b->rbuf, RBUF_SIZE, flags, &got);
+  if (code == EAGAIN || code == EWOULDBLOCK)
+    return -1;
+  if (code)
+    eclsock_raise("recv", code, ECL_NIL, ECL_NIL, s);
+  b->rpos = 0;
+  b->rlen = got;
+  return (ssize_t)got;
+}
+
+/* Read N octets into C.  MODE 0 waits until all N came or EOF (what
+   read-sequence needs), 1 never waits (:no-hang), 2 waits for the first
+   octet only (:interactive). */
+cl_index
+eclsock_stream_read_octets(cl_object s, unsigned char *c, cl_index n, int mode)
+{
+  struct sockbuf *b = SB(s);
+  cl_index out = take_byte_stack(s, c, n);
+  c += out;
+  n -= out;
+  while (n) {
+    size_t avail = b->rlen - b->rpos;
+    ssize_t r;
+    if (avail) {
+      size_t k = avail < n ? avail : n;
+      memcpy(c, b->rbuf + b->rpos, k);
+      b->rpos += k;
+      c += k;
+      n -= k;
+      out += k;
+      continue;
+    }
+    if (mode == 1 || (mode == 2 && out > 0)) {
+      r = fill(s, MSG_DONTWAIT);
+      if (r <= 0)
+        break;
+      continue;
+    }
+    if (n >= RBUF_SIZE && !b->shut_rd) {
+      /* large reads go straight into the caller's memory */
+      size_t got;
+      int code;
+      if (b->wlen)
+        eclsock_stream_flush(s, 1);
+      code = eclsock_os_recv(FD(s), c, n, 0, &got);
+      if (code)
+        eclsock_raise("recv", code, ECL_NIL, ECL_NIL, s);
+      if (!got)
+        break;
+      c += got;
+      n -= got;
+      out += got;
+      continue;
+    }
+    if (fill(s, 0) == 0)
+      break;
+  }
+  return out;
+}
+
+static cl_index
+sb_read_byte8(cl_object s, unsigned char *c, cl_index n)
+{
+  return eclsock_stream_read_octets(s, c, n, 0);
+}
+
+/* read-char: characters that are one octet come straight from the buffer;
+   everything else (multi-octet UTF-8, CR under CRLF, pushed-back octets, an
+   empty buffer) goes to ECL's decoder, which reads through sb_read_byte8. */
+static int
+sb_read_char(cl_object s)
+{
+  struct sockbuf *b = SB(s);
+  if (ecl_likely(b->rpos < b->rlen && s->stream.byte_stack == ECL_NIL)) {
+    unsigned c = b->rbuf[b->rpos];
+    if (c < b->fast_limit && !(c == '\r' && b->fast_cr)) {
+      b->rpos++;
+      s->stream.last_char = c;
+      s->stream.last_code[0] = c;
+      s->stream.last_code[1] = EOF;
+      return (int)c;
+    }
+  }
+  return b->orig_read_char(s);
+}
+
+/* read-sequence into a string: one read-char at a time, through the fast
+   path above; octet vectors go to ECL's own code (and so to read_byte8). */
+static cl_index
+sb_read_vector(cl_object s, cl_object data, cl_index start, cl_index end)
+{
+  cl_elttype t = ecl_array_elttype(data);
+  if (t == ecl_aet_bc || t == ecl_aet_ch) {
+    int (*read_char)(cl_object) = s->stream.ops->read_char;
+    for (; start < end; start++) {
+      int c = read_char(s);
+      if (c == EOF)
+        break;
+      ecl_char_set(data, start, c);
+    }
+    return start;
+  }
+  return SB(s)->orig_read_vector(s, data, start, end);
+}
+
+static int
+sb_listen(cl_object s)
+{
+  struct sockbuf *b = SB(s);
+  ssize_t r;
+  if (s->stream.byte_stack != ECL_NIL || b->rpos < b->rlen)
+    return ECL_LISTEN_AVAILABLE;
+  if (b->shut_rd)
+    return ECL_LISTEN_EOF;
+  r = fill(s, MSG_DONTWAIT);
+  if (r < 0)
+    return ECL_LISTEN_NO_CHAR;
+  return r == 0 ? ECL_LISTEN_EOF : ECL_LISTEN_AVAILABLE;
+}
+
+/* Input readiness without waiting and without signalling, for
+   socket-status: 1 input available, 0 none yet, -1 end of file, -2 error. */
+int
+eclsock_stream_probe(cl_object s)
+{
+  struct sockbuf *b = SB(s);
+  size_t got;
+  int code;
+  if (s->stream.byte_stack != ECL_NIL || b->rpos < b->rlen)
+    return 1;
+  if (b->shut_rd)
+    return -1;
+  if (ecl_unlikely(!b->rbuf))
+    b->rbuf = ecl_alloc_atomic(RBUF_SIZE);
+  code = eclsock_os_recv(FD(s), b->rbuf, RBUF_SIZE, MSG_DONTWAIT, &got);
+  if (code == EAGAIN || code == EWOULDBLOCK)
+    return 0;
+  if (code)
+    return -2;
+  b->rpos = 0;
+  b->rlen = got;
+  return got ? 1 : -1;
+}
+
+static void
+sb_clear_input(cl_object s)
+{
+  SB(s)->rpos = SB(s)->rlen = 0;
+  s->stream.byte_stack = ECL_NIL;
+}
+
+/* -- Misc operations ---------------------------------------------------- */
+
+static cl_object sb_nil(cl_object s) { (void)s; return ECL_NIL; }
+static cl_object sb_set_position(cl_object s, cl_object p) { (void)s; (void)p; return ECL_NIL; }
+static int sb_interactive_p(cl_object s) { (void)s; return 0; }
+static int sb_input_p(cl_object s) { return !SB(s)->shut_rd; }
+static int sb_output_p(cl_object s) { return !SB(s)->shut_wr; }
+
+/* close: flush (errors ignored: call finish-output to see them), close the
+   descriptor exactly once, then let ECL mark the stream closed.  Never
+   signals, so it is safe from finalizers and unwind-protect cleanups. */
+static cl_object
+sb_close(cl_object s)
+{
+  struct sockbuf *b = SB(s);
+  int fd = FD(s);
+  if (fd >= 0) {
+    if (b->wlen && !b->finalizing && !b->shut_wr)
+      (void)write_through(s, NULL, 0, 0);
+    b->wlen = 0;
+    s->stream.file.descriptor = -1;
+    (void)eclsock_os_close(fd);
+  }
+  b->rpos = b->rlen = 0;
+  return generic_close_fn(s);
+}
+
+/* The GC finalizer: mark the stream so that close does not try to send
+   (the peer may not be reading, and a finalizer must not block). */
+static cl_object
+sb_finalize(cl_object s)
+{
+  if (eclsock_stream_p(s))
+    SB(s)->finalizing = 1;
+  ecl_return0(ecl_process_env());
+}
+
+void
+eclsock_stream_set_finalizing(cl_object s)
+{
+  SB(s)->finalizing = 1;
+}
+
+/* -- Construction ------------------------------------------------------- */
+
+/* Choose the read-char fast path for the stream's external format. */
+static void
+setup_fast_path(cl_object s)
+{
+  struct sockbuf *b = SB(s);
+  cl_object f = s->stream.format, enc = f, term = ecl_make_keyword("LF");
+  cl_object elt = s->stream.object0;
+  if (ECL_CONSP(f)) {
+    enc = ECL_CONS_CAR(f);
+    if (ECL_CONSP(ECL_CONS_CDR(f)))
+      term = ECL_CONS_CAR(ECL_CONS_CDR(f));
+  }
+  b->fast_limit = 0;
+  if (elt == ecl_make_symbol("CHARACTER", "CL")
+      || elt == ecl_make_symbol("BASE-CHAR", "CL")) {
+    if (enc == ecl_make_keyword("UTF-8") || enc == ecl_make_keyword("US-ASCII"))
+      b->fast_limit = 0x80;
+    else if (enc == ecl_make_keyword("LATIN-1") || enc == ecl_make_keyword("ISO-8859-1"))
+      b->fast_limit = 0x100;
+  }
+  b->fast_cr = (term != ecl_make_keyword("LF"));
+}
+
+/* Put our operations into S's private dispatch table (again after its
+   element type or external format changed). */
+static void
+install_ops(cl_object s)
+{
+  struct ecl_file_ops *ops = s->stream.ops;
+  struct sockbuf *b = SB(s);
+  if (ops->read_char != sb_read_char)
+    b->orig_read_char = ops->read_char;
+  if (ops->read_vector != sb_read_vector)
+    b->orig_read_vector = ops->read_vector;
+  ops->read_byte8 = sb_read_byte8;
+  ops->write_byte8 = sb_write_byte8;
+  ops->read_vector = sb_read_vector;
+  ops->listen = sb_listen;
+  ops->clear_input = sb_clear_input;
+  ops->clear_output = sb_clear_output;
+  ops->force_output = sb_force_output;
+  ops->finish_output = sb_force_output;
+  ops->get_position = sb_nil;
+  ops->set_position = sb_set_position;
+  ops->length = sb_nil;
+  ops->interactive_p = sb_interactive_p;
+  ops->input_p = sb_input_p;
+  ops->output_p = sb_output_p;
+  ops->close = sb_close;
+  setup_fast_path(s);
+  if (b->fast_limit)
+    ops->read_char = sb_read_char;
+}
+
+/* ECL's view of ELTTYPE/EXTFMT: byte size, flags and format argument. */
+static cl_fixnum
+normalize_type(cl_object elttype, cl_object *extfmt, int *flags)
+{
+  cl_fixnum bs = ecl_normalize_stream_element_type(elttype);
+  if (bs == 0) {                /* characters, octets underneath */
+    *flags = ECL_STREAM_DEFAULT_FORMAT;
+    if (Null(*extfmt))
+      *extfmt = ecl_make_keyword("DEFAULT");
+    return 8;
+  }
+  *flags = ECL_STREAM_BINARY;
+  *extfmt = ECL_NIL;
+  return bs;
+}
+
+/* A socket stream over FD, which it then owns.  ELTTYPE is character,
+   (unsigned-byte 8) and the like; EXTFMT an ECL external format or NIL;
+   HOST and PORT are what socket-stream-host/-port report; NAME is the
+   stream's name for printing. */
+cl_object
+eclsock_stream_make(int fd, cl_object elttype, cl_object extfmt, int buffered,
+                    cl_object host, cl_object port, cl_object name)
+{
+  int flags;
+  cl_fixnum bs = normalize_type(elttype, &extfmt, &flags);
+  cl_object s = ecl_make_file_stream_from_fd(name, fd, ecl_smm_io, bs, flags,
+                                             extfmt);
+  struct sockbuf *b = ecl_alloc(sizeof *b);
+  memset(b, 0, sizeof *b);
+  pthread_mutex_init(&b->wlock, NULL);
+  b->host = host;
+  b->port = port;
+  b->buffered = buffered;
+  s->stream.buffer = (char *)b;
+  install_ops(s);
+  si_set_finalizer(s, finalizer_fn);
+  return s;
+}
+
+/* Change the element type (and external format) of a live stream, as
+   CLISP's (setf stream-element-type) does.  Buffered input stays. */
+void
+eclsock_stream_set_element_type(cl_object s, cl_object elttype, cl_object extfmt)
+{
+  int flags;
+  cl_fixnum bs = normalize_type(elttype, &extfmt, &flags);
+  cl_object t = ecl_make_file_stream_from_fd(s->stream.object1, -1, ecl_smm_io,
+                                             bs, flags, extfmt);
+  si_set_finalizer(t, ECL_NIL);
+  *s->stream.ops = *t->stream.ops;
+  s->stream.object0 = t->stream.object0;
+  s->stream.format = t->stream.format;
+  s->stream.format_table = t->stream.format_table;
+  s->stream.encoder = t->stream.encoder;
+  s->stream.decoder = t->stream.decoder;
+  s->stream.flags = t->stream.flags;
+  s->stream.byte_size = t->stream.byte_size;
+  SB(s)->orig_read_char = NULL;
+  install_ops(s);
+  t->stream.closed = 1;
+}
+
+/* -- Queries ------------------------------------------------------------ */
+
+int
+eclsock_stream_p(cl_object x)
+{
+  return ECL_ANSI_STREAM_P(x) && x->stream.ops->interactive_p == sb_interactive_p;
+}
+
+/* The descriptor, or -1 when closed. */
+int
+eclsock_stream_fd(cl_object x)
+{
+  return x->stream.closed ? -1 : FD(x);
+}
+
+/* True when input is waiting inside the stream (no system call needed). */
+int
+eclsock_stream_buffered_input(cl_object x)
+{
+  struct sockbuf *b = SB(x);
+  return x->stream.byte_stack != ECL_NIL || b->rpos < b->rlen;
+}
+
+cl_object eclsock_stream_host(cl_object x) { return SB(x)->host; }
+cl_object eclsock_stream_port(cl_object x) { return SB(x)->port; }
+int eclsock_stream_get_buffered(cl_object x) { return SB(x)->buffered; }
+
+void
+eclsock_stream_set_buffered(cl_object x, int buffered)
+{
+  if (!buffered)
+    eclsock_stream_flush(x, 0);
+  SB(x)->buffered = buffered;
+}
+
+/* shutdown(2) one or both directions.  Pending output is sent first; the
+   stream then stops being an input and/or output stream. */
+void
+eclsock_stream_shutdown(cl_object s, int how)
+{
+  struct sockbuf *b = SB(s);
+  int code;
+  if (how != SHUT_RD)
+    eclsock_stream_flush(s, 0);
+  code = eclsock_os_shutdown(FD(s), how);
+  if (code && code != ENOTCONN)
+    eclsock_raise("shutdown", code, ECL_NIL, ECL_NIL, s);
+  if (how != SHUT_WR) {
+    b->shut_rd = 1;
+    b->rpos = b->rlen = 0;
+  }
+  if (how != SHUT_RD)
+    b->shut_wr = 1;
+}
+
+/* -- Module setup ------------------------------------------------------- */
+
+void
+eclsock_stream_init(void)
+{
+  cl_object t;
+  int fd;
+  if (generic_close_fn)
+    return;
+  /* A template stream on a throwaway descriptor: once closed, its close
+     operation is ECL's generic_close, which ours ends with. */
+  fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    FElibc_error("ecl-sock: cannot open /dev/null", 0);
+  t = ecl_make_file_stream_from_fd(ecl_make_constant_base_string("template", -1),
+                                   fd, ecl_smm_io, 8, ECL_STREAM_BINARY, ECL_NIL);
+  si_set_finalizer(t, ECL_NIL);
+  t->stream.ops->close(t);
+  generic_close_fn = t->stream.ops->close;
+  finalizer_fn = ecl_make_cfun((cl_objectfn_fixed)sb_finalize,
+                               eclsock_sym("%FINALIZE-SOCKET-STREAM"), ECL_NIL, 1);
+  ecl_register_root(&finalizer_fn);
+}
