@@ -4,13 +4,21 @@
 ;;;;   SRCDIR    the source tree         BUILDDIR  where objects go
 ;;;;   CORE_LIB  the C primitives archive (libeclsock-core.a)
 ;;;;   CFLAGS_EXTRA  flags for the C code ECL generates (optional)
+;;;;   MODULE_FILES  the Lisp files, relative to SRCDIR, in load order
 ;;;; Each file is compiled to native code (:system-p) and then loaded from
 ;;;; source, so that the next file compiles against its packages and macros.
 ;;;; The objects are linked into sock.fas.
 
 (require :cmp)
 
-(defparameter *files* '("packages" "conditions" "core" "clisp" "ext" "module"))
+
+(defun split (string)
+  "The words of STRING, separated by blanks."
+  (loop with start = 0
+        for pos = (position #\Space string :start start)
+        for word = (subseq string start pos)
+        unless (string= word "") collect word
+        while pos do (setf start (1+ pos))))
 
 (defun env (name &optional default)
   (or (ext:getenv name) default (error "~A is not set" name)))
@@ -21,9 +29,9 @@
        (objects '()))
   (ensure-directories-exist objdir)
   (setf c::*user-cc-flags* (concatenate 'string "-I" src "/src " (env "CFLAGS_EXTRA" "")))
-  (dolist (name *files*)
-    (let ((source (format nil "~A/lisp/~A.lisp" src name))
-          (object (format nil "~A~A.o" objdir name)))
+  (dolist (file (split (env "MODULE_FILES")))
+    (let ((source (format nil "~A/~A" src file))
+          (object (format nil "~A~A.o" objdir (pathname-name file))))
       (multiple-value-bind (out warnings failure)
           (compile-file source :output-file object :system-p t :verbose nil :print nil)
         (declare (ignore warnings))

@@ -1,6 +1,9 @@
 ## tests/local.mk - the test suites run by `make check` (included by Makefile.am).
-
-## Lisp tests, one file per API face; each prints "N passed, N failed".
-LISP_TESTS = tests/lisp/test-clisp.lisp
-TESTS += $(LISP_TESTS)
-EXTRA_DIST += $(LISP_TESTS)
+## Each area keeps its own fragment; every Lisp test file prints
+## "N passed, N failed" and every Check suite its Check summary.
+include tests/clisp.mk
+include tests/robust.mk
+include tests/c.mk
+include tests/port.mk
+include tests/allegro.mk
+include tests/embed.mk

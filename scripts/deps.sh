@@ -1,0 +1,15 @@
+#!/bin/sh
+# deps.sh - install the Debian packages ecl-sock needs to build, test and
+# document itself, when they are missing.  Uses sudo when not root.
+set -e
+pkgs="ecl check autoconf automake libtool pkg-config make gcc texinfo"
+missing=
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps.sh: installing$missing"
+if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq $missing >/dev/null

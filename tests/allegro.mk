@@ -1,0 +1,1 @@
+## tests/allegro.mk - included by tests/local.mk.

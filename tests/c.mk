@@ -1,0 +1,1 @@
+## tests/c.mk - included by tests/local.mk.

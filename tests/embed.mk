@@ -1,0 +1,1 @@
+## tests/embed.mk - included by tests/local.mk.

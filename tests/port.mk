@@ -1,0 +1,1 @@
+## tests/port.mk - included by tests/local.mk.

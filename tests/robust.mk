@@ -1,0 +1,1 @@
+## tests/robust.mk - included by tests/local.mk.
