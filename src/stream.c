@@ -45,6 +45,7 @@ extern ECL_API cl_object ecl_make_file_stream_from_fd(cl_object name, int fd,
 
 struct sockbuf {
   cl_object host, port;             /* creation arguments, for -host/-port */
+  cl_object charfmt;                /* external format for character mode */
   unsigned char *rbuf, *wbuf;       /* GC atomic blocks, made on first use */
   size_t rpos, rlen, wlen;
   int buffered;                     /* NIL :buffered sends every write */
@@ -491,6 +492,7 @@ eclsock_stream_make(int fd, cl_object elttype, cl_object extfmt, int buffered,
   pthread_mutex_init(&b->wlock, NULL);
   b->host = host;
   b->port = port;
+  b->charfmt = (flags == ECL_STREAM_BINARY) ? ECL_NIL : extfmt;
   b->buffered = buffered;
   s->stream.buffer = (char *)b;
   install_ops(s);
@@ -504,8 +506,12 @@ void
 eclsock_stream_set_element_type(cl_object s, cl_object elttype, cl_object extfmt)
 {
   int flags;
-  cl_fixnum bs = normalize_type(elttype, &extfmt, &flags);
-  cl_object t = ecl_make_file_stream_from_fd(s->stream.object1, -1, ecl_smm_io,
+  cl_fixnum bs;
+  cl_object t;
+  if (Null(extfmt))
+    extfmt = SB(s)->charfmt;          /* back to characters: the old format */
+  bs = normalize_type(elttype, &extfmt, &flags);
+  t = ecl_make_file_stream_from_fd(s->stream.object1, -1, ecl_smm_io,
                                              bs, flags, extfmt);
   si_set_finalizer(t, ECL_NIL);
   *s->stream.ops = *t->stream.ops;
@@ -517,6 +523,8 @@ eclsock_stream_set_element_type(cl_object s, cl_object elttype, cl_object extfmt
   s->stream.flags = t->stream.flags;
   s->stream.byte_size = t->stream.byte_size;
   SB(s)->orig_read_char = NULL;
+  if (flags != ECL_STREAM_BINARY)
+    SB(s)->charfmt = extfmt;
   install_ops(s);
   t->stream.closed = 1;
 }
