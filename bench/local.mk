@@ -1,1 +1,29 @@
 ## bench/local.mk - included by Makefile.am.
+##
+## `make bench`: plain C, ecl-sock and ECL's sb-bsd-sockets streams side by
+## side over loopback (see bench/run-bench).  Not part of `make check`; the
+## programs are built on demand, in the build directory.
+
+BENCH_SRC = bench/cbench.c bench/bench.lisp bench/run-bench
+EXTRA_DIST += $(BENCH_SRC)
+CLEANFILES += bench/cbench$(EXEEXT) bench/bench.fas
+
+bench/cbench$(EXEEXT): bench/cbench.c
+	@$(MKDIR_P) bench
+	$(AM_V_CC)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN_CFLAGS) -o $@ $(srcdir)/bench/cbench.c
+
+## bench.lisp names symbols of SOCKET and SB-BSD-SOCKETS, so both are loaded
+## before it is compiled (and before it is loaded, by run-bench).
+bench/bench.fas: bench/bench.lisp sock.fas
+	@$(MKDIR_P) bench
+	$(AM_V_GEN)$(ECL) -norc -eval '(setq *load-verbose* nil)' \
+	  -eval '(require :sb-bsd-sockets)' \
+	  -eval '(load "$(abs_builddir)/sock.fas")' \
+	  -eval '(ext:quit (if (compile-file "$(abs_srcdir)/bench/bench.lisp" :output-file "$(abs_builddir)/bench/bench.fas") 0 1))'
+
+.PHONY: bench
+bench: bench/cbench$(EXEEXT) bench/bench.fas sock.fas
+	CBENCH='$(abs_builddir)/bench/cbench$(EXEEXT)' \
+	  SOCK_FAS='$(abs_builddir)/sock.fas' \
+	  BENCH_FAS='$(abs_builddir)/bench/bench.fas' ECL='$(ECL)' \
+	  $(SHELL) $(srcdir)/bench/run-bench

@@ -1,0 +1,319 @@
+;;;; bench.lisp - the Lisp side of `make bench`.
+;;;;
+;;;; (bench:main "client" IMPL WORKLOAD N) runs one workload over loopback
+;;;; and prints one line: its rate in units per second.  IMPL is
+;;;; "ecl-sock" (the SOCKET package of sock.fas) or "sb-bsd-sockets" (ECL's
+;;;; contrib streams: SOCKET-MAKE-STREAM with :BUFFERING :FULL).  The client
+;;;; starts its server as a second ECL process (ext:run-program, the same
+;;;; files loaded, role "server"), reads the port from it, does the timed
+;;;; part and waits for the server to exit.  Workloads, sizes and units are
+;;;; those of bench/cbench.c:
+;;;;
+;;;;   bulk N    N MiB: WRITE-SEQUENCE of 64 KiB (UNSIGNED-BYTE 8) vectors,
+;;;;             the server READ-SEQUENCEs them and answers one octet  (MiB)
+;;;;   rtt N     N round trips: WRITE-LINE of 63 characters + FORCE-OUTPUT,
+;;;;             the server READ-LINE, WRITE-LINE, FORCE-OUTPUT, the client
+;;;;             READ-LINE                                            (trips)
+;;;;   text N    the server writes N lines of 80 characters, 800 lines per
+;;;;             WRITE-SEQUENCE of octets; the client READ-LINEs them (lines)
+;;;;   cycles N  connect, the server accepts and closes, the client reads
+;;;;             end of file and closes                              (cycles)
+;;;;   mux N     1000 idle connections and an active one; the server calls
+;;;;             SOCKET-STATUS over all 1001 streams before every round trip
+;;;;             (ecl-sock only: sb-bsd-sockets has no readiness call)
+;;;;
+;;;; A benchmark, not a test: nothing here asserts a time.  A transfer that
+;;;; comes out wrong exits with status 1.
+;;;;
+;;;; Environment: BENCH_ECL (the ecl program), SOCK_FAS and BENCH_FAS (the
+;;;; compiled module and this file, compiled), which the server loads too.
+
+(defpackage "BENCH"
+  (:use "CL")
+  (:export "MAIN"))
+
+(in-package "BENCH")
+
+(defconstant +chunk+ 65536)
+(defconstant +rtt-line+ 63)             ; characters, newline not counted
+(defconstant +text-line+ 80)
+(defconstant +text-block+ 800)          ; lines per bulk write
+(defconstant +mux-idle+ 1000)
+(defconstant +server-limit+ 600)        ; seconds before a server gives up
+
+(ffi:clines "#include <time.h>" "#include <unistd.h>")
+
+(defun now ()
+  "Monotonic time in seconds."
+  (ffi:c-inline () () :double
+    "{ struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts);
+       @(return) = ts.tv_sec + ts.tv_nsec * 1e-9; }"))
+
+(defun arm-watchdog (seconds)
+  "Let the kernel end this process after SECONDS (SIGALRM)."
+  (ffi:c-inline (seconds) (:int) :void "alarm(#0)" :one-liner t))
+
+(defun fail (control &rest args)
+  (format *error-output* "~&bench: ~?~%" control args)
+  (finish-output *error-output*)
+  (ext:quit 1))
+
+;;; ------------------------------------------------------------------
+;;; The two implementations behind one small interface.  A connection is
+;;; a stream plus whatever must be closed with it.
+
+(defstruct impl
+  name
+  server                ; () -> server object
+  port                  ; (server) -> port
+  accept                ; (server element-type) -> (values stream handle)
+  connect               ; (port element-type) -> (values stream handle)
+  close-conn            ; (stream handle)
+  close-server)         ; (server)
+
+(defparameter *ecl-sock*
+  (make-impl
+   :name "ecl-sock"
+   :server (lambda () (socket:socket-server 0 :interface "127.0.0.1" :backlog 1024))
+   :port #'socket:socket-server-port
+   :accept (lambda (server et)
+             (values (socket:socket-accept server :element-type et) nil))
+   :connect (lambda (port et)
+              (values (socket:socket-connect port "127.0.0.1" :element-type et) nil))
+   :close-conn (lambda (stream handle) (declare (ignore handle)) (close stream))
+   :close-server #'socket:socket-server-close))
+
+(defun bsd-stream (socket et)
+  (sb-bsd-sockets:socket-make-stream socket :input t :output t
+                                            :element-type et :buffering :full))
+
+(defparameter *sb-bsd*
+  (make-impl
+   :name "sb-bsd-sockets"
+   :server (lambda ()
+             (let ((s (make-instance 'sb-bsd-sockets:inet-socket
+                                     :type :stream :protocol :tcp)))
+               (setf (sb-bsd-sockets:sockopt-reuse-address s) t)
+               (sb-bsd-sockets:socket-bind s #(127 0 0 1) 0)
+               (sb-bsd-sockets:socket-listen s 1024)
+               s))
+   :port (lambda (s) (nth-value 1 (sb-bsd-sockets:socket-name s)))
+   :accept (lambda (server et)
+             (let ((s (sb-bsd-sockets:socket-accept server)))
+               (values (bsd-stream s et) s)))
+   :connect (lambda (port et)
+              (let ((s (make-instance 'sb-bsd-sockets:inet-socket
+                                      :type :stream :protocol :tcp)))
+                (sb-bsd-sockets:socket-connect s #(127 0 0 1) port)
+                (values (bsd-stream s et) s)))
+   :close-conn (lambda (stream handle)
+                 (declare (ignore stream))
+                 (sb-bsd-sockets:socket-close handle))
+   :close-server #'sb-bsd-sockets:socket-close))
+
+(defun find-impl (name)
+  (cond ((string= name "ecl-sock") *ecl-sock*)
+        ((string= name "sb-bsd-sockets") *sb-bsd*)
+        (t (fail "unknown implementation ~A" name))))
+
+(defmacro with-accepted ((stream impl server et) &body body)
+  (let ((h (gensym)))
+    `(multiple-value-bind (,stream ,h) (funcall (impl-accept ,impl) ,server ,et)
+       (unwind-protect (progn ,@body)
+         (funcall (impl-close-conn ,impl) ,stream ,h)))))
+
+(defmacro with-connected ((stream impl port et) &body body)
+  (let ((h (gensym)))
+    `(multiple-value-bind (,stream ,h) (funcall (impl-connect ,impl) ,port ,et)
+       (unwind-protect (progn ,@body)
+         (funcall (impl-close-conn ,impl) ,stream ,h)))))
+
+(defun octets (n &optional (fill 120))
+  (make-array n :element-type '(unsigned-byte 8) :initial-element fill))
+
+(defun make-line (n)
+  (let ((s (make-string n)))
+    (dotimes (i n s)
+      (setf (char s i) (code-char (+ 97 (mod i 26)))))))
+
+;;; ------------------------------------------------------------------
+;;; Servers
+
+(defun serve-bulk (impl server n)
+  (with-accepted (s impl server '(unsigned-byte 8))
+    (let ((buf (octets +chunk+ 0))
+          (want (* n 1048576)))
+      (loop while (plusp want)
+            do (let ((k (read-sequence buf s :end (min +chunk+ want))))
+                 (when (zerop k) (fail "bulk: early end of file"))
+                 (decf want k)))
+      (write-byte 107 s)
+      (force-output s))))
+
+(defun echo-lines (s)
+  "Answer every line read from S with the same line until end of file."
+  (loop for line = (read-line s nil nil)
+        while line
+        do (write-line line s)
+           (force-output s)))
+
+(defun serve-rtt (impl server n)
+  (declare (ignore n))
+  (with-accepted (s impl server 'character)
+    (echo-lines s)))
+
+(defun serve-text (impl server n)
+  (with-accepted (s impl server '(unsigned-byte 8))
+    (let* ((line (map '(vector (unsigned-byte 8)) #'char-code
+                      (format nil "~A~%" (make-line +text-line+))))
+           (block (octets (* (1+ +text-line+) +text-block+))))
+      (dotimes (i +text-block+)
+        (replace block line :start1 (* i (1+ +text-line+))))
+      (loop while (plusp n)
+            do (let ((k (min n +text-block+)))
+                 (write-sequence block s :end (* k (1+ +text-line+)))
+                 (decf n k)))
+      (force-output s))))
+
+(defun serve-cycles (impl server n)
+  (dotimes (i n)
+    (with-accepted (s impl server 'character)
+      s)))
+
+(defun serve-mux (impl server n)
+  (declare (ignore n))
+  (unless (eq impl *ecl-sock*)
+    (fail "mux: only ecl-sock has SOCKET-STATUS"))
+  ;; (stream :input . status) elements: SOCKET-STATUS stores into them
+  (let ((entries (loop repeat (1+ +mux-idle+)
+                       collect (list* (socket:socket-accept server) :input nil))))
+    (unwind-protect
+         (loop
+           (socket:socket-status entries)
+           (dolist (e entries)
+             (case (cddr e)
+               (:input (let ((line (read-line (car e) nil nil)))
+                         (unless line (return-from serve-mux))
+                         (write-line line (car e))
+                         (force-output (car e))))
+               (:eof (return-from serve-mux)))))
+      (dolist (e entries) (close (car e))))))
+
+;;; ------------------------------------------------------------------
+;;; Clients (timed)
+
+(defun client-bulk (impl port n)
+  (with-connected (s impl port '(unsigned-byte 8))
+    (let ((buf (octets +chunk+))
+          (t0 (now)))
+      (dotimes (i (* n (/ 1048576 +chunk+)))
+        (write-sequence buf s))
+      (force-output s)
+      (unless (eql (read-byte s nil nil) 107)
+        (fail "bulk: no answer"))
+      (/ n (- (now) t0)))))
+
+(defun round-trips (s n)
+  (let ((line (make-line +rtt-line+))
+        (t0 (now)))
+    (dotimes (i n)
+      (write-line line s)
+      (force-output s)
+      (let ((back (read-line s nil nil)))
+        (unless (and back (= (length back) +rtt-line+))
+          (fail "rtt: bad echo ~S" back))))
+    (/ n (- (now) t0))))
+
+(defun client-rtt (impl port n)
+  (with-connected (s impl port 'character)
+    (round-trips s n)))
+
+(defun client-text (impl port n)
+  (let ((t0 (now))
+        (count 0))
+    (with-connected (s impl port 'character)
+      (loop for line = (read-line s nil nil)
+            while line
+            do (unless (= (length line) +text-line+)
+                 (fail "text: line of ~D characters" (length line)))
+               (incf count)))
+    (unless (= count n)
+      (fail "text: ~D lines, expected ~D" count n))
+    (/ n (- (now) t0))))
+
+(defun client-cycles (impl port n)
+  (let ((t0 (now)))
+    (dotimes (i n)
+      (with-connected (s impl port 'character)
+        (unless (eq (read-char s nil :eof) :eof)
+          (fail "cycles: expected end of file"))))
+    (/ n (- (now) t0))))
+
+(defun client-mux (impl port n)
+  (let ((idle (loop repeat +mux-idle+
+                    collect (socket:socket-connect port "127.0.0.1"))))
+    (unwind-protect
+         (with-connected (s impl port 'character)
+           (round-trips s n))
+      (mapc #'close idle))))
+
+(defun workload (name)
+  (or (cdr (assoc name '(("bulk" serve-bulk client-bulk)
+                         ("rtt" serve-rtt client-rtt)
+                         ("text" serve-text client-text)
+                         ("cycles" serve-cycles client-cycles)
+                         ("mux" serve-mux client-mux))
+                  :test #'string=))
+      (fail "unknown workload ~A" name)))
+
+;;; ------------------------------------------------------------------
+;;; Roles
+
+(defun env (name)
+  (or (ext:getenv name) (fail "~A is not set" name)))
+
+(defun start-server (impl-name workload-name n)
+  "Start the server process; returns the process and the port it listens on."
+  (multiple-value-bind (out code process)
+      (ext:run-program (env "BENCH_ECL")
+                       (list "-norc"
+                             "-eval" "(setq *load-verbose* nil)"
+                             "-eval" "(require :sb-bsd-sockets)"
+                             "-eval" (format nil "(load ~S)" (env "SOCK_FAS"))
+                             "-eval" (format nil "(load ~S)" (env "BENCH_FAS"))
+                             "-eval" (format nil "(bench:main \"server\" ~S ~S ~D)"
+                                             impl-name workload-name n))
+                       :input nil :output :stream :error nil :wait nil)
+    (declare (ignore code))
+    ;; the server's first line that starts with "PORT " names its port
+    (let ((line (loop for l = (read-line out nil nil)
+                      while (and l (not (eql (search "PORT " l) 0)))
+                      finally (return l))))
+      (unless line
+        (fail "the server did not start"))
+      (values process (parse-integer line :start 5)))))
+
+(defun main (role impl-name workload-name n)
+  "Run ROLE (\"client\" or \"server\") of WORKLOAD-NAME with implementation
+IMPL-NAME and size N, then quit.  The client prints the rate."
+  (let ((impl (find-impl impl-name))
+        (fns (workload workload-name)))
+    (cond ((string= role "server")
+           (arm-watchdog +server-limit+)
+           (let ((server (funcall (impl-server impl))))
+             (format t "PORT ~D~%" (funcall (impl-port impl) server))
+             (finish-output)
+             (funcall (first fns) impl server n)
+             (funcall (impl-close-server impl) server)
+             (ext:quit 0)))
+          ((string= role "client")
+           (multiple-value-bind (process port)
+               (start-server impl-name workload-name n)
+             (let ((rate (funcall (second fns) impl port n)))
+               (multiple-value-bind (status code) (ext:external-process-wait process t)
+                 (unless (and (eq status :exited) (eql code 0))
+                   (fail "the server ended ~S ~S" status code)))
+               (format t "~,1F~%" rate)
+               (finish-output)
+               (ext:quit 0))))
+          (t (fail "unknown role ~A" role)))))

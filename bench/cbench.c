@@ -1,0 +1,448 @@
+/* -*- mode: c; c-basic-offset: 2; indent-tabs-mode: nil -*- */
+/*
+ * cbench.c - the plain C baseline of `make bench`.
+ *
+ *   cbench WORKLOAD N
+ *
+ * Runs both ends of one workload over loopback (the server in a forked
+ * child, the client in the parent, which times it) and prints one line:
+ * the rate in the workload's unit per second.  The workloads and message
+ * sizes are those of bench/bench.lisp:
+ *
+ *   bulk N    N MiB in 64 KiB send()s, the server reads them in 64 KiB
+ *             recv()s and answers one octet at the end       unit: MiB
+ *   rtt N     N round trips of a 64-character line (63 + newline); both
+ *             ends read lines out of a 64 KiB buffer          unit: trips
+ *   text N    the server sends N lines of 80 characters in blocks of 800
+ *             lines; the client cuts them into lines (memchr) and copies
+ *             each into its own malloc'd string               unit: lines
+ *   cycles N  N times: connect, the server accepts and closes, the client
+ *             reads end of file and closes                    unit: cycles
+ *   mux N     1000 idle connections and one active one; the server polls
+ *             all 1001 descriptors before every one of the N round trips
+ *                                                             unit: trips
+ *
+ * It is a benchmark, not a test: it asserts nothing about time.  It exits
+ * non-zero when a transfer comes out wrong (short, or the wrong length).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHUNK 65536
+#define RTT_LINE 64             /* octets per round-trip line, newline included */
+#define TEXT_LINE 81            /* 80 characters and a newline */
+#define TEXT_BLOCK 800          /* lines per bulk write */
+#define MUX_IDLE 1000
+
+static void
+die(const char *what)
+{
+  perror(what);
+  exit(2);
+}
+
+static double
+now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void
+send_all(int fd, const char *p, size_t n)
+{
+  while (n) {
+    ssize_t r = send(fd, p, n, MSG_NOSIGNAL);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      die("send");
+    }
+    p += r;
+    n -= (size_t)r;
+  }
+}
+
+static size_t
+recv_some(int fd, char *p, size_t n)
+{
+  for (;;) {
+    ssize_t r = recv(fd, p, n, 0);
+    if (r >= 0)
+      return (size_t)r;
+    if (errno != EINTR)
+      die("recv");
+  }
+}
+
+/* A 64 KiB input buffer with line reading, like a buffered stream. */
+struct rbuf {
+  int fd;
+  size_t pos, len;
+  char data[CHUNK];
+};
+
+/* The next line (without its newline) copied into LINE (CAP octets);
+   returns its length, or -1 at end of file. */
+static long
+read_line(struct rbuf *b, char *line, size_t cap)
+{
+  size_t n = 0;
+  for (;;) {
+    char *nl;
+    size_t avail, k;
+    if (b->pos == b->len) {
+      b->pos = 0;
+      b->len = recv_some(b->fd, b->data, CHUNK);
+      if (!b->len)
+        return n ? (long)n : -1;
+    }
+    avail = b->len - b->pos;
+    nl = memchr(b->data + b->pos, '\n', avail);
+    k = nl ? (size_t)(nl - (b->data + b->pos)) : avail;
+    if (n + k > cap) {
+      fprintf(stderr, "cbench: line too long\n");
+      exit(2);
+    }
+    memcpy(line + n, b->data + b->pos, k);
+    n += k;
+    b->pos += k;
+    if (nl) {
+      b->pos++;
+      return (long)n;
+    }
+  }
+}
+
+static int
+listener(int *port)
+{
+  struct sockaddr_in a;
+  socklen_t len = sizeof a;
+  int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    die("socket");
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) || listen(fd, 1024)
+      || getsockname(fd, (struct sockaddr *)&a, &len))
+    die("bind/listen");
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+static int
+accept_one(int lfd)
+{
+  for (;;) {
+    int fd = accept(lfd, NULL, NULL);
+    if (fd >= 0)
+      return fd;
+    if (errno != EINTR)
+      die("accept");
+  }
+}
+
+static int
+connect_to(int port)
+{
+  struct sockaddr_in a;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    die("socket");
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons((unsigned short)port);
+  while (connect(fd, (struct sockaddr *)&a, sizeof a)) {
+    if (errno != EINTR)
+      die("connect");
+  }
+  return fd;
+}
+
+static void
+fill_line(char *p, size_t n)
+{
+  size_t i;
+  for (i = 0; i + 1 < n; i++)
+    p[i] = (char)('a' + i % 26);
+  p[n - 1] = '\n';
+}
+
+/* -- Servers (in the child) ------------------------------------------- */
+
+static void
+serve_bulk(int lfd, long n)
+{
+  static char buf[CHUNK];
+  int fd = accept_one(lfd);
+  long long want = (long long)n << 20, got = 0;
+  while (got < want) {
+    size_t r = recv_some(fd, buf, CHUNK);
+    if (!r)
+      break;
+    got += (long long)r;
+  }
+  send_all(fd, "k", 1);
+  close(fd);
+}
+
+static void
+serve_rtt(int lfd, long n)
+{
+  static struct rbuf b;
+  char line[RTT_LINE];
+  long len;
+  (void)n;
+  b.fd = accept_one(lfd);
+  while ((len = read_line(&b, line, sizeof line - 1)) >= 0) {
+    line[len] = '\n';
+    send_all(b.fd, line, (size_t)len + 1);
+  }
+  close(b.fd);
+}
+
+static void
+serve_text(int lfd, long n)
+{
+  static char block[TEXT_LINE * TEXT_BLOCK];
+  int fd = accept_one(lfd), i;
+  for (i = 0; i < TEXT_BLOCK; i++)
+    fill_line(block + i * TEXT_LINE, TEXT_LINE);
+  while (n > 0) {
+    long k = n < TEXT_BLOCK ? n : TEXT_BLOCK;
+    send_all(fd, block, (size_t)k * TEXT_LINE);
+    n -= k;
+  }
+  close(fd);
+}
+
+static void
+serve_cycles(int lfd, long n)
+{
+  while (n-- > 0)
+    close(accept_one(lfd));
+}
+
+static void
+serve_mux(int lfd, long n)
+{
+  static struct rbuf b;         /* the one active connection's buffer */
+  struct pollfd pf[MUX_IDLE + 1];
+  char line[RTT_LINE];
+  int i, running = 1;
+  (void)n;
+  for (i = 0; i <= MUX_IDLE; i++) {
+    pf[i].fd = accept_one(lfd);
+    pf[i].events = POLLIN;
+  }
+  while (running) {
+    int r = poll(pf, MUX_IDLE + 1, -1);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      die("poll");
+    }
+    for (i = 0; i <= MUX_IDLE; i++) {
+      long len;
+      if (!pf[i].revents)
+        continue;
+      /* the client talks on its last connection only */
+      b.fd = pf[i].fd;
+      len = read_line(&b, line, sizeof line - 1);
+      if (len < 0) {
+        running = 0;
+        break;
+      }
+      line[len] = '\n';
+      send_all(b.fd, line, (size_t)len + 1);
+    }
+  }
+  for (i = 0; i <= MUX_IDLE; i++)
+    close(pf[i].fd);
+}
+
+/* -- Clients (in the parent, timed) ------------------------------------ */
+
+static double
+client_bulk(int port, long n)
+{
+  static char buf[CHUNK];
+  int fd = connect_to(port);
+  long i, chunks = n * ((1 << 20) / CHUNK);
+  double t0;
+  memset(buf, 'x', sizeof buf);
+  t0 = now();
+  for (i = 0; i < chunks; i++)
+    send_all(fd, buf, CHUNK);
+  if (recv_some(fd, buf, 1) != 1) {
+    fprintf(stderr, "cbench: no answer after bulk\n");
+    exit(1);
+  }
+  t0 = now() - t0;
+  close(fd);
+  return n / t0;
+}
+
+static double
+client_rtt_on(int fd, long n)
+{
+  static struct rbuf b;
+  char out[RTT_LINE], in[RTT_LINE];
+  long i;
+  double t0;
+  b.fd = fd;
+  b.pos = b.len = 0;
+  fill_line(out, sizeof out);
+  t0 = now();
+  for (i = 0; i < n; i++) {
+    send_all(fd, out, sizeof out);
+    if (read_line(&b, in, sizeof in) != RTT_LINE - 1) {
+      fprintf(stderr, "cbench: bad echo\n");
+      exit(1);
+    }
+  }
+  return n / (now() - t0);
+}
+
+static double
+client_rtt(int port, long n)
+{
+  int fd = connect_to(port);
+  double r = client_rtt_on(fd, n);
+  close(fd);
+  return r;
+}
+
+static double
+client_text(int port, long n)
+{
+  static struct rbuf b;
+  char line[TEXT_LINE];
+  long count = 0, len;
+  double t0 = now();
+  b.fd = connect_to(port);
+  while ((len = read_line(&b, line, sizeof line)) >= 0) {
+    char *s = malloc((size_t)len + 1);  /* a string per line, like read-line */
+    if (!s)
+      die("malloc");
+    memcpy(s, line, (size_t)len);
+    s[len] = 0;
+    if (len != TEXT_LINE - 1) {
+      fprintf(stderr, "cbench: bad line length %ld\n", len);
+      exit(1);
+    }
+    free(s);
+    count++;
+  }
+  t0 = now() - t0;
+  close(b.fd);
+  if (count != n) {
+    fprintf(stderr, "cbench: %ld lines, expected %ld\n", count, n);
+    exit(1);
+  }
+  return n / t0;
+}
+
+static double
+client_cycles(int port, long n)
+{
+  long i;
+  char c;
+  double t0 = now();
+  for (i = 0; i < n; i++) {
+    int fd = connect_to(port);
+    if (recv_some(fd, &c, 1) != 0) {
+      fprintf(stderr, "cbench: expected end of file\n");
+      exit(1);
+    }
+    close(fd);
+  }
+  return n / (now() - t0);
+}
+
+static double
+client_mux(int port, long n)
+{
+  int fds[MUX_IDLE + 1], i;
+  double r;
+  for (i = 0; i <= MUX_IDLE; i++)
+    fds[i] = connect_to(port);
+  r = client_rtt_on(fds[MUX_IDLE], n);
+  close(fds[MUX_IDLE]);             /* the server stops at this EOF */
+  for (i = 0; i < MUX_IDLE; i++)
+    close(fds[i]);
+  return r;
+}
+
+struct workload {
+  const char *name;
+  void (*serve)(int, long);
+  double (*client)(int, long);
+};
+
+static const struct workload workloads[] = {
+  {"bulk", serve_bulk, client_bulk},
+  {"rtt", serve_rtt, client_rtt},
+  {"text", serve_text, client_text},
+  {"cycles", serve_cycles, client_cycles},
+  {"mux", serve_mux, client_mux},
+};
+
+int
+main(int argc, char **argv)
+{
+  const struct workload *w = NULL;
+  size_t i;
+  long n;
+  int lfd, port, status;
+  pid_t pid;
+  double rate;
+  if (argc != 3 || (n = atol(argv[2])) <= 0) {
+    fprintf(stderr, "usage: cbench bulk|rtt|text|cycles|mux N\n");
+    return 2;
+  }
+  for (i = 0; i < sizeof workloads / sizeof *workloads; i++)
+    if (!strcmp(argv[1], workloads[i].name))
+      w = &workloads[i];
+  if (!w) {
+    fprintf(stderr, "cbench: unknown workload %s\n", argv[1]);
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  lfd = listener(&port);
+  pid = fork();
+  if (pid < 0)
+    die("fork");
+  if (pid == 0) {
+    alarm(600);                 /* a server that stops by itself */
+    w->serve(lfd, n);
+    _exit(0);
+  }
+  close(lfd);
+  rate = w->client(port, n);
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR)
+      die("waitpid");
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+    fprintf(stderr, "cbench: server failed\n");
+    return 1;
+  }
+  printf("%.1f\n", rate);
+  return 0;
+}
