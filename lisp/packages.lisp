@@ -23,7 +23,15 @@
    "SOCKET-ERROR-HOST" "SOCKET-ERROR-PORT" "SOCKET-ERROR-IDENTIFIER"
    "CONNECTION-REFUSED-ERROR" "CONNECTION-RESET-ERROR" "ADDRESS-IN-USE-ERROR"
    "ADDRESS-NOT-AVAILABLE-ERROR" "SOCKET-TIMEOUT-ERROR" "HOST-NOT-FOUND-ERROR"
-   "NETWORK-UNREACHABLE-ERROR" "HOST-UNREACHABLE-ERROR"))
+   "NETWORK-UNREACHABLE-ERROR" "HOST-UNREACHABLE-ERROR"
+   ;; Allegro's socket API (SOCKET-CONNECT above is both: see clisp.lisp)
+   "MAKE-SOCKET" "ACCEPT-CONNECTION" "WITH-PENDING-CONNECT" "SHUTDOWN"
+   "SOCKET-CONTROL" "SET-SOCKET-OPTIONS" "SET-SOCKET-FORMAT" "SOCKET-OS-FD"
+   "LOCAL-HOST" "LOCAL-PORT" "REMOTE-HOST" "REMOTE-PORT" "LOCAL-FILENAME"
+   "REMOTE-FILENAME" "SOCKET-ADDRESS-FAMILY" "SOCKET-FORMAT" "SOCKET-TYPE"
+   "SEND-TO" "RECEIVE-FROM" "IPADDR-TO-DOTTED" "DOTTED-TO-IPADDR"
+   "IPADDR-TO-HOSTNAME" "LOOKUP-HOSTNAME" "LOOKUP-PORT" "DOTTED-ADDRESS-P"
+   "IPV6-ADDRESS-P" "IPADDR-EQUALP" "*PRINT-HOSTNAME-IN-STREAM*"))
 
 ;;; CLISP names that live in EXT.  Interned and exported before anything
 ;;; refers to them; SOCKET re-exports STREAM-HANDLES (the same symbol).
@@ -38,6 +46,56 @@
       (import sh socket)
       (export sh socket))))
 
+;;; Allegro keeps its socket condition in EXCL.  This EXCL holds only that
+;;; class (the very symbol SOCKET:SOCKET-ERROR) and its three readers, so
+;;; Allegro code that names them reads and runs; it is no more of Allegro.
+(defpackage "EXCL"
+  (:use)
+  (:import-from "SOCKET" "SOCKET-ERROR")
+  (:documentation "Allegro's names for socket conditions, and only those (ecl-sock).")
+  (:export "SOCKET-ERROR" "STREAM-ERROR-IDENTIFIER" "STREAM-ERROR-CODE"
+           "STREAM-ERROR-ACTION"))
+
+;;; Allegro's MP names socket code uses that ECL's MP lacks (MP is not
+;;; locked; these are new symbols, nothing of ECL's changes).
+(eval-when (:compile-toplevel :load-toplevel :execute)
+  (let ((mp (find-package "MP")))
+    (dolist (name '("WITH-TIMEOUT" "WAIT-FOR-INPUT-AVAILABLE"))
+      (export (intern name mp) mp))))
+
 (defpackage "ECLSOCK"
   (:use "CL" "SOCKET")
   (:documentation "Implementation of ecl-sock: C primitives (%...) and the Lisp layer."))
+
+;;; CLOCC's PORT: its network (net.lisp), process (proc.lisp) and
+;;; condition (ext.lisp) names, so PORT code runs unchanged after
+;;; (require :sock).  It uses only CL, as CLOCC's does; the code behind
+;;; these names lives in ECLSOCK (lisp/port.lisp).  PORT's other ext.lisp
+;;; and sys.lisp utilities (QUIT, GETENV, DEFSUBST, STRING-TOKENS ...) are
+;;; not socket code and are left out; see doc/port.texi.
+(defpackage "PORT"
+  (:use "CL")
+  (:nicknames "ORG.CONS.CLOCC/SDS/PORT")
+  (:documentation "CLOCC PORT's network and process API, on ecl-sock and ECL's MP.")
+  (:export
+   ;; net.lisp: addresses
+   "RESOLVE-HOST-IPADDR" "IPADDR-TO-DOTTED" "DOTTED-TO-IPADDR" "IPADDR-CLOSURE"
+   "HOSTENT" "HOSTENT-NAME" "HOSTENT-ALIASES" "HOSTENT-ADDR-LIST" "HOSTENT-ADDR-TYPE"
+   ;; net.lisp: sockets and servers
+   "SOCKET" "OPEN-SOCKET" "SOCKET-HOST/PORT" "SOCKET-STRING" "SET-SOCKET-STREAM-FORMAT"
+   "SOCKET-SERVER" "OPEN-SOCKET-SERVER" "SOCKET-ACCEPT" "SOCKET-SERVER-CLOSE"
+   "SOCKET-SERVER-HOST/PORT"
+   "SOCKET-SERVICE-PORT" "SERVENT" "SERVENT-NAME" "SERVENT-ALIASES" "SERVENT-PORT"
+   "SERVENT-PROTO" "SERVENT-P"
+   ;; net.lisp: conditions
+   "NETWORK" "NET-PROC" "NET-HOST" "NET-PORT" "NET-MESG" "NET-ARGS"
+   "TIMEOUT" "LOGIN" "NET-PATH"
+   ;; ext.lisp: conditions
+   "CODE" "CODE-PROC" "CODE-MESG" "CODE-ARGS" "CASE-ERROR" "NOT-IMPLEMENTED"
+   ;; proc.lisp
+   "+THREADS-P+" "MAKE-PROCESS" "PROCESS-WAIT" "PROCESS-WAIT-WITH-TIMEOUT"
+   "WITH-TIMEOUT" "Y-OR-N-P-TIMEOUT" "MAYBE-Y-OR-N-P" "WITHOUT-SCHEDULING"
+   "PROCESS-YIELD" "KILL-PROCESS" "INTERRUPT-PROCESS" "RESTART-PROCESS"
+   "PROCESSP" "PROCESS-NAME" "PROCESS-ACTIVE-P" "PROCESS-WHOSTATE"
+   "CURRENT-PROCESS" "ALL-PROCESSES" "SHOW-PROCESSES"
+   "MAKE-LOCK" "GET-LOCK" "GIVEUP-LOCK" "WITH-LOCK"))
