@@ -1,6 +1,851 @@
 ;;;; allegro.lisp - Allegro CL's socket API in the SOCKET package.
 ;;;;
-;;;; (Filled in by the Allegro-API issue: make-socket, accept-connection,
-;;;; accessors, address helpers, datagrams, Unix-domain sockets, EXCL.)
+;;;; MAKE-SOCKET, ACCEPT-CONNECTION, the socket accessors, the address
+;;;; helpers, datagrams (SEND-TO, RECEIVE-FROM), Unix-domain sockets by file
+;;;; name, SHUTDOWN, SOCKET-CONTROL, and the two MP operators Allegro socket
+;;;; code leans on: MP:WITH-TIMEOUT and MP:WAIT-FOR-INPUT-AVAILABLE.
+;;;;
+;;;; Objects: an active stream socket IS a socket stream (the core's C
+;;;; stream, as CLISP's SOCKET-CONNECT makes); a passive one is a
+;;;; PASSIVE-SOCKET, a SOCKET-SERVER with a few more slots (so CLISP's
+;;;; SOCKET-ACCEPT, SOCKET-STATUS and SOCKET-SERVER-CLOSE take it too); a
+;;;; datagram socket is a DATAGRAM-SOCKET.  What Allegro's accessors need to
+;;;; know about a stream beyond its descriptor (its :FORMAT, its addresses
+;;;; once closed) is kept in a weak table.  Errors are the one SOCKET-ERROR
+;;;; hierarchy; EXCL:SOCKET-ERROR is the same class.
 
 (in-package "ECLSOCK")
+
+;;; ------------------------------------------------------------------
+;;; Addresses: IPv4 as a 32-bit integer, IPv6 as an IPV6-ADDRESS
+
+(defstruct (ipv6-address (:constructor %make-ipv6-address (octets scope-id))
+                         (:copier nil))
+  "An IPv6 address, as Allegro's address structures: 16 octets and a scope id."
+  (octets nil :type (simple-array (unsigned-byte 8) (16)) :read-only t)
+  (scope-id 0 :type (integer 0) :read-only t))
+
+(defun ipv6-address-p (object)
+  "True when OBJECT is an IPv6 address structure (from DOTTED-TO-IPADDR,
+LOOKUP-HOSTNAME, REMOTE-HOST ... on IPv6 addresses)."
+  (typep object 'ipv6-address))
+
+(defmethod print-object ((a ipv6-address) out)
+  (if *print-escape*
+      (print-unreadable-object (a out :type nil)
+        (format out "IPv6 ~A" (ipaddr-to-dotted a)))
+      (write-string (ipaddr-to-dotted a) out)))
+
+(defun address-object (text)
+  "The address in numeric TEXT: an integer for IPv4 (also for an IPv4-mapped
+IPv6 address), an IPV6-ADDRESS otherwise, NIL when TEXT is not numeric."
+  (multiple-value-bind (family value scope) (%parse-address text)
+    (case family
+      (:inet value)
+      (:inet6
+       (if (and (every #'zerop (subseq value 0 10))
+                (= (nth 10 value) 255) (= (nth 11 value) 255))
+           (reduce (lambda (a o) (+ (ash a 8) o)) (subseq value 12))
+           (%make-ipv6-address
+            (make-array 16 :element-type '(unsigned-byte 8) :initial-contents value)
+            scope)))
+      (t nil))))
+
+(defun host-text (host)
+  "HOST (a name, a dotted or colon string, a 32-bit integer or an IPV6-ADDRESS)
+as the string the C side resolves."
+  (typecase host
+    (ipv6-address (ipaddr-to-dotted host))
+    (t (check-host host))))
+
+(defun ipaddr-to-dotted (ipaddr &key values)
+  "The text form of IPADDR: \"a.b.c.d\" for a 32-bit integer, colon notation
+(with %scope) for an IPv6 address.  With VALUES true, an IPv4 address comes
+back as its four octets, as four values."
+  (etypecase ipaddr
+    ((unsigned-byte 32)
+     (if values
+         (values (ldb (byte 8 24) ipaddr) (ldb (byte 8 16) ipaddr)
+                 (ldb (byte 8 8) ipaddr) (ldb (byte 8 0) ipaddr))
+         (dotted ipaddr)))
+    (ipv6-address
+     (%format-inet6 (ipv6-address-octets ipaddr) (ipv6-address-scope-id ipaddr)))))
+
+(defun dotted-to-ipaddr (dotted &key (errorp t))
+  "Parse DOTTED: \"a.b.c.d\" gives a 32-bit integer; IPv6 colon notation
+\(\"::1\", \"fe80::1%lo\") an IPv6 address; \"::ffff:a.b.c.d\" the IPv4 integer.
+Text that is not a numeric address signals an error, or gives NIL when
+ERRORP is NIL.  Never consults the resolver."
+  (or (and (stringp dotted) (address-object dotted))
+      (and errorp
+           (error 'simple-type-error
+                  :datum dotted :expected-type 'string
+                  :format-control "~S is not a numeric IP address."
+                  :format-arguments (list dotted)))))
+
+(defun dotted-address-p (object)
+  "True when OBJECT is a string holding a numeric IP address."
+  (and (stringp object) (address-object object) t))
+
+(defun ipaddr-equalp (a b)
+  "True when A and B (integers, IPv6 addresses or numeric strings) are the
+same address."
+  (let ((a (if (stringp a) (dotted-to-ipaddr a) a))
+        (b (if (stringp b) (dotted-to-ipaddr b) b)))
+    (cond ((and (integerp a) (integerp b)) (= a b))
+          ((and (ipv6-address-p a) (ipv6-address-p b))
+           (and (equalp (ipv6-address-octets a) (ipv6-address-octets b))
+                (= (ipv6-address-scope-id a) (ipv6-address-scope-id b))))
+          (t nil))))
+
+(defun ipaddr-to-hostname (ipaddr &key ignore-cache)
+  "The host name the resolver gives for IPADDR (an integer, IPv6 address or
+numeric string), or NIL when it knows none.  Nothing is cached, so
+IGNORE-CACHE changes nothing."
+  (declare (ignore ignore-cache))
+  (%address-name (if (stringp ipaddr) ipaddr (ipaddr-to-dotted ipaddr))))
+
+(defun lookup-hostname (host &key ignore-cache (ipv6 t) all)
+  "The address of HOST: a 32-bit integer for IPv4, an IPv6 address otherwise.
+HOST may be a name, a numeric string or already an address.  IPv4 addresses
+come first; with IPV6 NIL only IPv4 ones count.  With ALL, a list of every
+address.  An unknown host signals HOST-NOT-FOUND-ERROR (a SOCKET-ERROR)."
+  (declare (ignore ignore-cache))
+  (let ((addrs
+          (typecase host
+            ((or (unsigned-byte 32) ipv6-address) (list host))
+            (t (let ((numeric (and (stringp host) (address-object host))))
+                 (if numeric
+                     (list numeric)
+                     (multiple-value-bind (canon texts) (%resolve (host-text host))
+                       (declare (ignore canon))
+                       (mapcar #'address-object texts))))))))
+    (unless ipv6
+      (setf addrs (remove-if-not #'integerp addrs)))
+    (setf addrs (stable-sort (copy-list addrs)
+                             (lambda (a b) (and (integerp a) (not (integerp b))))))
+    (when (null addrs)
+      (%signal-socket-error "getaddrinfo" :eai-noname nil
+                            "No address of the requested family" host nil nil))
+    (if all addrs (first addrs))))
+
+(defun lookup-port (port &optional (protocol "tcp"))
+  "The number of service PORT: an integer is returned as it is, a name
+\(\"http\", :smtp) is looked up in the services database for PROTOCOL
+\(\"tcp\" or \"udp\").  An unknown name signals a SOCKET-ERROR."
+  (etypecase port
+    (integer (check-port port))
+    ((or string symbol)
+     (%service-port (string-downcase (string port))
+                    (string-downcase (string protocol))))))
+
+;;; ------------------------------------------------------------------
+;;; What make-socket remembers about socket streams
+
+(defvar *print-hostname-in-stream* t
+  "When true, passive and datagram sockets print the host name of the address
+they are bound to (looked up once, when printed); when NIL, only numbers.")
+
+;;; stream -> plist (:format :family :local-host :local-port :remote-host
+;;; :remote-port :local-filename :remote-filename); weak, so it never keeps
+;;; a stream alive.
+(defvar *stream-info* (make-hash-table :test 'eq :weakness :key :synchronized t))
+
+(defun stream-info (stream key)
+  (getf (gethash stream *stream-info*) key))
+
+(defun remember-stream (stream format)
+  "Record STREAM's format and addresses, so the accessors answer also after
+it is closed.  Returns STREAM."
+  (let ((fd (stream-fd stream 'make-socket)))
+    (multiple-value-bind (lhost lport family) (%local-address fd)
+      (multiple-value-bind (rhost rport) (ignore-errors (%peer-address fd))
+        (setf (gethash stream *stream-info*)
+              (if (eq family :unix)
+                  (list :format format :family :file
+                        :local-filename (if (equal lhost "") nil lhost)
+                        :remote-filename (if (equal rhost "") nil rhost))
+                  (list :format format :family :internet
+                        :local-host (address-object lhost) :local-port lport
+                        :remote-host (and rhost (address-object rhost))
+                        :remote-port rport))))))
+  stream)
+
+(defun live-address (stream which)
+  "Addresses of a socket stream nobody remembered (made by the CLISP face)."
+  (multiple-value-bind (host port family)
+      (funcall (if (eq which :local) #'%local-address #'%peer-address)
+               (stream-fd stream which))
+    (if (eq family :unix)
+        (values nil nil (if (equal host "") nil host))
+        (values (address-object host) port nil))))
+
+;;; ------------------------------------------------------------------
+;;; Passive and datagram sockets
+
+(defstruct (passive-socket
+            (:include socket-server)
+            (:constructor %make-passive-socket
+                (fd host port family format element-type external-format
+                 filename keepalive nodelay))
+            (:copier nil))
+  "A listening socket made by MAKE-SOCKET :CONNECT :PASSIVE.  It is also a
+SOCKET-SERVER, so CLISP's SOCKET-ACCEPT and SOCKET-STATUS take it."
+  (family :internet)
+  (format :text)
+  (element-type 'character)
+  (external-format :default)
+  (filename nil)
+  (keepalive nil)
+  (nodelay nil))
+
+(defstruct (datagram-socket
+            (:constructor %make-datagram-socket
+                (fd family format connect remote-host remote-port
+                 local-filename remote-filename))
+            (:copier nil))
+  "A datagram socket made by MAKE-SOCKET :TYPE :DATAGRAM: use SEND-TO and
+RECEIVE-FROM, and CLOSE.  FD stays the first slot."
+  (fd nil)
+  (family :internet)
+  (format :binary)
+  (connect :active)
+  (remote-host nil)
+  (remote-port nil)
+  (local-filename nil)
+  (remote-filename nil))
+
+(defun print-host (text)
+  (let ((name (and *print-hostname-in-stream*
+                   (not (member text '("0.0.0.0" "::") :test #'string=))
+                   (ignore-errors (%address-name text)))))
+    (or name text)))
+
+(defmethod print-object ((s passive-socket) out)
+  (print-unreadable-object (s out)
+    (cond ((null (socket-server-fd s))
+           (format out "passive ~:[~;file ~]socket (closed)" (eq (passive-socket-family s) :file)))
+          ((eq (passive-socket-family s) :file)
+           (format out "passive file socket waiting for connection at ~A"
+                   (passive-socket-filename s)))
+          (t (format out "passive socket waiting for connection at ~A/~D"
+                     (print-host (socket-server-host s)) (socket-server-port s))))))
+
+(defmethod print-object ((s datagram-socket) out)
+  (print-unreadable-object (s out)
+    (let ((fd (datagram-socket-fd s)))
+      (cond ((null fd) (write-string "datagram socket (closed)" out))
+            ((eq (datagram-socket-family s) :file)
+             (format out "datagram file socket at ~A"
+                     (or (datagram-socket-local-filename s) "(unnamed)")))
+            (t (multiple-value-bind (host port) (%local-address fd)
+                 (format out "datagram socket at ~A/~D" (print-host host) port)))))))
+
+(defun delete-socket-file (path)
+  (ignore-errors (delete-file (make-pathname :name path :type nil :version nil
+                                             :defaults #p""))))
+
+(defmethod gray:close ((s passive-socket) &key abort)
+  "Close the listening socket; a :FILE one also removes its file name."
+  (declare (ignore abort))
+  (let ((open (socket-server-fd s)))
+    (close-server s)
+    (when (and open (passive-socket-filename s))
+      (delete-socket-file (passive-socket-filename s)))
+    (and open t)))
+
+(defmethod gray:close ((s datagram-socket) &key abort)
+  "Close the datagram socket; closing it again is harmless."
+  (declare (ignore abort))
+  (let ((fd (datagram-socket-fd s)))
+    (when fd
+      (setf (datagram-socket-fd s) nil)
+      (%close-fd fd)
+      t)))
+
+(defun finalize-datagram (s)
+  (ignore-errors (close s)))
+
+(defun datagram-fd (s)
+  (or (datagram-socket-fd s)
+      (error 'socket-error :syscall "datagram" :code :ebadf :errno 9
+                           :message "Socket is closed")))
+
+;;; ------------------------------------------------------------------
+;;; make-socket
+
+(defun check-member (value allowed)
+  (unless (member value allowed)
+    (error 'type-error :datum value :expected-type (cons 'member allowed)))
+  value)
+
+(defun format-element-type (format)
+  (if (eq format :binary) '(unsigned-byte 8) 'character))
+
+(defun set-options (fd &key keepalive nodelay broadcast reuse-address
+                            receive-buffer-size send-buffer-size)
+  (when keepalive (%setsockopt fd :so-keepalive t))
+  (when nodelay (%setsockopt fd :tcp-nodelay t))
+  (when broadcast (%setsockopt fd :so-broadcast t))
+  (when reuse-address (%setsockopt fd :so-reuseaddr t))
+  (when receive-buffer-size (%setsockopt fd :so-rcvbuf receive-buffer-size))
+  (when send-buffer-size (%setsockopt fd :so-sndbuf send-buffer-size)))
+
+(defmacro owning-fd ((var form) &body body)
+  "Bind VAR to the descriptor FORM makes and run BODY; close it unless BODY
+returns normally (when the object BODY made owns it)."
+  (let ((ok (gensym "OK")))
+    `(let ((,var ,form) (,ok nil))
+       (unwind-protect (multiple-value-prog1 (progn ,@body) (setf ,ok t))
+         (unless ,ok (ignore-errors (%close-fd ,var)))))))
+
+(defmacro owning-stream ((var form) &body body)
+  "As OWNING-FD for a stream: closed unless BODY returns normally."
+  (let ((ok (gensym "OK")))
+    `(let ((,var ,form) (,ok nil))
+       (unwind-protect (multiple-value-prog1 (progn ,@body) (setf ,ok t))
+         (unless ,ok (close ,var))))))
+
+(defun make-socket (&rest args &key (type :stream) (format :text) (connect :active)
+                                    (address-family :internet) eol
+                                    local-host local-port remote-host remote-port
+                                    reuse-address (backlog 5) keepalive nodelay
+                                    broadcast local-filename remote-filename
+                                    (external-format :default)
+                    &allow-other-keys)
+  "Make a socket, Allegro's way.
+TYPE :STREAM (TCP or a Unix stream) or :DATAGRAM (UDP or Unix datagrams);
+FORMAT :TEXT, :BINARY or :BIVALENT (text and bivalent streams take both
+characters and octets; binary ones are (UNSIGNED-BYTE 8) streams);
+CONNECT :ACTIVE (connect to REMOTE-HOST/REMOTE-PORT, or REMOTE-FILENAME) or
+:PASSIVE (listen on LOCAL-HOST/LOCAL-PORT, or LOCAL-FILENAME; no LOCAL-PORT:
+the kernel picks one, LOCAL-PORT tells which);
+ADDRESS-FAMILY :INTERNET, :INTERNET6 (default local address \"::\") or :FILE.
+Ports may be service names.  KEEPALIVE, NODELAY, BROADCAST, REUSE-ADDRESS set
+the socket options; BACKLOG goes to listen(2).  Active stream sockets are
+socket streams; passive ones are waited on with ACCEPT-CONNECTION; datagram
+sockets use SEND-TO and RECEIVE-FROM.  Failures are SOCKET-ERRORs
+\(EXCL:SOCKET-ERROR) with an identifier such as :CONNECTION-REFUSED."
+  (declare (ignore eol args))
+  (check-member type '(:stream :datagram))
+  (check-member format '(:text :binary :bivalent))
+  (check-member connect '(:active :passive))
+  (check-member address-family '(:internet :internet6 :file))
+  (unless (typep backlog '(integer 0 65535))
+    (error 'type-error :datum backlog :expected-type '(integer 0 65535)))
+  (let ((et (format-element-type format))
+        (ef (normalize-external-format external-format))
+        (file (eq address-family :file)))
+    (cond
+      ((eq type :datagram)
+       (make-datagram-socket file address-family format connect local-host local-port
+                             remote-host remote-port local-filename remote-filename
+                             reuse-address broadcast))
+      ((and (eq connect :active) file)
+       (unless (stringp remote-filename)
+         (error "MAKE-SOCKET :ADDRESS-FAMILY :FILE :CONNECT :ACTIVE needs a :REMOTE-FILENAME string."))
+       (owning-stream (s (%connect-unix (namestring-of remote-filename) nil et ef t))
+         (remember-stream s format)))
+      ((eq connect :active)
+       (unless remote-host
+         (error "MAKE-SOCKET :CONNECT :ACTIVE needs a :REMOTE-HOST."))
+       (unless remote-port
+         (error "MAKE-SOCKET :CONNECT :ACTIVE needs a :REMOTE-PORT."))
+       (when (or local-host local-port)
+         (error "MAKE-SOCKET: :LOCAL-HOST and :LOCAL-PORT of an active stream socket are not supported."))
+       (let ((host (host-text remote-host))
+             (port (lookup-port remote-port "tcp")))
+         (owning-stream (s (%connect host port nil et ef t))
+           (let ((fd (stream-fd s 'make-socket)))
+             (set-options fd :keepalive keepalive :nodelay nodelay))
+           (remember-stream s format))))
+      (file
+       (unless (stringp local-filename)
+         (error "MAKE-SOCKET :ADDRESS-FAMILY :FILE :CONNECT :PASSIVE needs a :LOCAL-FILENAME string."))
+       (let ((path (namestring-of local-filename)))
+         (owning-fd (fd (%listen-unix path backlog))
+           (let ((s (%make-passive-socket fd path 0 :file format et ef path nil nil)))
+             (ext:set-finalizer s #'finalize-server)
+             s))))
+      (t
+       (let ((host (cond (local-host (host-text local-host))
+                         ((eq address-family :internet6) "::")
+                         (t "0.0.0.0")))
+             (port (if local-port (lookup-port local-port "tcp") 0)))
+         (owning-fd (fd (%listen host port backlog))
+           (set-options fd :keepalive keepalive :nodelay nodelay)
+           (multiple-value-bind (lhost lport) (%local-address fd)
+             (let ((s (%make-passive-socket fd lhost lport :internet format et ef
+                                            nil keepalive nodelay)))
+               (ext:set-finalizer s #'finalize-server)
+               s))))))))
+
+(defun namestring-of (file)
+  (if (pathnamep file) (namestring file) file))
+
+(defun make-datagram-socket (file address-family format connect local-host local-port
+                             remote-host remote-port local-filename remote-filename
+                             reuse-address broadcast)
+  (if file
+      (owning-fd (fd (%datagram-unix (and local-filename (namestring-of local-filename))))
+        (let ((s (%make-datagram-socket fd :file format connect nil nil
+                                        (and local-filename (namestring-of local-filename))
+                                        (and remote-filename (namestring-of remote-filename)))))
+          (ext:set-finalizer s #'finalize-datagram)
+          s))
+      (let* ((remote (and remote-host (lookup-hostname remote-host)))
+             (family (cond (local-host nil)
+                           ((or (eq address-family :internet6) (ipv6-address-p remote))
+                            :inet6)
+                           (t :inet)))
+             (host (cond (local-host (host-text local-host))
+                         ((eq family :inet6) "::")
+                         (t "0.0.0.0")))
+             (port (if local-port (lookup-port local-port "udp") 0)))
+        (owning-fd (fd (%datagram host port family reuse-address broadcast))
+          (let ((s (%make-datagram-socket fd :internet format connect remote
+                                          (and remote-port (lookup-port remote-port "udp"))
+                                          nil nil)))
+            (ext:set-finalizer s #'finalize-datagram)
+            s)))))
+
+;;; ------------------------------------------------------------------
+;;; accept-connection, shutdown, options
+
+(defgeneric accept-connection (socket &key wait)
+  (:documentation "Accept a connection on passive SOCKET and return the connected
+socket stream.  WAIT true (the default) blocks until one comes; WAIT NIL
+returns NIL at once when none is pending."))
+
+(defmethod accept-connection ((sock socket-server) &key (wait t))
+  (let* ((passive (passive-socket-p sock))
+         (fd (server-fd sock 'accept-connection))
+         (s (%accept fd (if wait nil 0)
+                     (if passive (passive-socket-element-type sock) 'character)
+                     (if passive (passive-socket-external-format sock) :default)
+                     t (socket-server-host sock) (socket-server-port sock))))
+    (when s
+      (owning-stream (s s)
+        (when (and passive (not (eq (passive-socket-family sock) :file)))
+          (set-options (stream-fd s 'accept-connection)
+                       :keepalive (passive-socket-keepalive sock)
+                       :nodelay (passive-socket-nodelay sock)))
+        (remember-stream s (if passive (passive-socket-format sock) :text))))))
+
+(defgeneric shutdown (socket &key direction)
+  (:documentation "Half-close the connection of socket stream SOCKET: DIRECTION
+:OUTPUT sends end of file to the peer (pending output goes first), :INPUT
+stops reading.  Once both directions are shut down the stream is closed."))
+
+(defmethod shutdown ((s stream) &key direction)
+  (let ((how (case direction (:input 0) (:output 1)
+               (t (error 'type-error :datum direction
+                                     :expected-type '(member :input :output))))))
+    (stream-fd s 'shutdown)
+    (%stream-shutdown s how)
+    (unless (or (input-stream-p s) (output-stream-p s))
+      (close s))
+    nil))
+
+(defun apply-socket-options (fd output-chunking output-chunking-eof input-chunking
+                             options)
+  (when (or output-chunking output-chunking-eof input-chunking)
+    (error "HTTP chunking (SOCKET-CONTROL :OUTPUT-CHUNKING, :INPUT-CHUNKING) is not supported."))
+  (loop for (key value) on options by #'cddr
+        do (ecase key
+             (:keepalive (%setsockopt fd :so-keepalive value))
+             (:nodelay (%setsockopt fd :tcp-nodelay value))
+             (:broadcast (%setsockopt fd :so-broadcast value))
+             (:reuse-address (%setsockopt fd :so-reuseaddr value))
+             (:oob-inline (%setsockopt fd :so-oobinline value))
+             (:receive-buffer-size (%setsockopt fd :so-rcvbuf value))
+             (:send-buffer-size (%setsockopt fd :so-sndbuf value))))
+  nil)
+
+(defun option-plist (&rest plist)
+  "PLIST without its NIL-supplied (unsupplied) entries."
+  (loop for (key value supplied) on plist by #'cdddr
+        when supplied nconc (list key value)))
+
+(defun socket-control (socket &key output-chunking output-chunking-eof input-chunking
+                                   (keepalive nil keepalive-p) (nodelay nil nodelay-p)
+                                   (broadcast nil broadcast-p))
+  "Change options of SOCKET: KEEPALIVE (SO_KEEPALIVE), NODELAY (TCP_NODELAY),
+BROADCAST (SO_BROADCAST); options not given are left alone.  Allegro's HTTP
+chunking options are not supported (a true value signals an error)."
+  (apply-socket-options (socket-os-fd* socket) output-chunking output-chunking-eof
+                        input-chunking
+                        (option-plist :keepalive keepalive keepalive-p
+                                      :nodelay nodelay nodelay-p
+                                      :broadcast broadcast broadcast-p)))
+
+(defun set-socket-options (socket &key (reuse-address nil reuse-address-p)
+                                       (broadcast nil broadcast-p)
+                                       (keepalive nil keepalive-p)
+                                       (nodelay nil nodelay-p)
+                                       (oob-inline nil oob-inline-p)
+                                       (receive-buffer-size nil rcvbuf-p)
+                                       (send-buffer-size nil sndbuf-p))
+  "Set socket options of SOCKET (setsockopt); options not given are left alone."
+  (apply-socket-options (socket-os-fd* socket) nil nil nil
+                        (option-plist :reuse-address reuse-address reuse-address-p
+                                      :broadcast broadcast broadcast-p
+                                      :keepalive keepalive keepalive-p
+                                      :nodelay nodelay nodelay-p
+                                      :oob-inline oob-inline oob-inline-p
+                                      :receive-buffer-size receive-buffer-size rcvbuf-p
+                                      :send-buffer-size send-buffer-size sndbuf-p)))
+
+(defun set-socket-format (socket format)
+  "Switch socket stream SOCKET between :TEXT/:BIVALENT (character) and :BINARY
+\((UNSIGNED-BYTE 8)) elements, keeping what is buffered."
+  (check-member format '(:text :binary :bivalent))
+  (when (socket-stream-p socket)
+    (stream-fd socket 'set-socket-format)
+    (%set-element-type socket (format-element-type format) nil)
+    (let ((info (gethash socket *stream-info*)))
+      (when info
+        (setf (getf info :format) format
+              (gethash socket *stream-info*) info))))
+  format)
+
+(defmacro with-pending-connect (&body body)
+  "Allegro wraps MAKE-SOCKET in this when MP:WITH-TIMEOUT may interrupt the
+connect.  Here every connect already closes its descriptor when it is
+unwound, so BODY simply runs; the macro is kept so that such code reads."
+  `(progn ,@body))
+
+;;; ------------------------------------------------------------------
+;;; Accessors
+
+(defun socket-os-fd* (socket)
+  (or (socket-os-fd socket)
+      (error 'socket-error :syscall "socket-os-fd" :code :ebadf :errno 9
+                           :message "Socket is closed")))
+
+(defgeneric socket-os-fd (socket)
+  (:documentation "The operating system's descriptor of SOCKET, NIL once closed.")
+  (:method ((s stream)) (and (socket-stream-p s) (%stream-fd s)))
+  (:method ((s socket-server)) (socket-server-fd s))
+  (:method ((s datagram-socket)) (datagram-socket-fd s)))
+
+(defgeneric remote-host (socket)
+  (:documentation "The peer's address of SOCKET: a 32-bit integer (IPv4) or an
+IPv6 address; a datagram socket gives its default destination, a passive
+socket NIL.  IPADDR-TO-DOTTED and IPADDR-TO-HOSTNAME make it readable.")
+  (:method ((s stream))
+    (or (stream-info s :remote-host)
+        (and (not (stream-info s :family)) (nth-value 0 (live-address s :remote)))))
+  (:method ((s socket-server)) nil)
+  (:method ((s datagram-socket)) (datagram-socket-remote-host s)))
+
+(defgeneric remote-port (socket)
+  (:documentation "The peer's port of SOCKET (see REMOTE-HOST).")
+  (:method ((s stream))
+    (or (stream-info s :remote-port)
+        (and (not (stream-info s :family)) (nth-value 1 (live-address s :remote)))))
+  (:method ((s socket-server)) nil)
+  (:method ((s datagram-socket)) (datagram-socket-remote-port s)))
+
+(defgeneric local-host (socket)
+  (:documentation "The local address SOCKET is bound to (an integer or IPv6
+address; 0 for the wildcard address of a passive socket).")
+  (:method ((s stream))
+    (or (stream-info s :local-host)
+        (and (not (stream-info s :family)) (nth-value 0 (live-address s :local)))))
+  (:method ((s socket-server))
+    (unless (and (passive-socket-p s) (eq (passive-socket-family s) :file))
+      (address-object (socket-server-host s))))
+  (:method ((s datagram-socket))
+    (unless (eq (datagram-socket-family s) :file)
+      (address-object (%local-address (datagram-fd s))))))
+
+(defgeneric local-port (socket)
+  (:documentation "The local port of SOCKET; for a passive socket the port it
+listens on (the kernel's choice when none was asked for).")
+  (:method ((s stream))
+    (or (stream-info s :local-port)
+        (and (not (stream-info s :family)) (nth-value 1 (live-address s :local)))))
+  (:method ((s socket-server))
+    (unless (and (passive-socket-p s) (eq (passive-socket-family s) :file))
+      (socket-server-port s)))
+  (:method ((s datagram-socket))
+    (unless (eq (datagram-socket-family s) :file)
+      (nth-value 1 (%local-address (datagram-fd s))))))
+
+(defgeneric local-filename (socket)
+  (:documentation "The file name a :FILE socket is bound to, or NIL.")
+  (:method ((s stream))
+    (if (stream-info s :family)
+        (stream-info s :local-filename)
+        (nth-value 2 (live-address s :local))))
+  (:method ((s socket-server)) (and (passive-socket-p s) (passive-socket-filename s)))
+  (:method ((s datagram-socket)) (datagram-socket-local-filename s)))
+
+(defgeneric remote-filename (socket)
+  (:documentation "The file name of the peer of a :FILE socket, or NIL.")
+  (:method ((s stream))
+    (if (stream-info s :family)
+        (stream-info s :remote-filename)
+        (nth-value 2 (live-address s :remote))))
+  (:method ((s socket-server)) nil)
+  (:method ((s datagram-socket)) (datagram-socket-remote-filename s)))
+
+(defgeneric socket-type (socket)
+  (:documentation ":STREAM or :DATAGRAM.")
+  (:method ((s stream))
+    (unless (socket-stream-p s)
+      (error 'type-error :datum s :expected-type 'socket-stream))
+    :stream)
+  (:method ((s socket-server)) :stream)
+  (:method ((s datagram-socket)) :datagram))
+
+(defgeneric socket-format (socket)
+  (:documentation ":TEXT, :BINARY or :BIVALENT, as given to MAKE-SOCKET (a
+stream made otherwise: from its element type).")
+  (:method ((s stream))
+    (or (stream-info s :format)
+        (if (subtypep (stream-element-type s) 'character) :text :binary)))
+  (:method ((s socket-server)) (if (passive-socket-p s) (passive-socket-format s) :text))
+  (:method ((s datagram-socket)) (datagram-socket-format s)))
+
+(defgeneric socket-address-family (socket)
+  (:documentation ":INTERNET (IPv4 or IPv6) or :FILE (Unix-domain).")
+  (:method ((s stream))
+    (or (stream-info s :family)
+        (if (eq (nth-value 2 (%local-address (stream-fd s 'socket-address-family))) :unix)
+            :file
+            :internet)))
+  (:method ((s socket-server))
+    (if (passive-socket-p s) (passive-socket-family s) :internet))
+  (:method ((s datagram-socket)) (datagram-socket-family s)))
+
+(defmethod socket-connect-accessor ((s datagram-socket))
+  (datagram-socket-connect s))
+
+;;; ------------------------------------------------------------------
+;;; Datagrams
+
+(defun octets-of (buffer size who)
+  "BUFFER's first SIZE elements as octets (strings are encoded as UTF-8)."
+  (unless (typep size '(integer 0))
+    (error 'type-error :datum size :expected-type '(integer 0)))
+  (when (> size (length buffer))
+    (error "~A: size ~D is larger than the buffer (~D)." who size (length buffer)))
+  (if (stringp buffer)
+      (utf-8-octets buffer size)
+      (values buffer)))
+
+(defun utf-8-octets (string end)
+  "The UTF-8 encoding of STRING below END, as a fresh octet vector."
+  (let ((out (make-array (* 4 end) :element-type '(unsigned-byte 8) :fill-pointer 0)))
+    (flet ((put (o) (vector-push o out)))
+      (loop for i below end
+            for c = (char-code (char string i))
+            do (cond ((< c #x80) (put c))
+                     ((< c #x800) (put (logior #xc0 (ash c -6)))
+                      (put (logior #x80 (ldb (byte 6 0) c))))
+                     ((< c #x10000) (put (logior #xe0 (ash c -12)))
+                      (put (logior #x80 (ldb (byte 6 6) c)))
+                      (put (logior #x80 (ldb (byte 6 0) c))))
+                     (t (put (logior #xf0 (ash c -18)))
+                        (put (logior #x80 (ldb (byte 6 12) c)))
+                        (put (logior #x80 (ldb (byte 6 6) c)))
+                        (put (logior #x80 (ldb (byte 6 0) c)))))))
+    (coerce out '(simple-array (unsigned-byte 8) (*)))))
+
+(defgeneric send-to (socket buffer size &key remote-host remote-port remote-filename)
+  (:documentation "Send the first SIZE elements of BUFFER (octets, or a string
+sent as UTF-8) as one datagram to REMOTE-HOST/REMOTE-PORT (or REMOTE-FILENAME
+for :FILE sockets); without them, to the defaults given to MAKE-SOCKET.
+Returns the number of octets sent."))
+
+(defmethod send-to ((s datagram-socket) buffer size
+                    &key remote-host remote-port remote-filename)
+  (let ((octets (octets-of buffer size 'send-to)))
+    (if (eq (datagram-socket-family s) :file)
+        (let ((path (or remote-filename (datagram-socket-remote-filename s))))
+          (unless path
+            (error "SEND-TO: no :REMOTE-FILENAME and no default destination."))
+          (%send-to (datagram-fd s) octets 0 (if (stringp buffer) (length octets) size)
+                    (namestring-of path) nil))
+        (let ((host (or remote-host (datagram-socket-remote-host s)))
+              (port (or remote-port (datagram-socket-remote-port s))))
+          (unless (and host port)
+            (error "SEND-TO: no :REMOTE-HOST/:REMOTE-PORT and no default destination."))
+          (%send-to (datagram-fd s) octets 0 (if (stringp buffer) (length octets) size)
+                    (host-text host) (lookup-port port "udp"))))))
+
+(defgeneric receive-from (socket size &key buffer extract)
+  (:documentation "Wait for one datagram and read at most SIZE octets of it (the
+rest is dropped) into BUFFER (an octet vector or string of at least SIZE
+elements; by default a fresh octet vector).  Returns the buffer (with
+EXTRACT, a fresh vector of just the octets received), the count, and the
+sender: host (integer or IPv6 address) and port, or for :FILE sockets its
+file name (\"\" when unnamed)."))
+
+(defmethod receive-from ((s datagram-socket) size &key buffer extract)
+  (unless (typep size '(integer 0))
+    (error 'type-error :datum size :expected-type '(integer 0)))
+  (when (and buffer (< (length buffer) size))
+    (error "RECEIVE-FROM: the buffer (~D) is smaller than size ~D." (length buffer) size))
+  (let ((octets (if (and buffer (typep buffer '(vector (unsigned-byte 8))))
+                    buffer
+                    (make-array size :element-type '(unsigned-byte 8)))))
+    (multiple-value-bind (count host port) (%receive-from (datagram-fd s) octets 0 size)
+      (let ((result (cond ((stringp buffer)
+                           (dotimes (i count buffer)
+                             (setf (char buffer i) (code-char (aref octets i)))))
+                          (t octets))))
+        (when extract
+          (setf result (subseq result 0 count)))
+        (if (eq (datagram-socket-family s) :file)
+            (values result count host)
+            (values result count (address-object host) port))))))
+
+;;; ------------------------------------------------------------------
+;;; MP:WITH-TIMEOUT
+;;;
+;;; One timer thread serves every WITH-TIMEOUT in the image: it keeps the
+;;; deadlines in order and, when one passes, interrupts the waiting thread
+;;; (MP:INTERRUPT-PROCESS) with a function that throws to that
+;;; WITH-TIMEOUT's catch frame.  The throw happens in the thread itself, at
+;;; a point where ECL runs interrupts: socket calls defer interrupts inside
+;;; the system call only, so they unwind cleanly and their UNWIND-PROTECTs
+;;; close half-made descriptors.  A timeout whose body already finished is
+;;; marked done first, so a late interrupt does nothing.  The thread exits
+;;; when it has had nothing to do for two seconds.
+
+(defstruct (timer (:constructor make-timer (process deadline)) (:copier nil))
+  process deadline (state :running))
+
+(defvar *timer-lock* (mp:make-lock :name "mp:with-timeout"))
+(defvar *timers* '() "Pending timers, earliest deadline first.")
+(defvar *timer-process* nil)
+
+(defun timer-loop ()
+  (let ((idle-since nil))
+    (loop
+      (let ((due '()) (wait 0.05))
+        (mp:with-lock (*timer-lock*)
+          (let ((now (get-internal-real-time)))
+            (loop while (and *timers* (<= (timer-deadline (first *timers*)) now))
+                  do (push (pop *timers*) due))
+            (cond (*timers*
+                   (setf idle-since nil
+                         wait (min 0.05 (/ (- (timer-deadline (first *timers*)) now)
+                                           internal-time-units-per-second))))
+                  (due (setf idle-since nil))
+                  ((null idle-since) (setf idle-since now))
+                  ((> (- now idle-since) (* 2 internal-time-units-per-second))
+                   (setf *timer-process* nil)
+                   (return)))))
+        (dolist (timer due)
+          (when (eq (timer-state timer) :running)
+            (ignore-errors
+             (mp:interrupt-process (timer-process timer)
+                                   (lambda () (timer-expired timer))))))
+        (sleep (max wait 0.001))))))
+
+(defun timer-expired (timer)
+  "Runs in the timed thread: leave the WITH-TIMEOUT if it is still running."
+  (when (eq (timer-state timer) :running)
+    (setf (timer-state timer) :fired)
+    (throw timer timer)))
+
+(defun schedule-timer (timer)
+  (mp:with-lock (*timer-lock*)
+    (setf *timers* (merge 'list (list timer) *timers* #'< :key #'timer-deadline))
+    (unless *timer-process*
+      (setf *timer-process*
+            (mp:process-run-function "mp:with-timeout timer" #'timer-loop)))))
+
+(defun unschedule-timer (timer)
+  (mp:with-lock (*timer-lock*)
+    (setf *timers* (delete timer *timers*))))
+
+(defun call-with-timeout (seconds body timeout)
+  "The function behind MP:WITH-TIMEOUT."
+  (unless (typep seconds '(or null real))
+    (error 'type-error :datum seconds :expected-type '(or null real)))
+  (if (null seconds)
+      (funcall body)
+      (let ((timer (make-timer mp:*current-process*
+                               (+ (get-internal-real-time)
+                                  (round (* (max seconds 0) internal-time-units-per-second))))))
+        (block done
+          (catch timer
+            (unwind-protect
+                 (progn (schedule-timer timer)
+                        (return-from done (funcall body)))
+              (when (eq (timer-state timer) :running)
+                (setf (timer-state timer) :done))
+              (unschedule-timer timer)))
+          (funcall timeout)))))
+
+(defmacro mp:with-timeout ((seconds &body timeout-forms) &body body)
+  "Run BODY; if it takes longer than SECONDS, abandon it (unwinding, so its
+UNWIND-PROTECTs run and socket calls close what they opened) and return the
+values of TIMEOUT-FORMS instead.  Otherwise return BODY's values.  SECONDS
+NIL means no limit.  Allegro's macro; works around any blocking socket call."
+  `(call-with-timeout ,seconds
+                      (lambda () ,@body)
+                      (lambda () ,@timeout-forms)))
+
+;;; ------------------------------------------------------------------
+;;; MP:WAIT-FOR-INPUT-AVAILABLE
+
+(defun input-ready-p (item)
+  "True when reading ITEM (a stream, socket or descriptor) would not block."
+  (flet ((readable (x) (and (member (%status (cons x :input) 0) '(:input :eof :error)) t)))
+    ;; a closed socket counts as ready: reading it fails at once
+    (cond ((socket-stream-p item) (or (null (%stream-fd item)) (readable item)))
+          ((typep item '(integer 0)) (readable item))
+          ((socket-server-p item) (or (null (socket-server-fd item)) (and (%status item 0) t)))
+          ((datagram-socket-p item)
+           (or (null (datagram-socket-fd item)) (readable (datagram-socket-fd item))))
+          ((streamp item)
+           (or (not (open-stream-p item)) (listen item)))
+          (t (error 'type-error :datum item
+                                :expected-type '(or stream (integer 0) socket-server))))))
+
+(defun wait-entry (item)
+  "The SOCKET-STATUS element to wait for input on ITEM, or NIL."
+  (cond ((socket-stream-p item) (and (%stream-fd item) (list* item :input nil)))
+        ((socket-server-p item) (and (socket-server-fd item) (cons item nil)))
+        ((datagram-socket-p item)
+         (and (datagram-socket-fd item) (list* (datagram-socket-fd item) :input nil)))
+        ((typep item '(integer 0)) (list* item :input nil))
+        ((typep item 'file-stream)
+         (let ((fd (ignore-errors (ext:file-stream-fd item))))
+           (and fd (list* fd :input nil))))
+        ((typep item 'two-way-stream) (wait-entry (two-way-stream-input-stream item)))
+        ((typep item 'synonym-stream) (wait-entry (symbol-value (synonym-stream-symbol item))))
+        (t nil)))
+
+(defun mp:wait-for-input-available (streams &key wait-function whostate timeout)
+  "Wait until input is available on any of STREAMS (one or a list of streams,
+sockets or descriptors): a read would not block (it may find end of file).
+Returns the list of those that are ready, or NIL when TIMEOUT seconds pass
+first (NIL: wait as long as it takes).  WAIT-FUNCTION, when given, decides
+readiness of each item instead.  WHOSTATE is accepted and ignored.
+Allegro's function, added to ECL's MP."
+  (declare (ignore whostate))
+  (let* ((items (if (listp streams) streams (list streams)))
+         (ready-p (or wait-function #'input-ready-p))
+         (deadline (and timeout
+                        (+ (get-internal-real-time)
+                           (round (* (normalize-timeout timeout)
+                                     internal-time-units-per-second))))))
+    (when items
+      (loop
+        (let ((ready (remove-if-not ready-p items)))
+          (when ready (return ready)))
+        (let ((left (and deadline (/ (- deadline (get-internal-real-time))
+                                     internal-time-units-per-second)))
+              (entries (remove nil (mapcar #'wait-entry items))))
+          (when (and left (<= left 0))
+            (return nil))
+          (if (and entries (null wait-function))
+              (%status entries left)
+              (sleep (if left (min left 0.01) 0.01))))))))

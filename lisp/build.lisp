@@ -5,6 +5,7 @@
 ;;;;   CORE_LIB  the C primitives archive (libeclsock-core.a)
 ;;;;   CFLAGS_EXTRA  flags for the C code ECL generates (optional)
 ;;;;   MODULE_FILES  the Lisp files, relative to SRCDIR, in load order
+;;;;   STATIC_LIB    also write these objects to this archive (optional)
 ;;;; Each file is compiled to native code (:system-p) and then loaded from
 ;;;; source, so that the next file compiles against its packages and macros.
 ;;;; The objects are linked into sock.fas.
@@ -43,4 +44,10 @@
   (c:build-fasl (concatenate 'string build "/sock.fas")
                 :lisp-files (reverse objects)
                 :ld-flags (list (env "CORE_LIB")))
+  ;; The same objects as an archive for libecl-sock, whose ecl_sock_init()
+  ;; runs them through the stable entry point init_lib_ECL_SOCK.
+  (let ((lib (ext:getenv "STATIC_LIB")))
+    (when lib
+      (c:build-static-library (pathname lib) :lisp-files (reverse objects)
+                                  :init-name "init_lib_ECL_SOCK")))
   (ext:quit 0))

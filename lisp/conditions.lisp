@@ -94,3 +94,26 @@ STREAM-ERROR-STREAM (the socket stream, or NIL)."))
   (error (or (cdr (assoc code *code-classes*)) 'socket-error)
          :syscall syscall :code code :errno errno :message message
          :host host :port port :stream stream))
+
+;;; Allegro's readers of EXCL:SOCKET-ERROR (the same class as SOCKET-ERROR;
+;;; EXCL is made in packages.lisp).  Other stream errors answer too, as
+;;; Allegro's do: :UNKNOWN and NIL.
+(defgeneric excl:stream-error-identifier (condition)
+  (:documentation "Allegro's keyword for what went wrong: :CONNECTION-REFUSED,
+:ADDRESS-IN-USE, :CONNECTION-RESET, :BROKEN-PIPE, :CONNECTION-TIMED-OUT ... or
+:UNKNOWN (the same as SOCKET-ERROR-IDENTIFIER).")
+  (:method ((c socket-error)) (socket-error-identifier c))
+  (:method ((c stream-error)) :unknown))
+
+(defgeneric excl:stream-error-code (condition)
+  (:documentation "The errno number behind CONDITION (Allegro's reader), or NIL
+when there is none (resolver failures, non-socket stream errors).")
+  (:method ((c socket-error)) (socket-error-errno c))
+  (:method ((c stream-error)) nil))
+
+(defgeneric excl:stream-error-action (condition)
+  (:documentation "What was being attempted when CONDITION happened (Allegro's
+reader): the failing operation, e.g. \"connect\", \"bind\", \"recv\"; NIL when
+unknown.")
+  (:method ((c socket-error)) (socket-error-syscall c))
+  (:method ((c stream-error)) nil))

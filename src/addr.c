@@ -30,14 +30,24 @@ int
 eclsock_addr_resolve(const char *host, int port, int passive, int socktype,
                      struct addrinfo **out)
 {
+  return eclsock_addr_resolve_af(host, port, passive, AF_UNSPEC, socktype, out);
+}
+
+/* As eclsock_addr_resolve, for addresses of FAMILY only (AF_UNSPEC: any).
+   An AF_INET6 caller also gets IPv4 hosts, as v4-mapped addresses. */
+int
+eclsock_addr_resolve_af(const char *host, int port, int passive, int family,
+                        int socktype, struct addrinfo **out)
+{
   const cl_env_ptr env = ecl_process_env();
   struct addrinfo hints;
   char service[16];
   int r;
   memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
+  hints.ai_family = family;
   hints.ai_socktype = socktype;
-  hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+  hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)
+    | (family == AF_INET6 ? AI_V4MAPPED : 0);
   snprintf(service, sizeof service, "%d", port);
   ecl_disable_interrupts_env(env);
   errno = 0;

@@ -78,10 +78,20 @@ typedef struct {
   socklen_t len;
 } eclsock_addr;
 
+/* os.c, datagrams (they need eclsock_addr) */
+ECLSOCK_HIDDEN int eclsock_os_sendto(int fd, const unsigned char *p, size_t n,
+                                     const struct sockaddr *sa, socklen_t len,
+                                     size_t *sent);
+ECLSOCK_HIDDEN int eclsock_os_recvfrom(int fd, unsigned char *p, size_t n,
+                                       eclsock_addr *from, size_t *got);
+
 /* Resolve HOST (NULL = wildcard for passive) and PORT into a malloc'd list;
    free it with eclsock_addr_free. */
 ECLSOCK_HIDDEN int eclsock_addr_resolve(const char *host, int port, int passive,
                                         int socktype, struct addrinfo **out);
+ECLSOCK_HIDDEN int eclsock_addr_resolve_af(const char *host, int port, int passive,
+                                           int family, int socktype,
+                                           struct addrinfo **out);
 ECLSOCK_HIDDEN void eclsock_addr_free(struct addrinfo *ai);
 ECLSOCK_HIDDEN int eclsock_addr_numeric(const struct sockaddr *sa, socklen_t len,
                                         char *host, size_t hostlen, int *port);

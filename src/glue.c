@@ -640,6 +640,297 @@ l_error_name(cl_object code)
   ecl_return1(ecl_process_env(), ecl_make_keyword(eclsock_err_name(ecl_to_int(code))));
 }
 
+/* -- Datagrams and numeric addresses (the Allegro face) ------------------ */
+
+static int
+family_arg(cl_object f)
+{
+  if (Null(f)) return AF_UNSPEC;
+  if (f == ecl_make_keyword("INET")) return AF_INET;
+  if (f == ecl_make_keyword("INET6")) return AF_INET6;
+  FEwrong_type_argument(cl_list(4, ecl_make_symbol("MEMBER", "CL"), ECL_NIL,
+                                ecl_make_keyword("INET"), ecl_make_keyword("INET6")), f);
+}
+
+/* The octets of V from START to END: *P and *N.  V must be a vector of
+   (unsigned-byte 8) or (signed-byte 8). */
+static void
+octets_arg(cl_object v, cl_object start, cl_object end, unsigned char **p,
+           size_t *n)
+{
+  cl_index a, e;
+  if (!ECL_VECTORP(v) || (ecl_array_elttype(v) != ecl_aet_b8
+                          && ecl_array_elttype(v) != ecl_aet_i8))
+    FEwrong_type_argument(cl_list(2, ecl_make_symbol("VECTOR", "CL"),
+                                  cl_list(2, ecl_make_symbol("UNSIGNED-BYTE", "CL"),
+                                          ecl_make_fixnum(8))), v);
+  a = ecl_to_size(start);
+  e = ecl_to_size(end);
+  if (a > e || e > v->vector.dim)
+    FEerror("Invalid bounds ~D..~D for a vector of length ~D", 3, start, end,
+            ecl_make_fixnum(v->vector.dim));
+  *p = v->vector.self.b8 + a;
+  *n = e - a;
+}
+
+/* Options a datagram socket takes before bind, then bind. */
+static int
+dgram_bind(int fd, const struct sockaddr *sa, socklen_t len, int reuse,
+           int broadcast)
+{
+  int one = 1;
+  if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+    return errno;
+  if (broadcast && setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) < 0)
+    return errno;
+  return bind(fd, sa, len) < 0 ? errno : 0;
+}
+
+/* (%datagram host port family reuse broadcast) -> descriptor of a UDP
+   socket bound to the first address of HOST (of FAMILY :INET, :INET6 or
+   NIL for any) and PORT (0: the kernel picks). */
+static cl_object
+l_datagram(cl_object host, cl_object port, cl_object family, cl_object reuse,
+           cl_object broadcast)
+{
+  const cl_env_ptr env = ecl_process_env();
+  cl_object keep;
+  char *h = eclsock_glue_cstring(host, &keep);
+  int p = port_arg(port), fam = family_arg(family);
+  struct addrinfo *volatile ai = NULL;
+  volatile int fd = -1, code = 0, done = 0;
+  ECL_UNWIND_PROTECT_BEGIN(env) {
+    struct addrinfo *res = NULL, *a;
+    code = eclsock_addr_resolve_af(h, p, 1, fam, SOCK_DGRAM, &res);
+    ai = res;
+    for (a = res; !code && a; a = a->ai_next) {
+      code = eclsock_os_socket(a->ai_family, SOCK_DGRAM, &fd);
+      if (!code)
+        code = dgram_bind(fd, a->ai_addr, a->ai_addrlen, !Null(reuse),
+                          !Null(broadcast));
+      if (!code)
+        break;
+      if (fd >= 0)
+        eclsock_os_close(fd);
+      fd = -1;
+      if (!a->ai_next)
+        break;
+      code = 0;
+    }
+    done = 1;
+  } ECL_UNWIND_PROTECT_EXIT {
+    eclsock_addr_free(ai);
+    if (!done && fd >= 0)
+      eclsock_os_close(fd);
+  } ECL_UNWIND_PROTECT_END;
+  if (code)
+    eclsock_raise("bind", code, host, port, ECL_NIL);
+  ecl_return1(env, ecl_make_fixnum(fd));
+}
+
+/* (%datagram-unix path) -> descriptor of a Unix datagram socket bound to
+   PATH, or unbound (it can send, not be answered) when PATH is NIL. */
+static cl_object
+l_datagram_unix(cl_object path)
+{
+  const cl_env_ptr env = ecl_process_env();
+  cl_object keep;
+  volatile int fd = -1, code = 0, done = 0;
+  struct sockaddr_un su;
+  socklen_t len = 0;
+  if (!Null(path)) {
+    char *p = eclsock_glue_cstring(path, &keep);
+    if ((code = unix_addr(p, &su, &len)))
+      eclsock_raise("bind", code, path, ECL_NIL, ECL_NIL);
+  }
+  ECL_UNWIND_PROTECT_BEGIN(env) {
+    code = eclsock_os_socket(AF_UNIX, SOCK_DGRAM, &fd);
+    if (!code && len)
+      code = dgram_bind(fd, (struct sockaddr *)&su, len, 0, 0);
+    done = 1;
+  } ECL_UNWIND_PROTECT_EXIT {
+    if ((!done || code) && fd >= 0)
+      eclsock_os_close(fd);
+  } ECL_UNWIND_PROTECT_END;
+  if (code)
+    eclsock_raise("bind", code, path, ECL_NIL, ECL_NIL);
+  ecl_return1(env, ecl_make_fixnum(fd));
+}
+
+/* (%send-to fd octets start end host port) -> octets sent, as one
+   datagram.  HOST is a name or numeric address (PORT its port) for an
+   internet socket, a file name for a Unix one, or NIL to send to the
+   connected peer. */
+static cl_object
+l_send_to(cl_object fd, cl_object v, cl_object start, cl_object end,
+          cl_object host, cl_object port)
+{
+  const cl_env_ptr env = ecl_process_env();
+  int f = fd_arg(fd), code = 0;
+  unsigned char *p;
+  size_t n, sent = 0;
+  eclsock_addr to, self;
+  octets_arg(v, start, end, &p, &n);
+  to.len = 0;
+  if (!Null(host)) {
+    cl_object keep;
+    char *h = eclsock_glue_cstring(host, &keep);
+    if ((code = eclsock_addr_local(f, &self)))
+      eclsock_raise("getsockname", code, host, port, ECL_NIL);
+    if (self.ss.ss_family == AF_UNIX) {
+      struct sockaddr_un su;
+      socklen_t len;
+      if ((code = unix_addr(h, &su, &len)))
+        eclsock_raise("sendto", code, host, ECL_NIL, ECL_NIL);
+      memcpy(&to.ss, &su, len);
+      to.len = len;
+    } else {
+      struct addrinfo *res = NULL;
+      code = eclsock_addr_resolve_af(h, port_arg(port), 0, self.ss.ss_family,
+                                     SOCK_DGRAM, &res);
+      if (!code) {
+        memcpy(&to.ss, res->ai_addr, res->ai_addrlen);
+        to.len = res->ai_addrlen;
+      }
+      eclsock_addr_free(res);
+      if (code)
+        eclsock_raise("sendto", code, host, port, ECL_NIL);
+    }
+  }
+  code = eclsock_os_sendto(f, p, n, to.len ? (struct sockaddr *)&to.ss : NULL,
+                           to.len, &sent);
+  if (code)
+    eclsock_raise("sendto", code, host, port, ECL_NIL);
+  ecl_return1(env, ecl_make_fixnum(sent));
+}
+
+/* (%receive-from fd octets start end) -> count, sender (numeric address,
+   or file name, "" when unnamed), sender port (0 for Unix), family. */
+static cl_object
+l_receive_from(cl_object fd, cl_object v, cl_object start, cl_object end)
+{
+  const cl_env_ptr env = ecl_process_env();
+  int f = fd_arg(fd), code, port = 0;
+  unsigned char *p;
+  size_t n, got = 0;
+  eclsock_addr from;
+  char host[NI_MAXHOST];
+  octets_arg(v, start, end, &p, &n);
+  memset(&from, 0, sizeof from);
+  code = eclsock_os_recvfrom(f, p, n, &from, &got);
+  if (code)
+    eclsock_raise("recvfrom", code, ECL_NIL, ECL_NIL, ECL_NIL);
+  if (from.len < sizeof(sa_family_t)) {   /* an unnamed Unix sender */
+    from.ss.ss_family = AF_UNIX;
+    from.len = sizeof(sa_family_t);
+  }
+  if (eclsock_addr_numeric((struct sockaddr *)&from.ss, from.len, host,
+                           sizeof host, &port))
+    host[0] = 0;
+  {
+    cl_object h = ecl_make_simple_base_string(host, -1);
+    cl_object fam = ecl_make_keyword(from.ss.ss_family == AF_INET6 ? "INET6"
+                                     : from.ss.ss_family == AF_UNIX ? "UNIX" : "INET");
+    env->values[1] = h;
+    env->values[2] = ecl_make_fixnum(port);
+    env->values[3] = fam;
+    env->nvalues = 4;
+    return ecl_make_fixnum(got);
+  }
+}
+
+/* (%parse-address text) -> :INET and the address as an integer, or :INET6,
+   a list of its 16 octets and its scope id; NIL when TEXT is not a
+   numeric address.  Never resolves names. */
+static cl_object
+l_parse_address(cl_object text)
+{
+  const cl_env_ptr env = ecl_process_env();
+  cl_object keep, out = ECL_NIL;
+  char *t = eclsock_glue_cstring(text, &keep);
+  struct addrinfo hints, *res = NULL;
+  int r;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_flags = AI_NUMERICHOST;
+  hints.ai_socktype = SOCK_DGRAM;
+  ecl_disable_interrupts_env(env);
+  r = getaddrinfo(t, NULL, &hints, &res);
+  ecl_enable_interrupts_env(env);
+  if (r || !res)
+    ecl_return1(env, ECL_NIL);
+  if (res->ai_family == AF_INET) {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)res->ai_addr;
+    unsigned long a = ntohl(s4->sin_addr.s_addr);
+    eclsock_addr_free(res);
+    ecl_return2(env, ecl_make_keyword("INET"), ecl_make_unsigned_integer(a));
+  } else if (res->ai_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)res->ai_addr;
+    unsigned char o[16];
+    unsigned long scope = s6->sin6_scope_id;
+    int i;
+    memcpy(o, &s6->sin6_addr, 16);
+    eclsock_addr_free(res);
+    for (i = 16; i-- > 0; )
+      out = ecl_cons(ecl_make_fixnum(o[i]), out);
+    ecl_return3(env, ecl_make_keyword("INET6"), out,
+                ecl_make_unsigned_integer(scope));
+  }
+  eclsock_addr_free(res);
+  ecl_return1(env, ECL_NIL);
+}
+
+/* (%format-inet6 octets scope-id) -> the colon text of an IPv6 address
+   (OCTETS: a vector of 16), with "%scope" when SCOPE-ID is not 0. */
+static cl_object
+l_format_inet6(cl_object v, cl_object scope)
+{
+  struct sockaddr_in6 s6;
+  unsigned char *p;
+  size_t n;
+  char host[NI_MAXHOST];
+  int port, code;
+  octets_arg(v, ecl_make_fixnum(0), ecl_make_fixnum(16), &p, &n);
+  memset(&s6, 0, sizeof s6);
+  s6.sin6_family = AF_INET6;
+  memcpy(&s6.sin6_addr, p, 16);
+  s6.sin6_scope_id = (uint32_t)ecl_to_ulong(scope);
+  code = eclsock_addr_numeric((struct sockaddr *)&s6, sizeof s6, host,
+                              sizeof host, &port);
+  if (code)
+    eclsock_raise("getnameinfo", code, ECL_NIL, ECL_NIL, ECL_NIL);
+  ecl_return1(ecl_process_env(), ecl_make_simple_base_string(host, -1));
+}
+
+/* (%service-port name protocol) -> the port of service NAME ("http") for
+   PROTOCOL "tcp" or "udp", from the services database. */
+static cl_object
+l_service_port(cl_object name, cl_object proto)
+{
+  const cl_env_ptr env = ecl_process_env();
+  cl_object keep, keep2;
+  char *n = eclsock_glue_cstring(name, &keep);
+  char *pr = eclsock_glue_cstring(proto, &keep2);
+  struct addrinfo hints, *res = NULL;
+  int r, port = 0;
+  char host[NI_MAXHOST];
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_INET;
+  hints.ai_flags = AI_PASSIVE;
+  hints.ai_socktype = strcmp(pr, "udp") ? SOCK_STREAM : SOCK_DGRAM;
+  ecl_disable_interrupts_env(env);
+  errno = 0;
+  r = getaddrinfo(NULL, n, &hints, &res);
+  if (r)
+    r = (r == EAI_SYSTEM) ? (errno ? errno : EIO) : ECLSOCK_EAI(r);
+  ecl_enable_interrupts_env(env);
+  if (!r && res)
+    r = eclsock_addr_numeric(res->ai_addr, res->ai_addrlen, host, sizeof host, &port);
+  eclsock_addr_free(res);
+  if (r)
+    eclsock_raise("getaddrinfo", r, name, proto, ECL_NIL);
+  ecl_return1(env, ecl_make_fixnum(port));
+}
+
 /* -- Registration ------------------------------------------------------- */
 
 struct prim { const char *name; void *fn; int narg; };
@@ -673,6 +964,13 @@ static const struct prim prims[] = {
   { "%SETSOCKOPT",         (void *)l_setsockopt,       3 },
   { "%OPTION-NAMES",       (void *)l_option_names,     0 },
   { "%ERROR-NAME",         (void *)l_error_name,       1 },
+  { "%DATAGRAM",           (void *)l_datagram,         5 },
+  { "%DATAGRAM-UNIX",      (void *)l_datagram_unix,    1 },
+  { "%SEND-TO",            (void *)l_send_to,          6 },
+  { "%RECEIVE-FROM",       (void *)l_receive_from,     4 },
+  { "%PARSE-ADDRESS",      (void *)l_parse_address,    1 },
+  { "%FORMAT-INET6",       (void *)l_format_inet6,     2 },
+  { "%SERVICE-PORT",       (void *)l_service_port,     2 },
 };
 
 /* Register the primitives in package ECLSOCK (made here if the Lisp layer

@@ -2,7 +2,8 @@
 /*
  * os.c - system calls on plain descriptors for ecl-sock.
  *
- * Owns: socket, connect, bind+listen, accept, send, recv, shutdown, close.
+ * Owns: socket, connect, bind+listen, accept, send, recv, sendto, recvfrom,
+ * shutdown, close.
  * Each function returns 0 or an error code (positive errno captured at the
  * call, or a negative ECLSOCK_E* code) and never signals.  Blocking calls
  * run with Lisp interrupts deferred and are retried on EINTR, so that
@@ -171,6 +172,52 @@ eclsock_os_recv(int fd, unsigned char *p, size_t n, int flags, size_t *got)
     if (e == EINTR)
       continue;
     if ((e == EAGAIN || e == EWOULDBLOCK) && !(flags & MSG_DONTWAIT))
+      return ECLSOCK_ETIMEOUT;            /* SO_RCVTIMEO expired */
+    return e;
+  }
+}
+
+/* Send one datagram of N octets from P to SA (SA NULL: the connected
+   peer), looping on EINTR.  *SENT gets the count the kernel took. */
+int
+eclsock_os_sendto(int fd, const unsigned char *p, size_t n,
+                  const struct sockaddr *sa, socklen_t len, size_t *sent)
+{
+  const cl_env_ptr env = ecl_process_env();
+  for (;;) {
+    ssize_t w;
+    int e;
+    ECLSOCK_BLOCKING(env, w, e, sendto(fd, p, n, MSG_NOSIGNAL, sa, sa ? len : 0));
+    if (w >= 0) {
+      *sent = (size_t)w;
+      return 0;
+    }
+    if (e != EINTR)
+      return e;
+  }
+}
+
+/* Receive one datagram into P (at most N octets; the rest of a longer one
+   is discarded), with the sender's address in *FROM.  Blocks; loops on
+   EINTR so that Lisp interrupts run between tries. */
+int
+eclsock_os_recvfrom(int fd, unsigned char *p, size_t n, eclsock_addr *from,
+                    size_t *got)
+{
+  const cl_env_ptr env = ecl_process_env();
+  for (;;) {
+    ssize_t r;
+    int e;
+    from->len = sizeof from->ss;
+    ECLSOCK_BLOCKING(env, r, e, recvfrom(fd, p, n, 0, (struct sockaddr *)&from->ss,
+                                         &from->len));
+    if (r >= 0) {
+      *got = (size_t)r;
+      return 0;
+    }
+    if (e == EINTR)
+      continue;
+    if (e == EAGAIN || e == EWOULDBLOCK)
       return ECLSOCK_ETIMEOUT;            /* SO_RCVTIMEO expired */
     return e;
   }
