@@ -33,10 +33,11 @@ to listen(2); CLISP's default is 1.  Returns a SOCKET-SERVER."
     (error 'type-error :datum server :expected-type 'socket-server))
   (close-server server))
 
-(setf (documentation 'socket-server-host 'function)
-      "The address SERVER is bound to, e.g. \"0.0.0.0\" or \"127.0.0.1\"."
-      (documentation 'socket-server-port 'function)
-      "The port SERVER listens on (the real one, also after port 0).")
+(document-function 'socket-server-host
+                   "The address SERVER is bound to, e.g. \"0.0.0.0\" or \"127.0.0.1\".
+Still readable after SOCKET-SERVER-CLOSE.")
+(document-function 'socket-server-port
+                   "The port SERVER listens on (the real one, also after port 0).")
 
 (defun socket-wait (server &optional seconds microseconds)
   "Wait until SERVER has a connection to accept: T, or NIL when SECONDS

@@ -16,6 +16,27 @@
   (ffi:c-inline () () :void "eclsock_init_primitives()" :one-liner t))
 
 ;;; ------------------------------------------------------------------
+;;; Docstrings of functions that DEFSTRUCT and DEFINE-CONDITION make
+
+(defun document-function (name doc)
+  "Give the function NAME the docstring DOC.  In ECL 21.2.1,
+\(SETF (DOCUMENTATION name 'FUNCTION) doc) stores DOC on the function object
+while DOCUMENTATION looks under the name, so that DOC is never seen; this
+stores it under the name."
+  (si::set-documentation name 'function doc))
+
+(document-function 'socket-error-code
+                   "The error keyword of a SOCKET-ERROR: :ECONNREFUSED, :ETIMEDOUT, :EAI-NONAME ...")
+(document-function 'socket-error-errno
+                   "The errno number of a SOCKET-ERROR, or NIL (resolver failures).")
+(document-function 'socket-error-syscall
+                   "The operation a SOCKET-ERROR comes from, e.g. \"connect\", \"bind\", \"recv\".")
+(document-function 'socket-error-host
+                   "The host a SOCKET-ERROR is about (as given by the caller), or NIL.")
+(document-function 'socket-error-port
+                   "The port a SOCKET-ERROR is about, or NIL.")
+
+;;; ------------------------------------------------------------------
 ;;; Timeouts
 
 (deftype timeout ()
@@ -138,8 +159,7 @@ C reads it there."
   (host "" :type string)
   (port 0 :type fixnum))
 
-(setf (documentation 'socket-server-p 'function)
-      "True when OBJECT is a SOCKET-SERVER.")
+(document-function 'socket-server-p "True when OBJECT is a SOCKET-SERVER.")
 
 (defmethod print-object ((server socket-server) out)
   (print-unreadable-object (server out)

@@ -7,11 +7,22 @@
 
 (in-package "ECLSOCK")
 
+(defun sequence-end (sequence start end)
+  "END (or SEQUENCE's length) after checking that START and END bound a
+part of SEQUENCE, as CL's sequence functions want."
+  (let* ((length (length sequence))
+         (end (or end length)))
+    (unless (typep end `(integer 0 ,length))
+      (error 'type-error :datum end :expected-type `(or null (integer 0 ,length))))
+    (unless (typep start `(integer 0 ,end))
+      (error 'type-error :datum start :expected-type `(integer 0 ,end)))
+    end))
+
 (defun ext:read-byte-sequence (sequence stream &key (start 0) end no-hang interactive)
   "Read octets into SEQUENCE from START to END; return the index of the first
 element not filled.  NO-HANG: take only what is available now.
 INTERACTIVE: wait for the first octet only."
-  (let ((end (or end (length sequence))))
+  (let ((end (sequence-end sequence start end)))
     (if (and (socket-stream-p stream)
              (typep sequence '(vector (unsigned-byte 8))))
         (%read-octets stream sequence start end
@@ -30,7 +41,7 @@ INTERACTIVE: wait for the first octet only."
 SEQUENCE and the index of the first element not written (all are, here:
 socket streams buffer, so NO-HANG and INTERACTIVE never stop a write)."
   (declare (ignore no-hang interactive))
-  (let ((end (or end (length sequence))))
+  (let ((end (sequence-end sequence start end)))
     (write-sequence sequence stream :start start :end end)
     (values sequence end)))
 
