@@ -1,1 +1,31 @@
-## doc/local.mk - included by Makefile.am.
+## doc/local.mk - the manual (included by Makefile.am).
+##
+## doc/ecl-sock.texi is built as info and as HTML (one page per node, in
+## doc/ecl-sock.html/) by `make', and both are installed by `make install'
+## (info in $(infodir), HTML in $(htmldir)).  The info file is made in the
+## build tree (info-in-builddir) so that builds never write into srcdir;
+## the distribution carries it.  Each chapter is its own file: a new
+## chapter needs an @include line in doc/ecl-sock.texi (where its comment
+## says) and a line here.
+AUTOMAKE_OPTIONS = info-in-builddir
+info_TEXINFOS = doc/ecl-sock.texi
+doc_ecl_sock_TEXINFOS = \
+	doc/clisp.texi \
+	doc/conditions.texi \
+	doc/internals.texi
+## Chapters of the other API faces, one line each, e.g.
+## doc_ecl_sock_TEXINFOS += doc/allegro.texi
+## (end of the API faces' chapter lines)
+
+AM_MAKEINFOFLAGS = --no-split
+AM_MAKEINFOHTMLFLAGS = --split=node
+
+## Automake builds and installs HTML only on request; make it part of
+## `make', `make install' and `make uninstall'.
+all-local: html
+install-data-local: install-html-am
+uninstall-local: uninstall-html-am
+
+## examples/README (the list of examples); the examples themselves are
+## listed by examples/local.mk.
+EXTRA_DIST += examples/README
