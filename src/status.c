@@ -126,6 +126,8 @@ static cl_object
 status_of(struct entry *e, short revents)
 {
   int in = 0, out = 0, eof = 0, err = 0;
+  if (revents & POLLNVAL)               /* not an open descriptor: */
+    return ecl_make_keyword("ERROR");   /* report it, never spin on it */
   if (e->kind == K_SERVER)
     return (revents & (POLLIN | POLLERR | POLLHUP)) ? ECL_T : ECL_NIL;
   if (e->dir & D_INPUT) {
@@ -136,11 +138,14 @@ status_of(struct entry *e, short revents)
         eof = p == -1;
         err = p == -2;
       }
-    } else if (revents & POLLIN) {
+    } else if (revents & (POLLIN | POLLHUP | POLLERR)) {
       char c;
       ssize_t r = recv(e->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-      in = r > 0 || (r < 0 && errno == ENOTSOCK);
+      int en = r < 0 ? errno : 0;
+      /* not a socket, or a listening socket with a connection waiting */
+      in = r > 0 || en == ENOTSOCK || (en == ENOTCONN && (revents & POLLIN));
       eof = r == 0;
+      err = r < 0 && !in && en != EAGAIN && en != EWOULDBLOCK;
     }
   }
   if (e->dir & D_OUTPUT) {
