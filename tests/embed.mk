@@ -17,3 +17,26 @@ tests_c_check_embed_LDADD = $(EMBED_LDADD) $(CHECK_LIBS)
 tests_c_check_embed_sigpipe_SOURCES = tests/c/check_embed_sigpipe.c
 tests_c_check_embed_sigpipe_CFLAGS = $(EMBED_CFLAGS) $(CHECK_CFLAGS)
 tests_c_check_embed_sigpipe_LDADD = $(EMBED_LDADD) $(CHECK_LIBS)
+
+## ---- Examples: built by `make`, run by `make check` --------------------
+## Each finds its Lisp file in the source tree unless given one.
+EMBED_EXAMPLES = examples/embed/accept-host examples/embed/lisp-server
+noinst_PROGRAMS += $(EMBED_EXAMPLES)
+TESTS += $(EMBED_EXAMPLES)
+EMBED_EXAMPLE_CPPFLAGS = $(AM_CPPFLAGS) -DEXAMPLE_DIR='"$(abs_srcdir)/examples/embed"'
+
+examples_embed_accept_host_SOURCES = examples/embed/accept-host.c
+examples_embed_accept_host_CPPFLAGS = $(EMBED_EXAMPLE_CPPFLAGS)
+examples_embed_accept_host_CFLAGS = $(EMBED_CFLAGS)
+examples_embed_accept_host_LDADD = $(EMBED_LDADD)
+
+examples_embed_lisp_server_SOURCES = examples/embed/lisp-server.c
+examples_embed_lisp_server_CPPFLAGS = $(EMBED_EXAMPLE_CPPFLAGS)
+examples_embed_lisp_server_CFLAGS = $(EMBED_CFLAGS)
+examples_embed_lisp_server_LDADD = $(EMBED_LDADD)
+
+## ---- The examples built against the installed files, like a user does --
+TESTS += tests/embed/installed.sh
+
+EXTRA_DIST += examples/embed/handler.lisp examples/embed/server.lisp \
+	tests/embed/installed.sh
