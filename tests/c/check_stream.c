@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 /* -- Helpers ------------------------------------------------------------ */
@@ -547,6 +548,58 @@ START_TEST(test_flush_before_read)
 }
 END_TEST
 
+/* A Lisp thread blocked in read-line does not hold up a writer on the same
+   stream: the writer's request is what the reader's answer waits for. */
+START_TEST(test_reader_and_writer_threads)
+{
+  int sv[2];
+  cl_object s, proc;
+  struct pong p;
+  pthread_t th;
+  tu_socketpair(sv);
+  s = char_stream(sv[0]);
+  cl_set(tu_sym("*TEST-STREAM*", "CL-USER"), s);
+  proc = tu_eval("(mp:process-run-function 'reader"
+                 " (lambda () (setf (symbol-value 'cl-user::*test-line*)"
+                 "   (read-line (symbol-value 'cl-user::*test-stream*)))))");
+  usleep(200000);                       /* the reader is now inside recv */
+  p.fd = sv[1];
+  ck_assert_int_eq(pthread_create(&th, NULL, ping_pong, &p), 0);
+  tu_call("WRITE-STRING", "CL", 2, str("ping"), s);
+  tu_call("TERPRI", "CL", 1, s);
+  tu_call("FINISH-OUTPUT", "CL", 1, s);
+  pthread_join(th, NULL);
+  ck_assert_str_eq(p.got, "ping\n");
+  tu_call("PROCESS-JOIN", "MP", 1, proc);
+  ck_assert_str_eq(text(tu_eval("(symbol-value 'cl-user::*test-line*)")), "pong");
+}
+END_TEST
+
+/* SO_RCVTIMEO (socket-options :so-rcvtimeo) surfaces as a socket timeout
+   condition from read-line. */
+START_TEST(test_rcvtimeo_condition)
+{
+  int sv[2];
+  struct timeval tv = { 0, 100000 };
+  cl_object s, c;
+  double t0, el;
+  tu_socketpair(sv);
+  ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+  s = char_stream(sv[0]);
+  t0 = eclsock_tm_now();
+  c = tu_call_error("READ-LINE", "CL", 1, s);
+  el = eclsock_tm_now() - t0;
+  ck_assert_msg(tu_typep(c, "SOCKET-TIMEOUT-ERROR", "ECLSOCK"), "got %s",
+                tu_princ(cl_type_of(c)));
+  ck_assert(tu_typep(c, "STREAM-ERROR", "CL"));
+  ck_assert(tu_call("STREAM-ERROR-STREAM", "CL", 1, c) == s);
+  ck_assert_msg(el >= 0.09 && el < 2.0, "timed out after %f s", el);
+  /* the stream still works afterwards */
+  send_text(sv[1], "late\n");
+  ck_assert_str_eq(text(read_line(s)), "late");
+}
+END_TEST
+
 /* -- Shutdown and close ------------------------------------------------------- */
 
 START_TEST(test_shutdown)
@@ -685,6 +738,136 @@ START_TEST(test_set_element_type)
     tu_call("FINISH-OUTPUT", "CL", 1, s);
     ck_assert_int_eq(recv_now(sv[1], buf, sizeof buf), 2);
   }
+}
+END_TEST
+
+/* -- Buffer boundaries ---------------------------------------------------------- */
+
+/* A deterministic octet pattern that is not periodic in 64 KiB. */
+static unsigned char
+pattern(size_t i)
+{
+  return (unsigned char)((i * 2654435761u) >> 13);
+}
+
+/* Writes of many sizes (tiny, half a buffer, more than a buffer) arrive
+   complete and in order. */
+START_TEST(test_write_sizes_in_order)
+{
+  static const size_t sizes[] = { 1, 7, 32767, 32768, 1, 65535, 65536, 65537,
+                                  100, 200000, 3, 40000, 40000, 1 };
+  int sv[2];
+  size_t i, k, total = 0, at = 0;
+  cl_object s;
+  struct drain d;
+  pthread_t th;
+  tu_socketpair(sv);
+  for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+    total += sizes[i];
+  s = make_stream(sv[0], octet_type(), ECL_NIL, 1);
+  d.fd = sv[1];
+  d.cap = total + 1;
+  d.buf = malloc(d.cap);
+  d.got = 0;
+  ck_assert_int_eq(pthread_create(&th, NULL, drain_all, &d), 0);
+  for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    cl_object v = octets(sizes[i]);
+    for (k = 0; k < sizes[i]; k++)
+      v->vector.self.b8[k] = pattern(at + k);
+    if (sizes[i] == 1)
+      tu_call("WRITE-BYTE", "CL", 2, ecl_make_fixnum(pattern(at)), s);
+    else
+      tu_call("WRITE-SEQUENCE", "CL", 2, v, s);
+    at += sizes[i];
+  }
+  tu_call("CLOSE", "CL", 1, s);
+  pthread_join(th, NULL);
+  ck_assert_uint_eq(d.got, total);
+  for (i = 0; i < total; i++)
+    ck_assert_msg(d.buf[i] == pattern(i), "octet %zu differs", i);
+  free(d.buf);
+}
+END_TEST
+
+/* Reads of many sizes, some served from the buffer, some straight from the
+   socket, some straddling both, return the stream in order. */
+START_TEST(test_read_sizes_in_order)
+{
+  static const size_t sizes[] = { 1, 10, 65536, 3, 65535, 70000, 1, 131072,
+                                  5000, 65536, 2 };
+  int sv[2];
+  size_t i, k, total = 0, at = 0;
+  unsigned char *out, *in;
+  cl_object s;
+  struct later l;
+  pthread_t th;
+  tu_socketpair(sv);
+  for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+    total += sizes[i];
+  out = malloc(total);
+  in = malloc(131072);
+  for (k = 0; k < total; k++)
+    out[k] = pattern(k);
+  s = make_stream(sv[0], octet_type(), ECL_NIL, 1);
+  th = start_later(&l, sv[1], 1000, (const char *)out, total);
+  for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    if (sizes[i] == 1) {
+      ck_assert(ecl_eql(tu_call("READ-BYTE", "CL", 1, s), ecl_make_fixnum(out[at])));
+    } else {
+      ck_assert_uint_eq(eclsock_stream_read_octets(s, in, sizes[i], 0), sizes[i]);
+      ck_assert_msg(!memcmp(in, out + at, sizes[i]), "read %zu at %zu differs",
+                    sizes[i], at);
+    }
+    at += sizes[i];
+  }
+  pthread_join(th, NULL);
+  close(sv[1]);
+  ck_assert_uint_eq(eclsock_stream_read_octets(s, in, 10, 0), 0);
+  free(out);
+  free(in);
+}
+END_TEST
+
+/* Lines longer than the buffer, with a two-octet character and a CR LF
+   split across the buffer's edge. */
+START_TEST(test_long_lines)
+{
+  int sv[2];
+  size_t n = 65535 + 10, i;
+  char *data = malloc(2 * n + 16);
+  cl_object s, line;
+  struct later l;
+  pthread_t th;
+  tu_socketpair(sv);
+  /* line 1: 65535 'a', then e-acute (0xC3 0xA9) across octets 65535/65536 */
+  memset(data, 'a', 65535);
+  data[65535] = '\xc3';
+  data[65536] = '\xa9';
+  memcpy(data + 65537, "zz\n", 3);
+  /* line 2 ends with CR LF, which CRLF mode must strip across reads */
+  for (i = 0; i < 1000; i++)
+    data[65540 + i] = 'b';
+  memcpy(data + 66540, "\r\n", 2);
+  s = make_stream(sv[0], tu_sym("CHARACTER", "CL"),
+                  cl_list(2, kw("UTF-8"), kw("CRLF")), 1);
+  th = start_later(&l, sv[1], 1000, data, 66542);
+  line = read_line(s);
+  ck_assert_int_eq(ecl_length(line), 65535 + 3);
+  ck_assert_int_eq(ecl_char(line, 0), 'a');
+  ck_assert_int_eq(ecl_char(line, 65534), 'a');
+  ck_assert_int_eq(ecl_char(line, 65535), 0xe9);
+  ck_assert_int_eq(ecl_char(line, 65536), 'z');
+  line = read_line(s);
+  ck_assert_int_eq(ecl_length(line), 1000);
+  ck_assert_int_eq(ecl_char(line, 999), 'b');
+  pthread_join(th, NULL);
+  /* a CR LF whose halves arrive separately */
+  send_text(sv[1], "x\r");
+  th = start_later(&l, sv[1], 100000, "\ny\r\n", 4);
+  ck_assert_str_eq(text(read_line(s)), "x");
+  ck_assert_str_eq(text(read_line(s)), "y");
+  pthread_join(th, NULL);
+  free(data);
 }
 END_TEST
 
@@ -869,6 +1052,8 @@ stream_suite(void)
   tcase_add_test(tc, test_read_char_peek_unread);
   tcase_add_test(tc, test_crlf_and_latin1);
   tcase_add_test(tc, test_flush_before_read);
+  tcase_add_test(tc, test_reader_and_writer_threads);
+  tcase_add_test(tc, test_rcvtimeo_condition);
   tcase_add_test(tc, test_set_element_type);
   suite_add_tcase(s, tc);
   tc = tcase_create("read-octets");
@@ -878,6 +1063,12 @@ stream_suite(void)
   tcase_add_test(tc, test_read_octets_fill);
   tcase_add_test(tc, test_read_octets_large);
   tcase_add_test(tc, test_listen_and_probe);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("boundaries");
+  tcase_set_timeout(tc, TU_NET_TIMEOUT);
+  tcase_add_test(tc, test_write_sizes_in_order);
+  tcase_add_test(tc, test_read_sizes_in_order);
+  tcase_add_test(tc, test_long_lines);
   suite_add_tcase(s, tc);
   tc = tcase_create("lifecycle");
   tcase_set_timeout(tc, TU_NET_TIMEOUT);
