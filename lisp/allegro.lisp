@@ -242,8 +242,12 @@ RECEIVE-FROM, and CLOSE.  FD stays the first slot."
                  (format out "datagram socket at ~A/~D" (print-host host) port)))))))
 
 (defun delete-socket-file (path)
-  (ignore-errors (delete-file (make-pathname :name path :type nil :version nil
-                                             :defaults #p""))))
+  "Remove the file a passive :FILE socket was bound to (not when its name
+would be read as a wild pathname)."
+  (ignore-errors
+   (let ((p (pathname path)))
+     (unless (wild-pathname-p p)
+       (delete-file p)))))
 
 (defmethod gray:close ((s passive-socket) &key abort)
   "Close the listening socket; a :FILE one also removes its file name."
