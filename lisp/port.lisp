@@ -90,13 +90,6 @@ the ADDR-TYPE (2: IPv4, 10: IPv6)."
   (addr-list nil :type list)
   (addr-type 2 :type fixnum))
 
-(setf (documentation 'hostent-name 'function) "The canonical name of the host (a string)."
-      (documentation 'hostent-aliases 'function) "Other names of the host (a list of strings)."
-      (documentation 'hostent-addr-list 'function)
-      "The host's addresses, as numeric strings (\"127.0.0.1\")."
-      (documentation 'hostent-addr-type 'function)
-      "The address family of ADDR-LIST: 2 (AF_INET) or 10 (AF_INET6).")
-
 (defstruct servent
   "A service entry, as getservbyname(3) gives it: NAME, ALIASES, PORT and
 PROTO (\"tcp\", \"udp\" ...)."
@@ -105,12 +98,6 @@ PROTO (\"tcp\", \"udp\" ...)."
   (port -1 :type fixnum)
   (proto "tcp" :type simple-string))
 
-(setf (documentation 'servent-name 'function) "The official name of the service."
-      (documentation 'servent-aliases 'function) "Other names of the service (strings)."
-      (documentation 'servent-port 'function) "The port number of the service."
-      (documentation 'servent-proto 'function) "The protocol of the service, e.g. \"tcp\"."
-      (documentation 'servent-p 'function) "True when OBJECT is a SERVENT.")
-
 (defconstant +threads-p+ t
   "True: ECL runs PORT processes as native threads (ECL's MP).")
 
@@ -118,6 +105,21 @@ PROTO (\"tcp\", \"udp\" ...)."
 ;;; Everything else lives in ECLSOCK
 
 (in-package "ECLSOCK")
+
+;;; Structure accessors: ECL's (SETF DOCUMENTATION) does not stick to
+;;; them, so their docstrings go on the symbols.
+(loop for (name doc) on
+      '(port:hostent-name "The canonical name of the host (a string)."
+        port:hostent-aliases "Other names of the host (a list of strings)."
+        port:hostent-addr-list "The host's addresses, as numeric strings (\"127.0.0.1\")."
+        port:hostent-addr-type "The address family of ADDR-LIST: 2 (AF_INET) or 10 (AF_INET6)."
+        port:servent-name "The official name of the service."
+        port:servent-aliases "Other names of the service (strings)."
+        port:servent-port "The port number of the service."
+        port:servent-proto "The protocol of the service, e.g. \"tcp\"."
+        port:servent-p "True when OBJECT is a SERVENT.")
+      by #'cddr
+      do (si::set-documentation name 'function doc))
 
 (defun not-implemented (proc reason &rest args)
   "Signal PORT:NOT-IMPLEMENTED for PROC, saying why with REASON and ARGS."
@@ -313,11 +315,18 @@ the SOCKET-ERROR subclass, e.g. CONNECTION-REFUSED-ERROR)."
     (with-port-errors (port:open-socket h port)
       (socket-connect port h :element-type (bin-element-type bin)))))
 
-(defun port:open-socket-server (&optional port &key (interface "0.0.0.0") (backlog 16))
+(defvar *port-server-interface* "0.0.0.0"
+  "The address PORT:OPEN-SOCKET-SERVER binds when not told otherwise: all
+IPv4 interfaces, as PORT does.  Bind it to \"127.0.0.1\" around unchanged
+PORT code to keep its servers on loopback.")
+
+(defun port:open-socket-server (&optional port &key (interface *port-server-interface*)
+                                                    (backlog 16))
   "Listen on PORT (NIL or 0: the kernel picks one; SOCKET-SERVER-HOST/PORT
 says which) and return a PORT:SOCKET-SERVER.  ecl-sock extensions:
-INTERFACE, the local address to bind (default all IPv4 interfaces, as
-PORT; give \"127.0.0.1\" to stay on loopback), and BACKLOG (default 16)."
+INTERFACE, the local address to bind (default ECLSOCK::*PORT-SERVER-INTERFACE*,
+all IPv4 interfaces as in PORT; give \"127.0.0.1\" to stay on loopback), and
+BACKLOG (default 16)."
   (check-port (or port 0))
   (with-port-errors (port:open-socket-server (host-string interface) (or port 0))
     (socket-server (or port 0) :interface interface :backlog backlog)))
