@@ -15,6 +15,7 @@ doc_ecl_sock_TEXINFOS = \
 	doc/internals.texi
 ## Chapters of the other API faces, one line each, e.g.
 ## doc_ecl_sock_TEXINFOS += doc/allegro.texi
+doc_ecl_sock_TEXINFOS += doc/allegro.texi
 doc_ecl_sock_TEXINFOS += doc/embedding.texi
 ## (end of the API faces' chapter lines)
 
