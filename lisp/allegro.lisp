@@ -264,6 +264,7 @@ would be read as a wild pathname)."
   (let ((fd (datagram-socket-fd s)))
     (when fd
       (setf (datagram-socket-fd s) nil)
+      (ignore-errors (%shutdown-fd fd 2))  ; wakes a thread in RECEIVE-FROM
       (%close-fd fd)
       t)))
 
@@ -697,6 +698,8 @@ file name (\"\" when unnamed)."))
                     buffer
                     (make-array size :element-type '(unsigned-byte 8)))))
     (multiple-value-bind (count host port) (%receive-from (datagram-fd s) octets 0 size)
+      (unless (datagram-socket-fd s)      ; closed by another thread meanwhile
+        (datagram-fd s))
       (let ((result (cond ((stringp buffer)
                            (dotimes (i count buffer)
                              (setf (char buffer i) (code-char (aref octets i)))))
