@@ -487,40 +487,67 @@ WHOSTATE meanwhile.  Returns T."
                                     internal-time-units-per-second))))
                 predicate args)))
 
+;;; WITH-TIMEOUT's clock: one timer thread, alive only while some
+;;; WITH-TIMEOUT is pending, fires the due entries every 10 ms.  (ECL 21.2
+;;; has no timed condition-variable or semaphore wait, and a watcher
+;;; thread per call cannot be woken reliably.)
+
+(defvar *timer-lock* (mp:make-lock :name "PORT timer"))
+(defvar *timer-entries* '() "(DEADLINE . FUNCTION) entries, DEADLINE in internal time.")
+(defvar *timer-thread* nil)
+
+(defun timer-loop ()
+  (loop
+    (let ((due '()))
+      (mp:with-lock (*timer-lock*)
+        (unless *timer-entries*
+          (setf *timer-thread* nil)
+          (return))
+        (let ((now (get-internal-real-time)))
+          (setf *timer-entries*
+                (delete-if (lambda (e) (when (<= (car e) now) (push e due) t))
+                           *timer-entries*))))
+      (dolist (e due)
+        (ignore-errors (funcall (cdr e))))
+      (sleep 0.01))))
+
+(defun add-timer (seconds function)
+  "Call FUNCTION (in the timer thread) in SECONDS; return the entry."
+  (let ((entry (cons (+ (get-internal-real-time)
+                        (ceiling (* seconds internal-time-units-per-second)))
+                     function)))
+    (mp:with-lock (*timer-lock*)
+      (push entry *timer-entries*)
+      (unless *timer-thread*
+        (setf *timer-thread* (mp:process-run-function "PORT with-timeout timer" #'timer-loop))))
+    entry))
+
+(defun cancel-timer (entry)
+  (mp:with-lock (*timer-lock*)
+    (setf *timer-entries* (delete entry *timer-entries* :test #'eq))))
+
 (defun call-with-timeout (seconds body on-timeout)
-  "Run BODY; when SECONDS pass first, abandon it (by interrupting this
-thread) and return what ON-TIMEOUT returns.  A watcher thread sleeps for
-SECONDS; when BODY is done first the watcher is told so and killed."
+  "Run BODY; when SECONDS pass first, abandon it (the timer interrupts this
+thread and throws out of BODY) and return what ON-TIMEOUT returns."
   (unless seconds
     (return-from call-with-timeout (funcall body)))
-  (let* ((seconds (normalize-timeout seconds))
-         (target mp:*current-process*)
-         (tag (list 'with-timeout))
-         (inside t)
-         (lock (mp:make-lock :name "with-timeout"))
-         (done nil)
-         (watcher nil))
+  (let ((seconds (normalize-timeout seconds))
+        (target mp:*current-process*)
+        (tag (list 'with-timeout))
+        (inside t)
+        (entry nil))
     (catch tag
       (unwind-protect
            (progn
-             (setf watcher
-                   (mp:process-run-function
-                    "with-timeout watcher"
-                    (lambda ()
-                      (sleep seconds)
-                      (mp:with-lock (lock)
-                        (unless done
-                          (setf done t)
-                          (mp:interrupt-process
-                           target (lambda () (when inside
-                                               (setf inside nil)
-                                               (throw tag nil)))))))))
+             (setf entry (add-timer seconds
+                                    (lambda ()
+                                      (mp:interrupt-process
+                                       target (lambda () (when inside
+                                                           (setf inside nil)
+                                                           (throw tag nil)))))))
              (return-from call-with-timeout (funcall body)))
         (setf inside nil)
-        (when watcher
-          (let ((sleeping (mp:with-lock (lock) (prog1 (not done) (setf done t)))))
-            (when sleeping (mp:process-kill watcher))
-            (mp:process-join watcher)))))
+        (when entry (cancel-timer entry))))
     (funcall on-timeout)))
 
 (defmacro port:with-timeout ((seconds &body timeout-forms) &body body)
