@@ -723,71 +723,71 @@ file name (\"\" when unnamed)."))
 ;;; marked done first, so a late interrupt does nothing.  The thread exits
 ;;; when it has had nothing to do for two seconds.
 
-(defstruct (timer (:constructor make-timer (process deadline)) (:copier nil))
+(defstruct (mp-timer (:constructor make-mp-timer (process deadline)) (:copier nil))
   process deadline (state :running))
 
-(defvar *timer-lock* (mp:make-lock :name "mp:with-timeout"))
-(defvar *timers* '() "Pending timers, earliest deadline first.")
-(defvar *timer-process* nil)
+(defvar *mp-timer-lock* (mp:make-lock :name "mp:with-timeout"))
+(defvar *mp-timers* '() "Pending timers, earliest deadline first.")
+(defvar *mp-timer-process* nil)
 
-(defun timer-loop ()
+(defun mp-timer-loop ()
   (let ((idle-since nil))
     (loop
       (let ((due '()) (wait 0.05))
-        (mp:with-lock (*timer-lock*)
+        (mp:with-lock (*mp-timer-lock*)
           (let ((now (get-internal-real-time)))
-            (loop while (and *timers* (<= (timer-deadline (first *timers*)) now))
-                  do (push (pop *timers*) due))
-            (cond (*timers*
+            (loop while (and *mp-timers* (<= (mp-timer-deadline (first *mp-timers*)) now))
+                  do (push (pop *mp-timers*) due))
+            (cond (*mp-timers*
                    (setf idle-since nil
-                         wait (min 0.05 (/ (- (timer-deadline (first *timers*)) now)
+                         wait (min 0.05 (/ (- (mp-timer-deadline (first *mp-timers*)) now)
                                            internal-time-units-per-second))))
                   (due (setf idle-since nil))
                   ((null idle-since) (setf idle-since now))
                   ((> (- now idle-since) (* 2 internal-time-units-per-second))
-                   (setf *timer-process* nil)
+                   (setf *mp-timer-process* nil)
                    (return)))))
         (dolist (timer due)
-          (when (eq (timer-state timer) :running)
+          (when (eq (mp-timer-state timer) :running)
             (ignore-errors
-             (mp:interrupt-process (timer-process timer)
-                                   (lambda () (timer-expired timer))))))
+             (mp:interrupt-process (mp-timer-process timer)
+                                   (lambda () (mp-timer-expired timer))))))
         (sleep (max wait 0.001))))))
 
-(defun timer-expired (timer)
+(defun mp-timer-expired (timer)
   "Runs in the timed thread: leave the WITH-TIMEOUT if it is still running."
-  (when (eq (timer-state timer) :running)
-    (setf (timer-state timer) :fired)
+  (when (eq (mp-timer-state timer) :running)
+    (setf (mp-timer-state timer) :fired)
     (throw timer timer)))
 
-(defun schedule-timer (timer)
-  (mp:with-lock (*timer-lock*)
-    (setf *timers* (merge 'list (list timer) *timers* #'< :key #'timer-deadline))
-    (unless *timer-process*
-      (setf *timer-process*
-            (mp:process-run-function "mp:with-timeout timer" #'timer-loop)))))
+(defun schedule-mp-timer (timer)
+  (mp:with-lock (*mp-timer-lock*)
+    (setf *mp-timers* (merge 'list (list timer) *mp-timers* #'< :key #'mp-timer-deadline))
+    (unless *mp-timer-process*
+      (setf *mp-timer-process*
+            (mp:process-run-function "mp:with-timeout timer" #'mp-timer-loop)))))
 
-(defun unschedule-timer (timer)
-  (mp:with-lock (*timer-lock*)
-    (setf *timers* (delete timer *timers*))))
+(defun unschedule-mp-timer (timer)
+  (mp:with-lock (*mp-timer-lock*)
+    (setf *mp-timers* (delete timer *mp-timers*))))
 
-(defun call-with-timeout (seconds body timeout)
+(defun mp-call-with-timeout (seconds body timeout)
   "The function behind MP:WITH-TIMEOUT."
   (unless (typep seconds '(or null real))
     (error 'type-error :datum seconds :expected-type '(or null real)))
   (if (null seconds)
       (funcall body)
-      (let ((timer (make-timer mp:*current-process*
+      (let ((timer (make-mp-timer mp:*current-process*
                                (+ (get-internal-real-time)
                                   (round (* (max seconds 0) internal-time-units-per-second))))))
         (block done
           (catch timer
             (unwind-protect
-                 (progn (schedule-timer timer)
+                 (progn (schedule-mp-timer timer)
                         (return-from done (funcall body)))
-              (when (eq (timer-state timer) :running)
-                (setf (timer-state timer) :done))
-              (unschedule-timer timer)))
+              (when (eq (mp-timer-state timer) :running)
+                (setf (mp-timer-state timer) :done))
+              (unschedule-mp-timer timer)))
           (funcall timeout)))))
 
 (defmacro mp:with-timeout ((seconds &body timeout-forms) &body body)
@@ -795,7 +795,7 @@ file name (\"\" when unnamed)."))
 UNWIND-PROTECTs run and socket calls close what they opened) and return the
 values of TIMEOUT-FORMS instead.  Otherwise return BODY's values.  SECONDS
 NIL means no limit.  Allegro's macro; works around any blocking socket call."
-  `(call-with-timeout ,seconds
+  `(mp-call-with-timeout ,seconds
                       (lambda () ,@body)
                       (lambda () ,@timeout-forms)))
 

@@ -593,7 +593,14 @@ numbers, answer their sum."
   (signals type-error (mp:with-timeout (:soon :late) 1))
   ;; in another thread
   (is (equal (join (spawn "timed" (lambda () (mp:with-timeout (0.1 :late) (sleep 5)))))
-             '(:late))))
+             '(:late)))
+  ;; the timer thread goes away when there is nothing to time
+  (flet ((timer-thread-p ()
+           (find "mp:with-timeout timer" (mp:all-processes)
+                 :key #'mp:process-name :test #'equal)))
+    (mp:with-timeout (5 :late) :quick)
+    (is (timer-thread-p) "a timer thread serves WITH-TIMEOUT")
+    (is (wait-until (lambda () (not (timer-thread-p))) 6) "and leaves when idle")))
 
 (deftest with-timeout-around-socket-calls ()
   (let* ((fds (open-fd-count))
