@@ -30,8 +30,14 @@ libdir=$(pkg-config --variable=libdir ecl-sock) || fail "pkg-config ecl-sock"
 includedir=$(pkg-config --variable=includedir ecl-sock)
 pcflags="--define-variable=libdir=$scratch/root$libdir --define-variable=includedir=$scratch/root$includedir"
 test -f "$scratch/root$includedir/ecl-sock.h" || fail "ecl-sock.h not in $includedir"
-test -f "$scratch/root$libdir/libecl-sock.so" || fail "libecl-sock.so not in $libdir"
-echo "installed: $includedir/ecl-sock.h, $libdir/libecl-sock.so (under $scratch/root)"
+# A shared library normally; only the archive after --disable-shared.
+if test -f "$scratch/root$libdir/libecl-sock.so"; then
+  lib=libecl-sock.so
+else
+  lib=libecl-sock.a
+  test -f "$scratch/root$libdir/$lib" || fail "neither libecl-sock.so nor .a in $libdir"
+fi
+echo "installed: $includedir/ecl-sock.h, $libdir/$lib (under $scratch/root)"
 
 flags=$(pkg-config $pcflags --cflags --libs ecl-sock) || fail "pkg-config --cflags --libs"
 echo "pkg-config --cflags --libs ecl-sock: $flags"
@@ -44,8 +50,10 @@ ECLDIR=$scratch/empty-ecldir/; export ECLDIR
 for ex in accept-host lisp-server; do
   ${CC:-cc} -Wall -Wextra "$srcdir/examples/embed/$ex.c" $flags -o "$scratch/$ex" \
     || fail "compiling $ex with the installed header"
-  ldd "$scratch/$ex" | grep "libecl-sock" | grep -q "$scratch/root" \
-    || fail "$ex does not use the installed libecl-sock"
+  if test $lib = libecl-sock.so; then
+    ldd "$scratch/$ex" | grep "libecl-sock" | grep -q "$scratch/root" \
+      || fail "$ex does not use the installed libecl-sock"
+  fi
 done
 
 "$scratch/accept-host" "$srcdir/examples/embed/handler.lisp" 6 || fail "accept-host"
