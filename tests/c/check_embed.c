@@ -162,6 +162,50 @@ START_TEST(test_init_twice)
 }
 END_TEST
 
+/* Several host threads call ecl_sock_init at once: all succeed, the
+   module is loaded once. */
+#define NINIT 4
+static pthread_barrier_t init_barrier;
+
+static void *
+init_thread(void *arg)
+{
+  int *rc = arg;
+  rc[0] = ecl_sock_init();              /* not attached yet: refused */
+  if (ecl_sock_thread_attach())
+    return NULL;
+  pthread_barrier_wait(&init_barrier);
+  rc[1] = ecl_sock_init();
+  ecl_sock_thread_detach();
+  return NULL;
+}
+
+START_TEST(test_init_concurrent)
+{
+  pthread_t th[NINIT];
+  int rc[NINIT][2], i;
+  if (srunner_fork_status(runner) == CK_NOFORK)
+    return;
+  ck_assert(!lisp_true("(find-package \"SOCKET\")"));
+  pthread_barrier_init(&init_barrier, NULL, NINIT);
+  for (i = 0; i < NINIT; i++) {
+    rc[i][0] = rc[i][1] = 99;
+    ck_assert_int_eq(pthread_create(&th[i], NULL, init_thread, rc[i]), 0);
+  }
+  for (i = 0; i < NINIT; i++)
+    pthread_join(th[i], NULL);
+  pthread_barrier_destroy(&init_barrier);
+  for (i = 0; i < NINIT; i++) {
+    ck_assert_int_eq(rc[i][0], ECL_SOCK_ENOTHREAD);
+    ck_assert_int_eq(rc[i][1], ECL_SOCK_OK);
+  }
+  ck_assert(lisp_true("(= 1 (count \"SOCK\" *modules* :test #'string=))"));
+  lisp("(defparameter cl-user::*accept-fn* #'socket:socket-accept)");
+  ck_assert_int_eq(ecl_sock_init(), ECL_SOCK_OK);
+  ck_assert(lisp_true("(eq cl-user::*accept-fn* #'socket:socket-accept)"));
+}
+END_TEST
+
 /* (require :sock) from sock.fas first: ecl_sock_init keeps that copy. */
 START_TEST(test_init_after_require)
 {
@@ -435,6 +479,25 @@ START_TEST(test_fd_of_server_and_others)
   lisp("(socket:socket-server-close *s*)");
   ck_assert_int_eq(ecl_sock_fd(srv, &fd), ECL_SOCK_ECLOSED);
   ck_assert_ptr_nonnull(strstr(ecl_sock_error_message(), "closed"));
+  /* A stream Lisp made itself: its descriptor is the connected socket. */
+  {
+    cl_object c;
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof peer;
+    int cfd = -1;
+    srv = lisp("(setf *s* (socket:socket-server 0 :interface \"127.0.0.1\"))");
+    c = lisp("(socket:socket-connect (socket:socket-server-port *s*) \"127.0.0.1\")");
+    ck_assert_int_eq(ecl_sock_fd(c, &cfd), ECL_SOCK_OK);
+    ck_assert_int_eq(getpeername(cfd, (struct sockaddr *)&peer, &plen), 0);
+    ck_assert_int_eq(ntohs(peer.sin_port),
+                     ecl_fixnum(lisp("(socket:socket-server-port *s*)")));
+    set_s(c);
+    lisp("(close *s*)");
+    ck_assert_int_eq(ecl_sock_fd(c, &cfd), ECL_SOCK_ECLOSED);
+    ck_assert_int_eq(ecl_sock_fd(srv, &fd), ECL_SOCK_OK);
+    set_s(srv);
+    lisp("(socket:socket-server-close *s*)");
+  }
   str = ecl_make_simple_base_string("not a socket", -1);
   ck_assert_int_eq(ecl_sock_fd(str, &fd), ECL_SOCK_EINVAL);
   ck_assert_int_eq(ecl_sock_fd(lisp("*standard-output*"), &fd), ECL_SOCK_EINVAL);
@@ -640,6 +703,7 @@ main(int argc, char **argv)
   tcase_add_test(pre, test_before_init);
   tcase_add_test(pre, test_init_twice);
   tcase_add_test(pre, test_init_after_require);
+  tcase_add_test(pre, test_init_concurrent);
   suite_add_tcase(su, pre);
   tcase_set_timeout(tc, 60);
   tcase_add_checked_fixture(tc, setup, NULL);

@@ -16,6 +16,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* What the API answers before cl_boot (recorded in main). */
+static int preboot_init, preboot_attach, preboot_call, preboot_load, preboot_wrap;
+static const char *preboot_version;
+
+START_TEST(test_before_boot)
+{
+  ck_assert_int_eq(preboot_init, ECL_SOCK_ENOTHREAD);
+  ck_assert_int_eq(preboot_attach, ECL_SOCK_ENOTHREAD);
+  ck_assert_int_eq(preboot_call, ECL_SOCK_ENOTHREAD);
+  ck_assert_int_eq(preboot_load, ECL_SOCK_ENOTHREAD);
+  ck_assert_int_eq(preboot_wrap, ECL_SOCK_ENOTHREAD);
+  ck_assert_str_eq(preboot_version, ECL_SOCK_VERSION);
+}
+END_TEST
+
 static void
 setup(void)
 {
@@ -104,10 +119,20 @@ main(int argc, char **argv)
   TCase *tc = tcase_create("sigpipe");
   SRunner *sr;
   int failed;
+  preboot_version = ecl_sock_version();
+  preboot_init = ecl_sock_init();
+  preboot_attach = ecl_sock_thread_attach();
+  preboot_call = ecl_sock_call("list", 0, NULL, NULL);
+  preboot_load = ecl_sock_load("/dev/null");
+  {
+    cl_object s;
+    preboot_wrap = ecl_sock_wrap_fd(0, NULL, NULL, 0, &s);
+  }
   ecl_set_option(ECL_OPT_TRAP_SIGPIPE, 0);
   cl_boot(argc, argv);
   tcase_set_timeout(tc, 60);
   tcase_add_checked_fixture(tc, setup, NULL);
+  tcase_add_test(tc, test_before_boot);
   tcase_add_test(tc, test_sigpipe_is_default);
   tcase_add_test(tc, test_text_write_to_vanished_peer);
   tcase_add_test(tc, test_octet_unbuffered_write_to_vanished_peer);
