@@ -325,9 +325,11 @@ characters and octets; binary ones are (UNSIGNED-BYTE 8) streams);
 CONNECT :ACTIVE (connect to REMOTE-HOST/REMOTE-PORT, or REMOTE-FILENAME) or
 :PASSIVE (listen on LOCAL-HOST/LOCAL-PORT, or LOCAL-FILENAME; no LOCAL-PORT:
 the kernel picks one, LOCAL-PORT tells which);
-ADDRESS-FAMILY :INTERNET, :INTERNET6 (default local address \"::\") or :FILE.
+ADDRESS-FAMILY :INTERNET, :INTERNET6 (default local address \"::\"; an
+active socket connects to an IPv6 address of REMOTE-HOST) or :FILE.
 Ports may be service names.  KEEPALIVE, NODELAY, BROADCAST, REUSE-ADDRESS set
-the socket options; BACKLOG goes to listen(2).  Active stream sockets are
+the socket options; BACKLOG goes to listen(2); EXTERNAL-FORMAT is that of
+character streams.  Active stream sockets are
 socket streams; passive ones are waited on with ACCEPT-CONNECTION; datagram
 sockets use SEND-TO and RECEIVE-FROM.  Failures are SOCKET-ERRORs
 \(EXCL:SOCKET-ERROR) with an identifier such as :CONNECTION-REFUSED."
@@ -358,7 +360,9 @@ sockets use SEND-TO and RECEIVE-FROM.  Failures are SOCKET-ERRORs
          (error "MAKE-SOCKET :CONNECT :ACTIVE needs a :REMOTE-PORT."))
        (when (or local-host local-port)
          (error "MAKE-SOCKET: :LOCAL-HOST and :LOCAL-PORT of an active stream socket are not supported."))
-       (let ((host (host-text remote-host))
+       (let ((host (if (eq address-family :internet6)
+                       (ipv6-host-text remote-host)
+                       (host-text remote-host)))
              (port (lookup-port remote-port "tcp")))
          (owning-stream (s (%connect host port nil et ef t))
            (let ((fd (stream-fd s 'make-socket)))
@@ -384,6 +388,14 @@ sockets use SEND-TO and RECEIVE-FROM.  Failures are SOCKET-ERRORs
                                             nil keepalive nodelay)))
                (ext:set-finalizer s #'finalize-server)
                s))))))))
+
+(defun ipv6-host-text (host)
+  "The first IPv6 address of HOST, as text; HOST-NOT-FOUND-ERROR when none."
+  (let ((v6 (remove-if-not #'ipv6-address-p (lookup-hostname host :all t))))
+    (if v6
+        (ipaddr-to-dotted (first v6))
+        (%signal-socket-error "getaddrinfo" :eai-noname nil "The host has no IPv6 address"
+                              host nil nil))))
 
 (defun namestring-of (file)
   (if (pathnamep file) (namestring file) file))

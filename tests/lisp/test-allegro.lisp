@@ -163,7 +163,7 @@ numbers, answer their sum."
       (close passive))))
 
 (deftest accept-without-waiting ()
-  (let ((passive (make-socket :connect :passive)))
+  (let ((passive (make-socket :connect :passive :local-host "127.0.0.1")))
     (unwind-protect
          (progn
            (is (null (accept-connection passive :wait nil)) "nothing pending: NIL at once")
@@ -216,6 +216,40 @@ numbers, answer their sum."
            (is (null (socket-os-fd c))))
       (close passive))
     (is (null (socket-os-fd passive)) "closed passive socket has no descriptor")))
+
+(deftest internet6-streams ()
+  (let ((passive (make-socket :connect :passive :address-family :internet6 :local-host "::1")))
+    (unwind-protect
+         (progn
+           (is (equal (ipaddr-to-dotted (local-host passive)) "::1"))
+           (let ((c (make-socket :address-family :internet6 :remote-host "::1"
+                                 :remote-port (local-port passive)))
+                 (s (accept-connection passive)))
+             (unwind-protect
+                  (progn
+                    (is (ipaddr-equalp (remote-host c) "::1"))
+                    (is (ipaddr-equalp (remote-host s) "::1"))
+                    (is (= (remote-port s) (local-port c)))
+                    (is (eq (socket-address-family c) :internet))
+                    (format c "~S~%" '(six)) (force-output c)
+                    (is (equal (read s) '(six)))
+                    ;; switch the format of a live stream
+                    (set-socket-format s :binary)
+                    (is (eq (socket-format s) :binary))
+                    (write-sequence (octets "AB") c) (force-output c)
+                    (is (equal (list (read-byte s) (read-byte s)) '(65 66)))
+                    (set-socket-format s :text)
+                    (write-line "back to text" c) (force-output c)
+                    (is (equal (read-line s) "back to text")))
+               (close c)
+               (close s)))
+           ;; "localhost" has no IPv6 address here (/etc/hosts): a clear error
+           (unless (ignore-errors (lookup-hostname "localhost" :all t :ipv6 t)
+                                  (some #'ipv6-address-p (lookup-hostname "localhost" :all t)))
+             (signals host-not-found-error
+               (make-socket :address-family :internet6 :remote-host "localhost"
+                            :remote-port (local-port passive)))))
+      (close passive))))
 
 (deftest printing ()
   (let* ((passive (make-socket :connect :passive :local-host "127.0.0.1"))
@@ -323,12 +357,32 @@ numbers, answer their sum."
     (datagram-round-trip "127.0.0.1")
     (is (= fds (open-fd-count)) "no descriptor left open")))
 
-(deftest datagram-ipv6 ()
-  (datagram-round-trip "::1")
-  (let ((a (make-socket :type :datagram :address-family :internet6)))
+(deftest datagram-strings ()
+  (let* ((a (make-socket :type :datagram :local-host "127.0.0.1"))
+         (b (make-socket :type :datagram :local-host "127.0.0.1"
+                         :remote-host "127.0.0.1" :remote-port (local-port a))))
     (unwind-protect
          (progn
-           (is (ipv6-address-p (local-host a)) "an :INTERNET6 socket is bound to ::")
+           (is (= (send-to b (format nil "caf~C!" (code-char 233)) 4) 5)
+               "a string goes as UTF-8: 4 characters, 5 octets")
+           (is (equalp (receive-from a 16 :extract t) #(99 97 102 195 169)))
+           (send-to b "text" 4)
+           (let ((s (make-string 8 :initial-element #\.)))
+             (multiple-value-bind (buf n) (receive-from a 8 :buffer s)
+               (is (eq buf s))
+               (is (= n 4))
+               (is (equal s "text....") "one character per octet, the rest untouched"))))
+      (close a)
+      (close b))))
+
+(deftest datagram-ipv6 ()
+  (datagram-round-trip "::1")
+  (let ((wild (make-socket :type :datagram :address-family :internet6)))
+    (is (equal (ipaddr-to-dotted (local-host wild)) "::") "an :INTERNET6 socket is bound to ::")
+    (close wild))
+  (let ((a (make-socket :type :datagram :address-family :internet6 :local-host "::1")))
+    (unwind-protect
+         (progn
            (let ((b (make-socket :type :datagram :remote-host "::1" :remote-port (local-port a))))
              (send-to b "six" 3)
              (multiple-value-bind (buf n host) (receive-from a 10 :extract t)
@@ -563,6 +617,7 @@ numbers, answer their sum."
     (signals type-error (make-socket :remote-host 3.5 :remote-port 80))
     (signals type-error (make-socket :remote-host "127.0.0.1" :remote-port 70000))
     (let ((p (make-socket :connect :passive)))
+      (is (eql (local-host p) 0) "the default is every IPv4 interface")
       (close p)
       (signals error (accept-connection p))
       (is (null (close p)) "closing again is harmless"))
