@@ -89,7 +89,7 @@ names an HTTP version).  NIL for anything else."
                     (words (substitute #\Space #\/ (subseq path 1))))))
     (when (equal (car (last names)) "")        ; "/" or "/dir/": its index
       (setf names (append (butlast names) (list "index.html"))))
-    (if (notevery #'safe-name-p names)
+    (if (or (null names) (notevery #'safe-name-p names))
         :bad
         (let ((true (probe-file (merge-pathnames (format nil "~{~A~^/~}" names) root))))
           (and true

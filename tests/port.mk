@@ -3,3 +3,5 @@
 ## user runs them (the example tests need curl and clisp: scripts/deps.sh).
 TESTS += tests/lisp/test-port.lisp
 EXTRA_DIST += tests/lisp/test-port.lisp
+TESTS += tests/lisp/test-examples.lisp
+EXTRA_DIST += tests/lisp/test-examples.lisp
