@@ -324,7 +324,8 @@ FORMAT :TEXT, :BINARY or :BIVALENT (text and bivalent streams take both
 characters and octets; binary ones are (UNSIGNED-BYTE 8) streams);
 CONNECT :ACTIVE (connect to REMOTE-HOST/REMOTE-PORT, or REMOTE-FILENAME) or
 :PASSIVE (listen on LOCAL-HOST/LOCAL-PORT, or LOCAL-FILENAME; no LOCAL-PORT:
-the kernel picks one, LOCAL-PORT tells which);
+the kernel picks one, LOCAL-PORT tells which); an active socket given
+LOCAL-HOST or LOCAL-PORT connects from there;
 ADDRESS-FAMILY :INTERNET, :INTERNET6 (default local address \"::\"; an
 active socket connects to an IPv6 address of REMOTE-HOST) or :FILE.
 Ports may be service names.  KEEPALIVE, NODELAY, BROADCAST, REUSE-ADDRESS set
@@ -358,13 +359,15 @@ sockets use SEND-TO and RECEIVE-FROM.  Failures are SOCKET-ERRORs
          (error "MAKE-SOCKET :CONNECT :ACTIVE needs a :REMOTE-HOST."))
        (unless remote-port
          (error "MAKE-SOCKET :CONNECT :ACTIVE needs a :REMOTE-PORT."))
-       (when (or local-host local-port)
-         (error "MAKE-SOCKET: :LOCAL-HOST and :LOCAL-PORT of an active stream socket are not supported."))
        (let ((host (if (eq address-family :internet6)
                        (ipv6-host-text remote-host)
                        (host-text remote-host)))
              (port (lookup-port remote-port "tcp")))
-         (owning-stream (s (%connect host port nil et ef t))
+         (owning-stream (s (if (or local-host local-port)
+                               (%connect-from host port (and local-host (host-text local-host))
+                                              (if local-port (lookup-port local-port "tcp") 0)
+                                              nil et ef t)
+                               (%connect host port nil et ef t)))
            (let ((fd (stream-fd s 'make-socket)))
              (set-options fd :keepalive keepalive :nodelay nodelay))
            (remember-stream s format))))

@@ -104,6 +104,27 @@ stream_name(int fd)
 
 /* -- Connections -------------------------------------------------------- */
 
+/* Bind FD (of FAMILY) to LHOST (NULL: the wildcard) and LPORT before it
+   connects. */
+static int
+bind_local(int fd, int family, const char *lhost, int lport)
+{
+  struct addrinfo *res = NULL;
+  int one = 1;
+  int code = eclsock_addr_resolve_af(lhost, lport, 1, family, SOCK_STREAM, &res);
+  if (!code) {
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0)
+      code = errno;
+  }
+  eclsock_addr_free(res);
+  return code;
+}
+
+static cl_object connect_stream(cl_object host, cl_object port, cl_object lhost,
+                                cl_object lport, cl_object timeout, cl_object elttype,
+                                cl_object extfmt, cl_object buffered);
+
 /* (%connect host port timeout element-type external-format buffered)
    Tries every address HOST resolves to, in order, until one connects; the
    timeout bounds the whole attempt.  Returns a socket stream. */
@@ -111,10 +132,33 @@ static cl_object
 l_connect(cl_object host, cl_object port, cl_object timeout,
           cl_object elttype, cl_object extfmt, cl_object buffered)
 {
+  return connect_stream(host, port, ECL_NIL, ECL_NIL, timeout, elttype, extfmt,
+                        buffered);
+}
+
+/* (%connect-from host port local-host local-port timeout element-type
+   external-format buffered): %connect from LOCAL-HOST (a string, or NIL
+   for any) and LOCAL-PORT (0: any). */
+static cl_object
+l_connect_from(cl_object host, cl_object port, cl_object lhost, cl_object lport,
+               cl_object timeout, cl_object elttype, cl_object extfmt,
+               cl_object buffered)
+{
+  return connect_stream(host, port, lhost, lport, timeout, elttype, extfmt,
+                        buffered);
+}
+
+static cl_object
+connect_stream(cl_object host, cl_object port, cl_object lhost, cl_object lport,
+               cl_object timeout, cl_object elttype, cl_object extfmt,
+               cl_object buffered)
+{
   const cl_env_ptr env = ecl_process_env();
-  cl_object keep, stream = ECL_NIL;
+  cl_object keep, lkeep = ECL_NIL, stream = ECL_NIL;
   char *h = eclsock_glue_cstring(host, &keep);
-  int p = port_arg(port);
+  char *lh = Null(lhost) ? NULL : eclsock_glue_cstring(lhost, &lkeep);
+  int p = port_arg(port), lp = Null(lport) ? 0 : port_arg(lport);
+  int local = !Null(lhost) || lp != 0;
   eclsock_deadline dl = eclsock_glue_deadline(timeout);
   struct addrinfo *volatile ai = NULL;
   volatile int fd = -1, code = 0, done = 0;
@@ -126,7 +170,10 @@ l_connect(cl_object host, cl_object port, cl_object timeout,
       code = eclsock_os_socket(a->ai_family, a->ai_socktype, &fd);
       if (code)
         continue;
-      code = eclsock_os_connect(fd, a->ai_addr, a->ai_addrlen, dl);
+      if (local)
+        code = bind_local(fd, a->ai_family, lh, lp);
+      if (!code)
+        code = eclsock_os_connect(fd, a->ai_addr, a->ai_addrlen, dl);
       if (!code)
         break;
       eclsock_os_close(fd);
@@ -937,6 +984,7 @@ struct prim { const char *name; void *fn; int narg; };
 
 static const struct prim prims[] = {
   { "%CONNECT",            (void *)l_connect,          6 },
+  { "%CONNECT-FROM",       (void *)l_connect_from,     8 },
   { "%CONNECT-UNIX",       (void *)l_connect_unix,     5 },
   { "%LISTEN",             (void *)l_listen,           3 },
   { "%LISTEN-UNIX",        (void *)l_listen_unix,      2 },

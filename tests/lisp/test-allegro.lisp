@@ -251,6 +251,30 @@ numbers, answer their sum."
                             :remote-port (local-port passive)))))
       (close passive))))
 
+(deftest active-from-a-local-port ()
+  (let ((passive (make-socket :connect :passive :local-host "127.0.0.1"))
+        (port nil))
+    (unwind-protect
+         (let ((c (loop repeat 5               ; another process may take the port first
+                        do (setf port (closed-port))
+                           (handler-case
+                               (return (make-socket :remote-host "127.0.0.1"
+                                                    :remote-port (local-port passive)
+                                                    :local-host "127.0.0.1" :local-port port))
+                             (address-in-use-error () nil))))
+               (s (accept-connection passive)))
+           (is (= (local-port c) port) "connected from the asked-for port")
+           (is (= (remote-port s) port) "the peer sees that port")
+           (is (eq (identifier-of (lambda ()
+                                    (make-socket :remote-host "127.0.0.1"
+                                                 :remote-port (local-port passive)
+                                                 :local-host "192.0.2.1")))
+                   :address-not-available)
+               "a local address this host lacks")
+           (close c)
+           (close s))
+      (close passive))))
+
 (deftest printing ()
   (let* ((passive (make-socket :connect :passive :local-host "127.0.0.1"))
          (port (local-port passive))
