@@ -270,6 +270,15 @@ check_socket_fd(int fd)
     set_message("descriptor %d is a listening socket, not a connection", fd);
     return -1;
   }
+  {
+    struct sockaddr_storage ss;
+    len = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) {
+      int e = errno;
+      set_message("descriptor %d is not connected: %s", fd, strerror(e));
+      return -1;
+    }
+  }
   return 0;
 }
 

@@ -110,8 +110,9 @@ ECL_SOCK_API const char *ecl_sock_error_message(void);
    caller's, open, and no duplicate is left behind.
    ECL_SOCK_UNBUFFERED sends every write at once (CLISP's :BUFFERED NIL).
    Does not block.  On success *STREAM is the stream.
-   Errors: ECL_SOCK_EINVAL (FD negative or not a connected stream socket,
-   a listening socket, STREAM NULL, unknown flags), ECL_SOCK_ELISP (bad
+   Errors: ECL_SOCK_EINVAL (FD negative, not a socket, not a stream
+   socket, listening, or not connected (getpeername fails: a peer that
+   reset before the wrap counts too); STREAM NULL; unknown flags), ECL_SOCK_ELISP (bad
    element type or external format), ECL_SOCK_ESYSTEM (dup failed),
    ECL_SOCK_ENOTINIT, ECL_SOCK_ENOTHREAD. */
 ECL_SOCK_API int ecl_sock_wrap_fd(int fd, const char *element_type,

@@ -364,6 +364,17 @@ START_TEST(test_wrap_bad_arguments)
   ck_assert_int_eq(ecl_sock_wrap_fd(-1, NULL, NULL, 0, &s), ECL_SOCK_EINVAL);
   ck_assert_int_eq(ecl_sock_wrap_fd(p[0], NULL, NULL, 0, &s), ECL_SOCK_EINVAL);
   ck_assert_ptr_nonnull(strstr(ecl_sock_error_message(), "not a socket"));
+  {
+    int u = socket(AF_INET, SOCK_STREAM, 0);   /* never connected */
+    ck_assert_int_eq(ecl_sock_wrap_fd(u, NULL, NULL, 0, &s), ECL_SOCK_EINVAL);
+    ck_assert_ptr_nonnull(strstr(ecl_sock_error_message(), "not connected"));
+    ck_assert(fd_open(u));
+    close(u);
+    u = socket(AF_INET, SOCK_DGRAM, 0);         /* not a stream */
+    ck_assert_int_eq(ecl_sock_wrap_fd(u, NULL, NULL, 0, &s), ECL_SOCK_EINVAL);
+    ck_assert_ptr_nonnull(strstr(ecl_sock_error_message(), "stream socket"));
+    close(u);
+  }
   ck_assert_int_eq(ecl_sock_wrap_fd(sv[0], NULL, NULL, 0, NULL), ECL_SOCK_EINVAL);
   ck_assert_int_eq(ecl_sock_wrap_fd(sv[0], NULL, NULL, 0x100, &s), ECL_SOCK_EINVAL);
   /* Lisp rejects these; the descriptor stays the caller's either way. */
