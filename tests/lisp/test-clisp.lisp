@@ -498,6 +498,36 @@ SECONDS; :HUNG when it does not (its thread is then asked to stop)."
     (is (equal (bounded (3) (multiple-value-list (socket-status (list c) nil))) '(((:io) 1))))
     (is (equal (read-line c) "two"))))
 
+(deftest status-timeout-with-unsent-output ()
+  ;; A peer that stops reading: the kernel's buffers fill up and output
+  ;; stays in the stream.  SOCKET-STATUS must still return by its timeout
+  ;; (a server polling many clients must not hang on one slow client).
+  (with-pair (c s :connect (:element-type '(unsigned-byte 8))
+                  :accept (:element-type '(unsigned-byte 8)))
+    (socket-options c :so-sndbuf 4096 :so-sndtimeo 0.2)
+    (socket-options s :so-rcvbuf 4096)
+    (let ((chunk (make-array 65536 :element-type '(unsigned-byte 8) :initial-element 1)))
+      (is (typep (nth-value 0 (ignore-errors
+                               (handler-case (dotimes (i 100 :never-full)
+                                               (write-sequence chunk c)
+                                               (force-output c))
+                                 (socket-timeout-error (e) e))))
+                 'socket-timeout-error)
+          "the peer's buffers are full"))
+    (socket-options c :so-sndtimeo 0)
+    (write-sequence (octets 1 2 3) c)             ; stays in C's buffer
+    (multiple-value-bind (result seconds) (timed (bounded (3) (socket-status c 0.1)))
+      (is (equal result '((nil 0))) (format nil "not writable: NIL, got ~S" result))
+      (is (< seconds 1) (format nil "returned after ~,3F s" seconds)))
+    (multiple-value-bind (result seconds)
+        (timed (bounded (3) (socket-status (list (cons c :output) (cons s :input)) 0.1)))
+      (is (equal result '(((nil :input) 1))) (format nil "list: ~S" result))
+      (is (< seconds 1) (format nil "returned after ~,3F s" seconds)))
+    ;; let close C fail fast instead of waiting for S to read
+    (close s)
+    (setf s nil)
+    (clear-output c)))
+
 (deftest status-closed-stream ()
   (let (c)
     (with-pair (a b)
@@ -743,6 +773,25 @@ SECONDS; :HUNG when it does not (its thread is then asked to stop)."
     (is (eq (wait-input s) :eof))
     (is (eq (read-char-no-hang s nil :eof) :eof))
     (is (eq (read-line s nil :eof) :eof))))
+
+(deftest read-char-no-hang-incomplete-character ()
+  ;; Only part of a character has arrived: there is no character yet, so
+  ;; READ-CHAR-NO-HANG returns NIL (and LISTEN is false) instead of
+  ;; blocking until the rest comes.
+  (dolist (case (list (list :utf-8 (octets 120 195) (octets 169 10)
+                            (format nil "~C" (code-char 233)))
+                      (list :dos (octets 120 13) (octets 10) "")))
+    (destructuring-bind (format first rest line) case
+      (with-pair (c s :connect (:external-format format)
+                      :accept (:element-type '(unsigned-byte 8)))
+        (write-sequence first s) (force-output s)
+        (is (eq (wait-input c) :input))
+        (is (eql (read-char-no-hang c) #\x))
+        (let ((result (bounded (2) (list (listen c) (read-char-no-hang c)))))
+          (is (equal result '((nil nil)))
+              (format nil "~S, incomplete character: ~S" format result)))
+        (write-sequence rest s) (force-output s)
+        (is (equal (bounded (2) (read-line c)) (list line nil)))))))
 
 (deftest stream-octet-sequences ()
   (let ((data (random-octets 200000)))
