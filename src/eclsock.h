@@ -66,6 +66,8 @@ ECLSOCK_HIDDEN int eclsock_os_bind_listen(int fd, const struct sockaddr *sa,
                                           socklen_t len, int backlog);
 ECLSOCK_HIDDEN int eclsock_os_accept(int lfd, volatile int *fd, eclsock_deadline dl);
 ECLSOCK_HIDDEN int eclsock_os_send_all(int fd, const unsigned char *p, size_t n);
+ECLSOCK_HIDDEN int eclsock_os_send_nowait(int fd, const unsigned char *p, size_t n,
+                                          size_t *sent);
 ECLSOCK_HIDDEN int eclsock_os_recv(int fd, unsigned char *p, size_t n,
                                    int flags, size_t *got);
 ECLSOCK_HIDDEN int eclsock_os_shutdown(int fd, int how);

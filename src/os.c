@@ -155,6 +155,27 @@ eclsock_os_send_all(int fd, const unsigned char *p, size_t n)
   return 0;
 }
 
+/* Send what the socket takes now of the N octets at P, never waiting:
+   *SENT says how many went (0 when the send buffer is full).  It never
+   blocks, so it does not touch the interrupt flag: callers may hold a lock
+   with interrupts disabled around it. */
+int
+eclsock_os_send_nowait(int fd, const unsigned char *p, size_t n, size_t *sent)
+{
+  *sent = 0;
+  while (*sent < n) {
+    ssize_t w = send(fd, p + *sent, n - *sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0) {
+      int e = errno;
+      if (e == EINTR)
+        continue;
+      return (e == EAGAIN || e == EWOULDBLOCK) ? 0 : e;
+    }
+    *sent += (size_t)w;
+  }
+  return 0;
+}
+
 /* Receive up to N octets into P; *GOT = 0 means end of file.  FLAGS go to
    recv (MSG_DONTWAIT for a non-blocking try, which gives EAGAIN). */
 int

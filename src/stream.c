@@ -194,6 +194,47 @@ take_byte_stack(cl_object s, unsigned char *c, cl_index n)
   return out;
 }
 
+/* Before a blocking read, get pending output to the peer (it may wait for
+   it before answering) without ever blocking in send: a reader stuck in
+   send while the peer is stuck sending to it would deadlock.  Push what
+   the socket takes; while some is left, wait for input or for room.
+   Returns at once when another thread holds the output lock (it is
+   sending).  What is left when input comes stays buffered. */
+static void
+flush_before_read(cl_object s)
+{
+  struct sockbuf *b = SB(s);
+  const cl_env_ptr env = ecl_process_env();
+  while (b->wlen) {
+    struct pollfd p;
+    size_t sent = 0;
+    int code = 0, busy, n;
+    ecl_disable_interrupts_env(env);
+    busy = pthread_mutex_trylock(&b->wlock) != 0;
+    if (!busy) {
+      code = eclsock_os_send_nowait(FD(s), b->wbuf, b->wlen, &sent);
+      if (sent) {
+        memmove(b->wbuf, b->wbuf + sent, b->wlen - sent);
+        b->wlen -= sent;
+      }
+      pthread_mutex_unlock(&b->wlock);
+    }
+    ecl_enable_interrupts_env(env);
+    if (code)
+      eclsock_raise("send", code, ECL_NIL, ECL_NIL, s);
+    if (busy || !b->wlen)
+      return;
+    p.fd = FD(s);
+    p.events = POLLIN | POLLOUT;
+    p.revents = 0;
+    code = eclsock_tm_poll(&p, 1, ECLSOCK_NO_DEADLINE, &n);
+    if (code)
+      eclsock_raise("poll", code, ECL_NIL, ECL_NIL, s);
+    if (p.revents & (POLLIN | POLLHUP | POLLERR))
+      return;
+  }
+}
+
 /* Refill the input buffer with one recv.  FLAGS may hold MSG_DONTWAIT.
    Returns the octets read (0 = EOF), or -1 when a non-blocking try found
    nothing.  Signals on errors. */
@@ -208,7 +249,7 @@ fill(cl_object s, int flags)
   if (ecl_unlikely(!b->rbuf))
     b->rbuf = ecl_alloc_atomic(RBUF_SIZE);
   if (b->wlen && !(flags & MSG_DONTWAIT))
-    eclsock_stream_flush(s, 1);   /* the peer may wait for it before answering */
+    flush_before_read(s);
   code = eclsock_os_recv(FD(s), b->rbuf, RBUF_SIZE, flags, &got);
   if (code == EAGAIN || code == EWOULDBLOCK)
     return -1;
@@ -252,7 +293,7 @@ eclsock_stream_read_octets(cl_object s, unsigned char *c, cl_index n, int mode)
       size_t got;
       int code;
       if (b->wlen)
-        eclsock_stream_flush(s, 1);
+        flush_before_read(s);
       code = eclsock_os_recv(FD(s), c, n, 0, &got);
       if (code)
         eclsock_raise("recv", code, ECL_NIL, ECL_NIL, s);
