@@ -380,6 +380,27 @@ for characters, :BINARY or (UNSIGNED-BYTE 8) for octets.  Returns FORMAT."
                      nil)
   format)
 
+;;; Two names CLOCC defines in net.lisp without exporting them, which
+;;; PORT code (CLX among it) calls as port::wait-for-stream and
+;;; port::open-unix-socket.
+
+(defun port::wait-for-stream (stream &optional timeout)
+  "Wait until STREAM has input (or end of file) or TIMEOUT seconds pass.
+Returns the status (:INPUT, :EOF ...) or NIL on timeout."
+  (stream-fd stream 'port::wait-for-stream)
+  (values (%status (cons stream :input) (and timeout (normalize-timeout timeout)))))
+
+(defun port::open-unix-socket (path &key (kind :stream) bin)
+  "Connect to the Unix-domain stream socket at PATH; a socket stream of
+characters, or of octets when BIN is true.  KIND :DATAGRAM has no stream
+to give and signals PORT:NOT-IMPLEMENTED."
+  (unless (eq kind :stream)
+    (not-implemented 'port::open-unix-socket
+                     "a ~S Unix socket is not a stream; only :STREAM is." kind))
+  (let ((path (namestring path)))
+    (with-port-errors (port::open-unix-socket path)
+      (%connect-unix path nil (bin-element-type bin) :default t))))
+
 ;;; /etc/services, read as PORT reads it (no getservbyname: it is not
 ;;; thread-safe, and PORT's contract is the file's contents).
 

@@ -311,6 +311,42 @@
         (handler-case (port:open-socket "127.0.0.1" port) (port:network () nil))))
     (is (<= (open-fd-count) before) (format nil "~D fds before, ~D after" before (open-fd-count)))))
 
+(deftest unexported-helpers ()
+  ;; CLOCC's internal WAIT-FOR-STREAM and OPEN-UNIX-SOCKET, which PORT
+  ;; code calls with port::
+  (let ((server (loopback-server)))
+    (unwind-protect
+         (with-open-stream (c (port:open-socket "127.0.0.1" (server-port server)))
+           (with-open-stream (s (port:socket-accept server :wait 5))
+             (let ((start (get-internal-real-time)))
+               (is (null (port::wait-for-stream s 0.3)) "NIL on timeout")
+               (is (<= 0.25 (elapsed start) 3)))
+             (write-line "x" c)
+             (finish-output c)
+             (is (eq (port::wait-for-stream s 5) :input))
+             (is (equal (read-line s) "x"))
+             (close c)
+             (is (eq (port::wait-for-stream s 5) :eof))))
+      (port:socket-server-close server)))
+  (let* ((path (format nil "~A/port-unix.sock" (or (ext:getenv "TEST_BUILDDIR") "/tmp")))
+         (server (progn (when (probe-file path) (delete-file path))
+                        ;; the core's Unix listener, under a CLISP server object
+                        (eclsock::make-server (eclsock::%listen-unix path 1)))))
+    (unwind-protect
+         (let ((th (spawn "unix server"
+                          (lambda ()
+                            (with-open-stream (s (socket:socket-accept server :timeout 10))
+                              (read-line s))))))
+           (with-open-stream (c (port::open-unix-socket path))
+             (write-line "over unix" c)
+             (finish-output c))
+           (let ((result (join th)))
+             (is (equal (first result) "over unix") (format nil "server read ~S" result))))
+      (socket:socket-server-close server)
+      (when (probe-file path) (delete-file path))))
+  (signals port:network (port::open-unix-socket "/nonexistent/ecl-sock.sock"))
+  (signals port:not-implemented (port::open-unix-socket "/tmp/x.sock" :kind :datagram)))
+
 ;;; ------------------------------------------------------------------
 ;;; Conditions
 
