@@ -92,7 +92,7 @@ classify(struct entry *e, cl_object x, int dir)
     e->fd = (int)ecl_fixnum(x);
   } else {
     FEwrong_type_argument(cl_list(4, ecl_make_symbol("OR", "CL"),
-                                  ecl_make_symbol("STREAM", "CL"),
+                                  ecl_make_symbol("SOCKET-STREAM", "SOCKET"),
                                   ecl_make_symbol("SOCKET-SERVER", "SOCKET"),
                                   ecl_make_symbol("FIXNUM", "CL")), x);
   }
@@ -189,7 +189,7 @@ eclsock_status(cl_object what, cl_object timeout)
       FEwrong_type_argument(ecl_make_symbol("LIST", "CL"), what);
   } else if (Null(what)) {
     FEwrong_type_argument(cl_list(3, ecl_make_symbol("OR", "CL"),
-                                  ecl_make_symbol("STREAM", "CL"),
+                                  ecl_make_symbol("SOCKET-STREAM", "SOCKET"),
                                   ecl_make_symbol("CONS", "CL")), what);
   } else {
     single = 1;
