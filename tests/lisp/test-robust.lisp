@@ -56,6 +56,11 @@ same function as HARNESS:CHECKSUM, fast enough for 256 MiB."
             return (let ((v (read-from-string line t nil :start 26)))
                      (if (integerp v) v most-positive-fixnum)))))
 
+(defmacro with-server ((srv) &body body)
+  "Run BODY with SRV bound to a loopback server, closed afterwards."
+  `(let ((,srv (socket-server 0 :interface "127.0.0.1")))
+     (unwind-protect (progn ,@body) (socket-server-close ,srv))))
+
 (defun connected-pair (srv &rest accept-args)
   "A client stream connected to SRV and the server's end of it."
   (let* ((c (socket-connect (socket-server-port srv) "127.0.0.1" :timeout 10
@@ -352,12 +357,35 @@ octets written before it."
 (deftest peer-closes-mid-write (:timeout 60)
   (peer-vanishes :close))
 
+(deftest peer-vanishes-under-blocked-reader (:timeout 30)
+  ;; a reset reaches a thread blocked in read-line as a condition; an
+  ;; orderly close as end of file
+  (dolist (how '(:reset :close))
+    (with-server (srv)
+      (let ((fds (open-fd-count)))
+        (multiple-value-bind (c s) (connected-pair srv)
+          (let* ((started nil)
+                 (reader (spawn "reader"
+                                (lambda ()
+                                  (setf started t)
+                                  (handler-case (read-line c nil :eof)
+                                    (socket-error (e)
+                                      (list (type-of e) (socket-error-code e)
+                                            (eq (stream-error-stream e) c))))))))
+            (wait-until (lambda () started))
+            (sleep 0.2)
+            (when (eq how :reset) (socket-options s :so-linger 0))
+            (close s)
+            (is (equal (first (join reader))
+                       (if (eq how :reset)
+                           '(connection-reset-error :econnreset t)
+                           :eof))
+                (format nil "blocked reader sees the peer's ~(~A~)" how))
+            (is (eq (close c) t))))
+        (is (= (open-fd-count) fds) "no descriptor leaked")))))
+
 ;;; ------------------------------------------------------------------
 ;;; 7. Interrupts and kills of threads blocked in socket-accept / read-line
-
-(defmacro with-server ((srv) &body body)
-  `(let ((,srv (socket-server 0 :interface "127.0.0.1")))
-     (unwind-protect (progn ,@body) (socket-server-close ,srv))))
 
 (deftest interrupt-blocked-accept (:timeout 60)
   (setf *log* '())
@@ -468,6 +496,91 @@ octets written before it."
           (is (noted-p :killed) "its unwind-protect ran")
           (is (eq (close s) t)) (is (eq (close c) t))
           (is (= (open-fd-count) fds) "no descriptor leaked"))))))
+
+;;; A writer blocked in send (the peer does not read yet): interrupts run
+;;; and the data still arrives exact; a kill ends the writer and leaves the
+;;; stream usable by others (its output lock is released).
+
+(deftest interrupt-blocked-send (:timeout 60)
+  (setf *log* '())
+  (with-server (srv)
+    (multiple-value-bind (c s) (connected-pair srv :element-type +octet+)
+      (unwind-protect
+           (let* ((data (random-octets (* 1024 1024)))
+                  (total (* 16 1024 1024))
+                  (started nil)
+                  (writer (spawn "writer" (lambda () (setf started t) (send-octets c data total)))))
+             (wait-until (lambda () started))
+             (sleep 0.3)                ; the peer does not read: the writer blocks
+             (dotimes (i 5)
+               (mp:interrupt-process writer (let ((i i)) (lambda () (note (list :in-send i)))))
+               (is (wait-until (lambda () (noted-p (list :in-send i)))) "the interrupt function ran"))
+             (is (mp:process-active-p writer) "the writer is still sending")
+             (multiple-value-bind (n sum) (receive-octets s)
+               (is (equal (join writer) (list n sum)) "every octet arrived, exact")
+               (is (= n total))))
+        (close c) (close s)))))
+
+(deftest kill-blocked-writer (:timeout 60)
+  (setf *log* '())
+  (with-server (srv)
+    (let ((fds (open-fd-count)))
+      (multiple-value-bind (c s) (connected-pair srv :element-type +octet+)
+        (let* ((zeros (make-array +chunk+ :element-type +octet+ :initial-element 0))
+               (started nil)
+               (writer (mp:process-run-function
+                        "doomed writer"
+                        (lambda ()
+                          (setf started t)
+                          (unwind-protect
+                               (loop repeat 1000 do (write-sequence zeros c))
+                            (note :writer-unwound))))))
+          (wait-until (lambda () started))
+          (sleep 0.3)
+          (mp:process-kill writer)
+          (mp:process-join writer)
+          (is (noted-p :writer-unwound) "the killed writer unwound")
+          (is (wait-until (lambda () (not (mp:process-active-p writer)))) "the writer ended")
+          ;; another thread can still write: the output lock was released
+          (let* ((marker (make-array 1000 :element-type +octet+ :initial-element 255))
+                 (other (spawn "other writer"
+                               (lambda ()
+                                 (write-sequence marker c)
+                                 (finish-output c)
+                                 (socket-stream-shutdown c :output)
+                                 :sent)))
+                 (buf (make-array +chunk+ :element-type +octet+))
+                 (tail '()))
+            (loop for k = (read-sequence buf s)
+                  while (plusp k)
+                  do (setf tail (append (last tail 1000) (coerce (subseq buf 0 k) 'list))))
+            (is (equal (join other) '(:sent)) "a write after the kill completes")
+            (is (equal (last tail 1000) (coerce marker 'list)) "its octets arrive last, whole"))
+          (close c) (close s)
+          (is (= (open-fd-count) fds) "no descriptor leaked"))))))
+
+(deftest kill-blocked-accept (:timeout 30)
+  (setf *log* '())
+  (with-server (srv)
+    (let* ((fds (open-fd-count))
+           (started nil)
+           (th (mp:process-run-function
+                "doomed acceptor"
+                (lambda ()
+                  (setf started t)
+                  (unwind-protect (socket-accept srv :timeout 30)
+                    (note :acceptor-unwound))))))
+      (wait-until (lambda () started))
+      (sleep 0.3)
+      (mp:process-kill th)
+      (mp:process-join th)
+      (is (noted-p :acceptor-unwound))
+      (is (wait-until (lambda () (not (mp:process-active-p th)))) "the acceptor ended")
+      (is (= (open-fd-count) fds) "no descriptor leaked")
+      (multiple-value-bind (c s) (connected-pair srv)
+        (write-line "served" c) (finish-output c)
+        (is (equal (read-line s) "served") "the server still accepts")
+        (close c) (close s)))))
 
 ;;; ------------------------------------------------------------------
 ;;; 8. Descriptor leaks over many cycles
