@@ -481,7 +481,12 @@ SECONDS; :HUNG when it does not (its thread is then asked to stop)."
         (is (equal (bounded (3) (socket-status (list (cons a :input) (cons c :input))))
                    '((nil :input) 1)))))
     (signals type-error (socket-status nil 0))
-    (signals type-error (socket-status '(42 . 43) 0))))
+    (signals type-error (socket-status '(42 . 43) 0))
+    ;; other streams are not sockets
+    (let ((e (signals type-error (socket-status (make-string-input-stream "x") 0))))
+      (when e
+        (is (not (typep (type-error-datum e) (type-error-expected-type e)))
+            "the expected type excludes the datum")))))
 
 (deftest status-buffered-input ()
   (with-pair (c s)
