@@ -697,6 +697,38 @@ numbers, answer their sum."
       (close passive))
     (is (= fds (open-fd-count)) "no descriptor left open")))
 
+(deftest with-timeout-many-threads ()
+  ;; eight threads, each timing out reads on its own connection while the
+  ;; others' timers come and go; every timeout hits only its own thread
+  (let* ((fds (open-fd-count))
+         (passive (make-socket :connect :passive :local-host "127.0.0.1" :backlog 16)))
+    (unwind-protect
+         (let* ((pairs (loop repeat 8 collect (multiple-value-list (connected passive))))
+                (threads
+                  (loop for (c s) in pairs
+                        for i from 0
+                        collect (let ((c c) (s s) (i i))
+                                  (spawn "timed reader"
+                                         (lambda ()
+                                           (let ((results '()))
+                                             (dotimes (k 5)
+                                               (push (mp:with-timeout ((+ 0.05 (* 0.01 i)) :late)
+                                                       (read-line c))
+                                                     results)
+                                               (when (= k 2)
+                                                 (write-line (format nil "line ~D" i) s)
+                                                 (force-output s)))
+                                             (sleep 0.3)   ; a stray interrupt would land here
+                                             (nreverse results))))))))
+           (loop for th in threads
+                 for i from 0
+                 do (is (equal (join th)
+                               (list (list :late :late :late (format nil "line ~D" i) :late)))
+                        (format nil "thread ~D" i)))
+           (loop for (c s) in pairs do (close c) (close s)))
+      (close passive))
+    (is (= fds (open-fd-count)) "no descriptor left open")))
+
 (defun silent-listener ()
   "A passive socket whose accept queue is full: further connects hang.
 Returns it and the connection that fills the queue."
@@ -791,6 +823,12 @@ Returns it and the connection that fills the queue."
                             (is (equal answer expected) (format nil "~A + ~A = ~S" a b answer)))
                           (is (eql (process-exit-code client) 0))
                           (close cout)))
+               ;; a client that finds no server says so and exits 1
+               (multiple-value-bind (cout client)
+                   (run-lisp client-script (princ-to-string (closed-port)) "1" "2")
+                 (is (read-line-matching cout "sum-client: ") "an error message")
+                 (is (eql (process-exit-code client) 1))
+                 (close cout))
                (is (equal (read-line-matching out "sum-server served")
                           "sum-server served 3 clients, bye"))
                (is (eql (process-exit-code server) 0) "the server stops by itself")))
