@@ -23,6 +23,10 @@ doc_ecl_sock_TEXINFOS += doc/port.texi
 AM_MAKEINFOFLAGS = --no-split
 AM_MAKEINFOHTMLFLAGS = --split=node
 
+## distcheck makes `dvi' by default, which needs TeX; check the HTML
+## instead (TeX is not among the build requirements).
+AM_DISTCHECK_DVI_TARGET = html
+
 ## Automake builds and installs HTML only on request; make it part of
 ## `make', `make install' and `make uninstall'.
 all-local: html
