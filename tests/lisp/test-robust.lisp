@@ -582,6 +582,72 @@ octets written before it."
         (is (equal (read-line s) "served") "the server still accepts")
         (close c) (close s)))))
 
+;;; A connect that blocks: a server with backlog 1 that does not accept
+;;; drops further SYNs, so the next connect waits (the kernel retries).
+
+(defun fill-backlog (srv)
+  "Connections that fill SRV's accept queue (backlog 1): a list of streams."
+  (loop repeat 2
+        collect (socket-connect (socket-server-port srv) "127.0.0.1" :timeout 5)))
+
+(deftest connect-timeout-and-interrupts (:timeout 60)
+  (setf *log* '())
+  (let ((srv (socket-server 0 :interface "127.0.0.1" :backlog 1))
+        (held '()))
+    (unwind-protect
+         (let ((fds (open-fd-count))
+               (port (socket-server-port srv)))
+           (setf held (fill-backlog srv))
+           (setf fds (+ fds (length held)))
+           ;; the timeout bounds a connect that gets no answer
+           (let* ((t0 (get-internal-real-time))
+                  (e (handler-case (progn (close (socket-connect port "127.0.0.1" :timeout 0.5)) nil)
+                       (socket-error (e) e)))
+                  (secs (/ (- (get-internal-real-time) t0) internal-time-units-per-second)))
+             (is (typep e 'socket-timeout-error) "a blocked connect times out")
+             (is (and e (eq (socket-error-code e) :etimedout)))
+             (is (<= 0.45 secs 3) (format nil "after its timeout (~,2F s)" secs))
+             (is (= (open-fd-count) fds) "the timed-out connect leaked nothing"))
+           ;; a throw from an interrupt unwinds a blocked connect
+           (let* ((started nil)
+                  (th (spawn "connector"
+                             (lambda ()
+                               (catch 'escape
+                                 (unwind-protect
+                                      (progn (setf started t)
+                                             (socket-connect port "127.0.0.1" :timeout 30)
+                                             :connected)
+                                   (note :connect-cleanup)))))))
+             (wait-until (lambda () started))
+             (sleep 0.3)
+             (mp:interrupt-process th (lambda () (throw 'escape :thrown)))
+             (is (equal (join th) '(:thrown)) "the throw unwound socket-connect")
+             (is (noted-p :connect-cleanup))
+             (is (= (open-fd-count) fds) "no descriptor leaked"))
+           ;; interrupts run in a blocked connect, which then completes
+           (let* ((started nil)
+                  (th (spawn "connector"
+                             (lambda ()
+                               (setf started t)
+                               (with-open-stream (c (socket-connect port "127.0.0.1" :timeout 30))
+                                 (write-line "connected at last" c)
+                                 (finish-output c)
+                                 :connected)))))
+             (wait-until (lambda () started))
+             (sleep 0.3)
+             (dotimes (i 3)
+               (mp:interrupt-process th (let ((i i)) (lambda () (note (list :in-connect i)))))
+               (is (wait-until (lambda () (noted-p (list :in-connect i)))) "the interrupt function ran"))
+             (is (mp:process-active-p th) "still connecting")
+             ;; make room: the kernel's next SYN retry gets through
+             (let ((accepted (loop repeat 2 collect (socket-accept srv :timeout 5))))
+               (mapc #'close accepted))
+             (is (equal (join th) '(:connected)) "the connect completed")
+             (with-open-stream (s (socket-accept srv :timeout 10))
+               (is (equal (read-line s) "connected at last")))))
+      (mapc #'close held)
+      (socket-server-close srv))))
+
 ;;; ------------------------------------------------------------------
 ;;; 8. Descriptor leaks over many cycles
 
