@@ -35,6 +35,19 @@ same function as HARNESS:CHECKSUM, fast enough for 256 MiB."
                (setf a (mod a 65521) b (mod b 65521) start stop)))
     (logior (ash b 16) a)))
 
+(defun octets (n)
+  "N random octets (compiled: HARNESS:RANDOM-OCTETS is slow for megabytes)."
+  (declare (fixnum n) (optimize (speed 3)))
+  (let ((v (make-array n :element-type '(unsigned-byte 8)))
+        (state (make-random-state t)))
+    (loop for i of-type fixnum from 0 below n by 3
+          do (let ((r (random #x1000000 state)))
+               (declare (fixnum r))
+               (setf (aref v i) (ldb (byte 8 0) r))
+               (when (< (+ i 1) n) (setf (aref v (+ i 1)) (ldb (byte 8 8) r)))
+               (when (< (+ i 2) n) (setf (aref v (+ i 2)) (ldb (byte 8 16) r)))))
+    v))
+
 (defun wait-until (predicate &optional (seconds 5))
   "Poll PREDICATE every 10 ms for up to SECONDS; its last value."
   (loop repeat (* seconds 100)
@@ -84,14 +97,15 @@ until end of file; its values are the octet count and checksum it saw."
                (values n sum))))))
 
 (defun send-octets (stream data total)
-  "Write TOTAL octets taken from DATA in +CHUNK+ pieces (each piece from an
-offset that moves, so the stream is not periodic); shut down output.
+  "Write TOTAL octets taken from DATA in +CHUNK+ pieces (all of DATA in
+order when it is that long; else each piece from an offset that moves, so
+the stream is not periodic); shut down output.
 Values: TOTAL and the checksum of what was written."
   (let ((sum 1) (sent 0) (room (- (length data) +chunk+)))
     (loop for i from 0
           while (< sent total)
           do (let* ((k (min +chunk+ (- total sent)))
-                    (off (mod (* i 4099) room)))
+                    (off (if (>= (length data) total) sent (mod (* i 4099) room))))
                (write-sequence data stream :start off :end (+ off k))
                (setf sum (adler data off (+ off k) sum))
                (incf sent k)))
@@ -147,7 +161,7 @@ Values: TOTAL and the checksum of what was written."
 
 (deftest sixteen-mib-both-ways (:timeout 60)
   (let* ((total (* 16 1024 1024))
-         (data (random-octets (* 2 1024 1024)))
+         (data (octets total))
          (srv (socket-server 0 :interface "127.0.0.1"))
          (echo (octet-echo srv))
          (fds (open-fd-count)))
@@ -506,7 +520,7 @@ octets written before it."
   (with-server (srv)
     (multiple-value-bind (c s) (connected-pair srv :element-type +octet+)
       (unwind-protect
-           (let* ((data (random-octets (* 1024 1024)))
+           (let* ((data (octets (* 1024 1024)))
                   (total (* 16 1024 1024))
                   (started nil)
                   (writer (spawn "writer" (lambda () (setf started t) (send-octets c data total)))))
@@ -686,7 +700,7 @@ octets written before it."
 
 (deftest quarter-gib-under-gc (:timeout 120)
   (let* ((total (* 256 1024 1024))
-         (data (random-octets (* 2 1024 1024)))
+         (data (octets (* 2 1024 1024)))
          (srv (socket-server 0 :interface "127.0.0.1"))
          (done nil)
          (gcs0 (nth-value 1 (si::gc-stats t)))
@@ -788,7 +802,7 @@ count while they were all open."
 ;;; wait for it).  When the peer is itself blocked sending to us and does
 ;;; not read, that send must not block the reader, or neither side moves.
 (deftest reader-not-stuck-in-pending-output (:timeout 60)
-  (let* ((data (random-octets (* 1024 1024)))
+  (let* ((data (octets (* 1024 1024)))
          (big (* 8 1024 1024))
          (srv (socket-server 0 :interface "127.0.0.1")))
     ;; small kernel buffers, so that pending output cannot all fit
