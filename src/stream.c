@@ -20,7 +20,12 @@
  *    descriptor exactly once and never signals; a stream dropped without
  *    close is closed by its finalizer without flushing.
  *
- * Buffers are allocated on first use, so idle connections cost no memory.
+ * Buffers are allocated on first use, so idle connections cost no memory,
+ * and start small (BUF_START): a short connection allocates a few KiB, not
+ * 128, which keeps the GC quiet under many connect/close cycles.  The
+ * output buffer grows to full size before its first overflow (so what is
+ * sent when stays as with a full-size buffer), the input buffer after a
+ * refill that filled it.
  * One reader thread and one writer thread may use a stream at once: the
  * output buffer has a lock, the input buffer belongs to the reader.
  * Must not: use any stream field that ECL's io_file code does not leave to
@@ -42,12 +47,14 @@ extern ECL_API cl_object ecl_make_file_stream_from_fd(cl_object name, int fd,
 
 #define RBUF_SIZE 65536
 #define WBUF_SIZE 65536
+#define BUF_START 2048              /* first size of both buffers */
 
 struct sockbuf {
   cl_object host, port;             /* creation arguments, for -host/-port */
   cl_object charfmt;                /* external format for character mode */
   unsigned char *rbuf, *wbuf;       /* GC atomic blocks, made on first use */
   size_t rpos, rlen, wlen;
+  size_t rcap, wcap;                /* current buffer sizes */
   int buffered;                     /* NIL :buffered sends every write */
   int shut_rd, shut_wr;             /* socket-stream-shutdown happened */
   int finalizing;                   /* closed by the GC: do not flush */
@@ -95,7 +102,7 @@ write_through(cl_object s, const unsigned char *c, size_t n, int try_only)
         code = eclsock_os_send_all(FD(s), b->wbuf, k);
       }
       if (!code && n) {
-        if (b->buffered && n < WBUF_SIZE / 2 && b->wbuf) {
+        if (b->buffered && n < WBUF_SIZE / 2 && n <= b->wcap) {
           memcpy(b->wbuf, c, n);
           b->wlen = n;
         } else {
@@ -117,6 +124,23 @@ check_writable(cl_object s)
     eclsock_raise("write", ESHUTDOWN, ECL_NIL, ECL_NIL, s);
 }
 
+/* Make room for NEED octets of pending output: the first buffer is small,
+   the second full size (the pending octets move over).  Called with wlock
+   held. */
+static void
+wbuf_reserve(struct sockbuf *b, size_t need)
+{
+  size_t cap = need <= BUF_START ? BUF_START : WBUF_SIZE;
+  unsigned char *w;
+  if (cap <= b->wcap)
+    return;
+  w = ecl_alloc_atomic(cap);
+  if (b->wlen)
+    memcpy(w, b->wbuf, b->wlen);
+  b->wbuf = w;
+  b->wcap = cap;
+}
+
 static cl_index
 sb_write_byte8(cl_object s, unsigned char *c, cl_index n)
 {
@@ -126,11 +150,11 @@ sb_write_byte8(cl_object s, unsigned char *c, cl_index n)
   if (b->buffered) {
     int done = 0;
     const cl_env_ptr env = ecl_process_env();
-    if (ecl_unlikely(!b->wbuf))
-      b->wbuf = ecl_alloc_atomic(WBUF_SIZE);
     ecl_disable_interrupts_env(env);
     pthread_mutex_lock(&b->wlock);
-    if (b->wlen + n <= WBUF_SIZE) {
+    if (ecl_unlikely(b->wlen + n > b->wcap) && b->wcap < WBUF_SIZE)
+      wbuf_reserve(b, b->wlen + n);
+    if (b->wlen + n <= b->wcap) {
       memcpy(b->wbuf + b->wlen, c, n);
       b->wlen += n;
       done = 1;
@@ -194,6 +218,21 @@ take_byte_stack(cl_object s, unsigned char *c, cl_index n)
   return out;
 }
 
+/* Make the input buffer ready for a refill; it is empty (rpos == rlen).
+   After a refill that filled the small first buffer, the full-size one
+   replaces it. */
+static void
+rbuf_ready(struct sockbuf *b)
+{
+  if (ecl_unlikely(!b->rbuf)) {
+    b->rbuf = ecl_alloc_atomic(BUF_START);
+    b->rcap = BUF_START;
+  } else if (ecl_unlikely(b->rcap < RBUF_SIZE && b->rlen == b->rcap)) {
+    b->rbuf = ecl_alloc_atomic(RBUF_SIZE);
+    b->rcap = RBUF_SIZE;
+  }
+}
+
 /* Before a blocking read, get pending output to the peer (it may wait for
    it before answering) without ever blocking in send: a reader stuck in
    send while the peer is stuck sending to it would deadlock.  Push what
@@ -246,11 +285,10 @@ fill(cl_object s, int flags)
   int code;
   if (b->shut_rd)
     return 0;
-  if (ecl_unlikely(!b->rbuf))
-    b->rbuf = ecl_alloc_atomic(RBUF_SIZE);
+  rbuf_ready(b);
   if (b->wlen && !(flags & MSG_DONTWAIT))
     flush_before_read(s);
-  code = eclsock_os_recv(FD(s), b->rbuf, RBUF_SIZE, flags, &got);
+  code = eclsock_os_recv(FD(s), b->rbuf, b->rcap, flags, &got);
   if (code == EAGAIN || code == EWOULDBLOCK)
     return -1;
   if (code)
@@ -382,9 +420,8 @@ eclsock_stream_probe(cl_object s)
     return 1;
   if (b->shut_rd)
     return -1;
-  if (ecl_unlikely(!b->rbuf))
-    b->rbuf = ecl_alloc_atomic(RBUF_SIZE);
-  code = eclsock_os_recv(FD(s), b->rbuf, RBUF_SIZE, MSG_DONTWAIT, &got);
+  rbuf_ready(b);
+  code = eclsock_os_recv(FD(s), b->rbuf, b->rcap, MSG_DONTWAIT, &got);
   if (code == EAGAIN || code == EWOULDBLOCK)
     return 0;
   if (code)
