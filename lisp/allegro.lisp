@@ -217,7 +217,7 @@ RECEIVE-FROM, and CLOSE.  FD stays the first slot."
 
 (defun print-host (text)
   (let ((name (and *print-hostname-in-stream*
-                   (not (member text '("0.0.0.0" "::") :test #'string=))
+                   (not (member text '("0.0.0.0" "::" "?") :test #'string=))
                    (ignore-errors (%address-name text)))))
     (or name text)))
 
@@ -238,8 +238,8 @@ RECEIVE-FROM, and CLOSE.  FD stays the first slot."
             ((eq (datagram-socket-family s) :file)
              (format out "datagram file socket at ~A"
                      (or (datagram-socket-local-filename s) "(unnamed)")))
-            (t (multiple-value-bind (host port) (%local-address fd)
-                 (format out "datagram socket at ~A/~D" (print-host host) port)))))))
+            (t (multiple-value-bind (host port) (ignore-errors (%local-address fd))
+                 (format out "datagram socket at ~A/~D" (print-host (or host "?")) port)))))))
 
 (defun delete-socket-file (path)
   "Remove the file a passive :FILE socket was bound to (not when its name
