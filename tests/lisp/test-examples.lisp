@@ -344,10 +344,14 @@ one pointing out at a secret beside the root."
            (is (search "listening on 127.0.0.1:" (wait-for-line server "listening on"))
                "loopback unless told otherwise")
            (is (wait-for-line server "EVALUATES ANY LISP FORM") "the loud warning")
-           ;; a Lisp client holds an unfinished form while CLISP talks
-           (with-open-stream (held (port:open-socket "127.0.0.1" port))
-             (write-string "(+ 40" held)
-             (finish-output held)
+           ;; a client holds an unfinished form, cut inside a UTF-8
+           ;; character, while CLISP talks: it must block nobody
+           (with-open-stream (held (port:open-socket "127.0.0.1" port t))
+             (flet ((send (&rest octets)
+                      (write-sequence (coerce octets '(vector (unsigned-byte 8))) held)
+                      (finish-output held)))
+               (apply #'send (map 'list #'char-code "(length \"")) ; (length "
+               (send #xc3))                                          ; half of é
              (multiple-value-bind (lines code)
                  (run "clisp" (list "-q" "-norc" (write-file (scratch "clisp-client.lisp") *clisp-client*)
                                     (princ-to-string port)))
@@ -365,9 +369,11 @@ one pointing out at a secret beside the root."
                  (is (wait-for-line server (format nil "peer 127.0.0.1:~D local 127.0.0.1:~D"
                                                    clisp-port port) 5)
                      "the log line gives both addresses")))
-             (write-line " 2)" held)
-             (finish-output held)
-             (is (equal (read-line held) "42") "the held form completes"))
+             (write-sequence (coerce (list #xa9 34 41 10) '(vector (unsigned-byte 8))) held)
+             (finish-output held)                                    ; the rest of é, then ")
+             (let ((answer (loop for b = (read-byte held nil)
+                                 until (or (null b) (= b 10)) collect b)))
+               (is (equal answer (list (char-code #\1))) "the held form completes")))
            (is (eql (finish server 30) 0) "stopped by itself after 2 connections")
            (is (= 2 (count-if (lambda (l) (search "connection " l)) (program-output server)))))
       (finish server 1))))
