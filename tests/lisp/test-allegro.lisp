@@ -447,6 +447,13 @@ numbers, answer their sum."
       (is (equal (text (receive-from a 64 :extract t)) "still works")
           "the socket is usable after an interrupted receive")
       (close b))
+    ;; MP:WAIT-FOR-INPUT-AVAILABLE on a datagram socket
+    (is (null (mp:wait-for-input-available a :timeout 0.1)))
+    (let ((b (make-socket :type :datagram :remote-host "127.0.0.1" :remote-port (local-port a))))
+      (send-to b "wake" 4)
+      (is (equal (mp:wait-for-input-available (list a) :timeout 5) (list a)))
+      (receive-from a 10)
+      (close b))
     ;; closing the socket wakes a thread blocked in RECEIVE-FROM with an error
     (let ((reader (spawn "reader" (lambda () (receive-from a 10)))))
       (sleep 0.2)
@@ -462,6 +469,12 @@ numbers, answer their sum."
     (signals error (receive-from a 10 :buffer (make-array 4 :element-type '(unsigned-byte 8))))
     (signals type-error (send-to a (vector 1 2 3) 3 :remote-host "127.0.0.1" :remote-port 9))
     (signals error (send-to a "abc" 10 :remote-host "127.0.0.1" :remote-port 9))
+    (signals type-error (receive-from a 4 :buffer (vector 0 0 0 0)))
+    (signals host-not-found-error (send-to a "v6" 2 :remote-host "::1" :remote-port 9))
+    (let ((e (signals socket-error
+               (send-to a (make-array 70000 :element-type '(unsigned-byte 8)) 70000
+                        :remote-host "127.0.0.1" :remote-port 9))))
+      (when e (is (eq (socket-error-code e) :emsgsize) "too big for one datagram")))
     (close a)
     (is (null (close a)) "closing again is harmless")
     (is (typep (signals socket-error (send-to a "x" 1 :remote-host "127.0.0.1" :remote-port 9))
