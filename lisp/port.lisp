@@ -158,13 +158,30 @@ PROTO (\"tcp\", \"udp\" ...)."
   (port-network-unreachable-error (port:network network-unreachable-error))
   (port-host-unreachable-error (port:network host-unreachable-error)))
 
+(defvar *port-error-lock* (mp:make-lock :name "PORT error classes"))
+
+(defun port-error-class (core-class)
+  "The class that is both PORT:NETWORK (PORT:TIMEOUT for timeouts) and
+CORE-CLASS.  A SOCKET-ERROR subclass without one yet (a later addition to
+the core) gets one made now, so that PORT handlers and handlers for the
+exact core class both still catch it."
+  (mp:with-lock (*port-error-lock*)
+    (or (cdr (assoc core-class *port-error-classes*))
+        (let ((name (intern (format nil "PORT-~A" core-class) "ECLSOCK"))
+              (port-parent (if (subtypep core-class 'socket-timeout-error)
+                               'port:timeout
+                               'port:network)))
+          (eval `(define-condition ,name (,port-parent ,core-class) ()
+                   (:report report-port-error)))
+          (push (cons core-class name) *port-error-classes*)
+          name))))
+
 (defun port-error (c proc host port)
   "Re-signal socket error C, raised inside PORT operator PROC, as its PORT class."
   (unless (typep c 'port:network)
     (let ((host (or (socket-error-host c) host ""))
           (port (or (socket-error-port c) port 0)))
-      (error (or (cdr (assoc (class-name (class-of c)) *port-error-classes*))
-                 'port-socket-error)
+      (error (port-error-class (class-name (class-of c)))
              :proc proc
              :host (if (stringp host) host (princ-to-string host))
              :port port
