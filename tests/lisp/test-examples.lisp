@@ -267,7 +267,9 @@ one pointing out at a secret beside the root."
              (is (find-if (lambda (l) (search "dropped: idle" l)) log))
              (is (find-if (lambda (l) (search "dropped: client left" l)) log))
              (is (find-if (lambda (l) (search "400 too long" l)) log))
-             (is (notany (lambda (l) (search "SECRET" l)) log))))
+             (is (notany (lambda (l) (search "SECRET" l)) log))
+             (is (notany (lambda (l) (find-if (lambda (ch) (< (char-code ch) 32)) l)) log)
+                 "no control characters reach the log")))
       (finish server 1))))
 
 (deftest http-client-failures ()
