@@ -9,10 +9,9 @@
 (defpackage "SUM-CLIENT" (:use "CL" "SOCKET"))
 (in-package "SUM-CLIENT")
 
-(defun main ()
-  (let ((args (rest (member-if (lambda (a) (search "sum-client" a))
-                               ext:*command-args*)))
-        (*read-eval* nil))
+(defun main (args)
+  "ARGS: PORT A B [HOST]."
+  (let ((*read-eval* nil))
     (unless (<= 3 (length args) 4)
       (format *error-output* "usage: sum-client.lisp PORT A B [HOST]~%")
       (ext:quit 2))
@@ -29,4 +28,4 @@
                   (excl:stream-error-identifier e))
           (ext:quit 1))))))
 
-(main)
+(main (cddr (member "-shell" ext:*command-args* :test #'string=)))

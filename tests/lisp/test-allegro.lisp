@@ -821,7 +821,7 @@ Returns it and the connection that fills the queue."
 (deftest sum-example-end-to-end ()
   (let ((server-script (srcdir "../examples/sum-server.lisp"))
         (client-script (srcdir "../examples/sum-client.lisp")))
-    (multiple-value-bind (out server) (run-lisp server-script "0" "3")
+    (multiple-value-bind (out server) (run-lisp server-script "0" "--max" "3")
       (unwind-protect
            (let* ((line (read-line-matching out "sum-server listening on port "))
                   (port (and line (parse-integer line :start 29))))
@@ -837,6 +837,11 @@ Returns it and the connection that fills the queue."
                             (is (equal answer expected) (format nil "~A + ~A = ~S" a b answer)))
                           (is (eql (process-exit-code client) 0))
                           (close cout)))
+               ;; wrong arguments: a usage line and exit code 2
+               (multiple-value-bind (sout bad) (run-lisp server-script "0" "3")
+                 (is (read-line-matching sout "usage: sum-server.lisp") "a usage line")
+                 (is (eql (process-exit-code bad) 2))
+                 (close sout))
                ;; a client that finds no server says so and exits 1
                (multiple-value-bind (cout client)
                    (run-lisp client-script (princ-to-string (closed-port)) "1" "2")
