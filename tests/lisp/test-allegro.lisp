@@ -493,6 +493,10 @@ numbers, answer their sum."
            (is (equal (local-filename passive) path))
            (is (eq (socket-address-family passive) :file))
            (is (search path (prin1-to-string passive)))
+           (is (eq (identifier-of (lambda () (make-socket :connect :passive :address-family :file
+                                                          :local-filename path)))
+                   :address-in-use)
+               "the file name is taken")
            (let ((c (make-socket :address-family :file :remote-filename path))
                  (s (accept-connection passive)))
              (unwind-protect
