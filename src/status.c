@@ -8,8 +8,10 @@
  * over all their descriptors (so descriptors above 1023 work), and the
  * statuses :INPUT :OUTPUT :IO :EOF :APPEND :ERROR NIL, and T for servers.
  * Input already buffered inside a stream counts as ready without waiting,
- * and pending output of a listed stream is sent before the wait.  It is in
- * C because it runs once per round trip over possibly thousands of objects.
+ * and pending output of a listed stream is sent before the wait, as much
+ * as the socket takes at once (a peer that does not read never holds the
+ * wait past its timeout).  It is in C because it runs once per round trip
+ * over possibly thousands of objects.
  */
 #include "eclsock.h"
 #include <errno.h>
@@ -216,7 +218,7 @@ eclsock_status(cl_object what, cl_object timeout)
     pf[i].events = ((e->dir & D_INPUT) ? POLLIN : 0) | ((e->dir & D_OUTPUT) ? POLLOUT : 0);
     pf[i].revents = 0;
     if (e->kind == K_STREAM) {
-      eclsock_stream_flush(e->obj, 1);
+      eclsock_stream_flush_some(e->obj);
       if ((e->dir & D_INPUT) && eclsock_stream_buffered_input(e->obj))
         e->ready = any_ready = 1;
     }

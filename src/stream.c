@@ -60,6 +60,7 @@ struct sockbuf {
   int finalizing;                   /* closed by the GC: do not flush */
   unsigned fast_limit;              /* octets below this are characters */
   int fast_cr;                      /* CR is special (CRLF/CR endings) */
+  int utf8, crlf;                   /* character stream in UTF-8 / CR LF */
   int (*orig_read_char)(cl_object);
   cl_index (*orig_read_vector)(cl_object, cl_object, cl_index, cl_index);
   pthread_mutex_t wlock;            /* guards wbuf and wlen */
@@ -181,6 +182,31 @@ eclsock_stream_flush(cl_object s, int try_only)
   code = write_through(s, NULL, 0, try_only);
   if (code)
     eclsock_raise("send", code, ECL_NIL, ECL_NIL, s);
+}
+
+/* Send what the socket takes of the pending output now and keep the rest,
+   for socket-status before its wait: a peer that does not read must not
+   hold it past its timeout.  Skips when another thread holds the output
+   lock.  Never blocks and never signals: a send error stays for the next
+   write or force-output to report. */
+void
+eclsock_stream_flush_some(cl_object s)
+{
+  struct sockbuf *b = SB(s);
+  const cl_env_ptr env = ecl_process_env();
+  if (!b->wlen || FD(s) < 0)
+    return;
+  ecl_disable_interrupts_env(env);
+  if (pthread_mutex_trylock(&b->wlock) == 0) {
+    size_t sent = 0;
+    (void)eclsock_os_send_nowait(FD(s), b->wbuf, b->wlen, &sent);
+    if (sent) {
+      memmove(b->wbuf, b->wbuf + sent, b->wlen - sent);
+      b->wlen -= sent;
+    }
+    pthread_mutex_unlock(&b->wlock);
+  }
+  ecl_enable_interrupts_env(env);
 }
 
 static void
@@ -393,13 +419,61 @@ sb_read_vector(cl_object s, cl_object data, cl_index start, cl_index end)
   return SB(s)->orig_read_vector(s, data, start, end);
 }
 
+/* How many octets the first character at P (AVAIL of them buffered) needs
+   before ECL's decoder returns it without waiting: a UTF-8 sequence takes
+   what its first octet says, and under CR LF the decoder also reads the
+   character after a CR. */
+static size_t
+char_octets(const struct sockbuf *b, const unsigned char *p, size_t avail)
+{
+  size_t n = 0;
+  if (b->crlf && p[0] == '\r') {
+    if (avail == 1)
+      return 2;
+    n = 1;
+    p++;
+  }
+  if (b->utf8 && p[0] >= 0xC0)
+    n += p[0] < 0xE0 ? 2 : p[0] < 0xF0 ? 3 : p[0] < 0xF8 ? 4 : 1;
+  else
+    n += 1;
+  return n;
+}
+
+/* listen when the buffer holds only part of a character: append what has
+   come since, without waiting. */
+static int
+listen_rest(cl_object s)
+{
+  struct sockbuf *b = SB(s);
+  size_t have = b->rlen - b->rpos, got;
+  int code;
+  memmove(b->rbuf, b->rbuf + b->rpos, have);
+  b->rpos = 0;
+  b->rlen = have;
+  code = eclsock_os_recv(FD(s), b->rbuf + have, b->rcap - have, MSG_DONTWAIT, &got);
+  if (code == EAGAIN || code == EWOULDBLOCK)
+    return ECL_LISTEN_NO_CHAR;
+  if (code || got == 0)
+    return ECL_LISTEN_AVAILABLE;  /* the read reports the error or EOF */
+  b->rlen += got;
+  return b->rlen < char_octets(b, b->rbuf, b->rlen) ? ECL_LISTEN_NO_CHAR
+    : ECL_LISTEN_AVAILABLE;
+}
+
 static int
 sb_listen(cl_object s)
 {
   struct sockbuf *b = SB(s);
   ssize_t r;
-  if (s->stream.byte_stack != ECL_NIL || b->rpos < b->rlen)
+  if (s->stream.byte_stack != ECL_NIL)
     return ECL_LISTEN_AVAILABLE;
+  if (b->rpos < b->rlen) {
+    if ((b->utf8 || b->crlf)
+        && b->rlen - b->rpos < char_octets(b, b->rbuf + b->rpos, b->rlen - b->rpos))
+      return listen_rest(s);    /* read-char-no-hang must not wait for the rest */
+    return ECL_LISTEN_AVAILABLE;
+  }
   if (b->shut_rd)
     return ECL_LISTEN_EOF;
   r = fill(s, MSG_DONTWAIT);
@@ -496,8 +570,11 @@ setup_fast_path(cl_object s)
       term = ECL_CONS_CAR(ECL_CONS_CDR(f));
   }
   b->fast_limit = 0;
+  b->utf8 = b->crlf = 0;
   if (elt == ecl_make_symbol("CHARACTER", "CL")
       || elt == ecl_make_symbol("BASE-CHAR", "CL")) {
+    b->utf8 = (enc == ecl_make_keyword("UTF-8"));
+    b->crlf = (term == ecl_make_keyword("CRLF"));
     if (enc == ecl_make_keyword("UTF-8") || enc == ecl_make_keyword("US-ASCII"))
       b->fast_limit = 0x80;
     else if (enc == ecl_make_keyword("LATIN-1") || enc == ecl_make_keyword("ISO-8859-1"))
