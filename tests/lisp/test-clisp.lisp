@@ -321,6 +321,15 @@ SECONDS; :HUNG when it does not (its thread is then asked to stop)."
   (with-pair (c s :accept (:external-format :dos) :connect (:element-type '(unsigned-byte 8)))
     (write-line "hi" s) (force-output s)
     (is (equalp (read-octets c 4) (octets 104 105 13 10))))
+  ;; CLISP also takes (SIGNED-BYTE n) and :BUFFERED T
+  (with-pair (c s :connect (:element-type '(signed-byte 8) :buffered t)
+                  :accept (:element-type '(unsigned-byte 8)))
+    (is (equal (stream-element-type c) '(signed-byte 8)))
+    (send-octets s 255 1)
+    (is (eql (read-byte c) -1))
+    (is (eql (read-byte c) 1))
+    (write-byte -2 c) (force-output c)
+    (is (eql (read-byte s) 254)))
   (with-server (srv 0 :interface "127.0.0.1")
     (signals type-error (socket-accept srv :element-type 'fixnum :timeout 0))))
 
@@ -636,7 +645,12 @@ SECONDS; :HUNG when it does not (its thread is then asked to stop)."
     ;; read-only ones, read as booleans as CLISP does
     (is (eq (socket-options c :so-error) nil))
     (is (eq (socket-options c :so-type) t))
-    (is (eq (socket-options c :so-acceptconn) nil))))
+    (is (eq (socket-options c :so-acceptconn) nil))
+    ;; the OS refuses to set those: a SOCKET-ERROR, the option unchanged
+    (dolist (option '(:so-error :so-type))
+      (let ((old (socket-options c option)))
+        (signals socket-error (socket-options c option (not old)))
+        (is (eq (socket-options c option) old))))))
 
 (deftest options-integers-and-linger ()
   (with-pair (c s)
