@@ -41,9 +41,12 @@ Still readable after SOCKET-SERVER-CLOSE.")
 
 (defun socket-wait (server &optional seconds microseconds)
   "Wait until SERVER has a connection to accept: T, or NIL when SECONDS
-(plus MICROSECONDS; or a (SEC USEC) list) pass first.  No timeout: wait."
+(plus MICROSECONDS; or a (SEC USEC) list) pass first.  No timeout: wait.
+Closing SERVER in another thread ends the wait with an error."
   (server-fd server 'socket-wait)
-  (values (%status server (normalize-timeout seconds microseconds))))
+  (let ((ready (%status server (normalize-timeout seconds microseconds))))
+    (server-fd server 'socket-wait)     ; closed while we waited
+    (and ready t)))
 
 (defun socket-accept (server &key (element-type 'character) (external-format :default)
                                   (buffered :default) timeout)
@@ -55,8 +58,13 @@ server's."
          (et (normalize-element-type element-type))
          (ef (normalize-external-format external-format))
          (tm (normalize-timeout timeout)))
-    (or (%accept fd tm et ef (buffered-p buffered)
-                 (socket-server-host server) (socket-server-port server))
+    (or (handler-bind ((socket-error
+                         (lambda (c)
+                           (declare (ignore c))
+                           ;; closed by another thread while we waited
+                           (server-fd server 'socket-accept))))
+          (%accept fd tm et ef (buffered-p buffered)
+                   (socket-server-host server) (socket-server-port server)))
         (%signal-socket-error "accept" :etimedout 110 "Timed out"
                               (socket-server-host server) (socket-server-port server) nil))))
 

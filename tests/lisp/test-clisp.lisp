@@ -277,7 +277,19 @@ SECONDS; :HUNG when it does not (its thread is then asked to stop)."
       (is (not (typep c 'socket-timeout-error)))
       (is (contains (error-text c) "SOCKET-ACCEPT"))
       (is (contains (string-downcase (error-text c)) "closed")))
-    (signals error (socket-status srv 0))))
+    (signals error (socket-status srv 0)))
+  ;; closing a server wakes the threads waiting on it, with the same error
+  (dolist (waiter (list (lambda (srv) (socket-accept srv))
+                        (lambda (srv) (socket-accept srv :timeout 5))
+                        (lambda (srv) (socket-wait srv))))
+    (let* ((srv (socket-server 0 :interface "127.0.0.1"))
+           (closer (spawn "closer" (lambda () (sleep 0.2) (socket-server-close srv)))))
+      (let ((result (bounded (3) (funcall waiter srv))))
+        (is (and (consp result) (eq (first result) :error)
+                 (not (typep (second result) 'socket-timeout-error))
+                 (contains (string-downcase (error-text (second result))) "closed"))
+            (format nil "~S" result)))
+      (join closer))))
 
 ;;; ------------------------------------------------------------------
 ;;; SOCKET-ACCEPT
