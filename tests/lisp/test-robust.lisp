@@ -768,6 +768,24 @@ count while they were all open."
         (is (>= released 80) "most dropped streams closed by their finalizers"))
       (is (null errors) "no error signalled from GC"))))
 
+(deftest finalizers-close-dropped-servers (:timeout 60)
+  (let* ((fds (open-fd-count)) (n 20) (errors '())
+         (open-count (first (join (spawn "server dropper"
+                                         (lambda ()
+                                           (let ((servers (loop repeat n collect
+                                                            (socket-server 0 :interface "127.0.0.1"))))
+                                             (prog1 (open-fd-count)
+                                               (setf servers nil)))))))))
+    (is (eql open-count (+ fds n)) "20 servers were listening")
+    (handler-bind ((error (lambda (e) (push e errors))))
+      (loop repeat 8
+            until (<= (open-fd-count) (+ fds 4))
+            do (ext:gc t) (make-list 1000) (sleep 0.1)))
+    (let ((released (- (+ fds n) (open-fd-count))))
+      (format t "~&  finalizers released ~D of ~D servers~%" released n)
+      (is (>= released 16) "most dropped servers closed by their finalizers"))
+    (is (null errors) "no error signalled from GC")))
+
 ;;; ------------------------------------------------------------------
 ;;; 11. Closing a stream whose peer vanished, with output still buffered
 
