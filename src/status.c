@@ -15,6 +15,7 @@
  */
 #include "eclsock.h"
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 static cl_object server_class = ECL_NIL;
@@ -28,6 +29,29 @@ struct entry {
   int kind, dir, fd;
   int ready;                    /* readiness known without poll */
 };
+
+/* Up to this many objects, the work arrays live on the C stack; more get
+   malloc'd (not GC memory: a server calling socket-status over a thousand
+   streams per request would otherwise feed the collector 48 KiB a call). */
+#define STACK_ENTRIES 64
+
+/* The keywords, interned once: looking a keyword up by its name costs more
+   than everything else socket-status does per object.  Keywords live in
+   their package, so these need no GC root. */
+static cl_object kw_input, kw_output, kw_io, kw_eof, kw_append, kw_error;
+
+static void
+intern_keywords(void)
+{
+  if (ecl_likely(__atomic_load_n(&kw_error, __ATOMIC_ACQUIRE) != NULL))
+    return;
+  kw_input = ecl_make_keyword("INPUT");
+  kw_output = ecl_make_keyword("OUTPUT");
+  kw_io = ecl_make_keyword("IO");
+  kw_eof = ecl_make_keyword("EOF");
+  kw_append = ecl_make_keyword("APPEND");
+  __atomic_store_n(&kw_error, ecl_make_keyword("ERROR"), __ATOMIC_RELEASE);
+}
 
 void
 eclsock_status_set_server_class(cl_object cls)
@@ -57,9 +81,9 @@ eclsock_server_fd(cl_object x)
 static int
 direction(cl_object d)
 {
-  if (d == ecl_make_keyword("INPUT")) return D_INPUT;
-  if (d == ecl_make_keyword("OUTPUT")) return D_OUTPUT;
-  if (d == ecl_make_keyword("IO") || Null(d)) return D_IO;
+  if (d == kw_input) return D_INPUT;
+  if (d == kw_output) return D_OUTPUT;
+  if (d == kw_io || Null(d)) return D_IO;
   FEwrong_type_argument(cl_list(5, ecl_make_symbol("MEMBER", "CL"), ECL_NIL,
                                 ecl_make_keyword("INPUT"), ecl_make_keyword("OUTPUT"),
                                 ecl_make_keyword("IO")), d);
@@ -129,7 +153,7 @@ status_of(struct entry *e, short revents)
 {
   int in = 0, out = 0, eof = 0, err = 0;
   if (revents & POLLNVAL)               /* not an open descriptor: */
-    return ecl_make_keyword("ERROR");   /* report it, never spin on it */
+    return kw_error;                    /* report it, never spin on it */
   if (e->kind == K_SERVER)
     return (revents & (POLLIN | POLLERR | POLLHUP)) ? ECL_T : ECL_NIL;
   if (e->dir & D_INPUT) {
@@ -155,50 +179,27 @@ status_of(struct entry *e, short revents)
     if ((revents & POLLERR) && !(e->dir & D_INPUT))
       err = 1;
   }
-  if (err) return ecl_make_keyword("ERROR");
+  if (err) return kw_error;
   if (e->dir == D_INPUT)
-    return in ? ecl_make_keyword("INPUT") : eof ? ecl_make_keyword("EOF") : ECL_NIL;
+    return in ? kw_input : eof ? kw_eof : ECL_NIL;
   if (e->dir == D_OUTPUT)
-    return out ? ecl_make_keyword("OUTPUT") : ECL_NIL;
+    return out ? kw_output : ECL_NIL;
   if (out)
-    return in ? ecl_make_keyword("IO") : eof ? ecl_make_keyword("APPEND")
-      : ecl_make_keyword("OUTPUT");
-  return in ? ecl_make_keyword("INPUT") : eof ? ecl_make_keyword("EOF") : ECL_NIL;
+    return in ? kw_io : eof ? kw_append : kw_output;
+  return in ? kw_input : eof ? kw_eof : ECL_NIL;
 }
 
-/* socket-status with WHAT in any of CLISP's forms and TIMEOUT a
-   non-negative real (seconds) or NIL (wait until something is ready).
-   Returns the status(es) and the number of ready objects. */
-cl_object
-eclsock_status(cl_object what, cl_object timeout)
+/* The work of socket-status over the N objects of WHAT (SINGLE: WHAT is
+   one object or (object . direction)), with ES and PF as work arrays of N
+   elements.  Returns the status(es) and stores the ready count in *COUNTP. */
+static cl_object
+status_run(cl_object what, int single, cl_index n, eclsock_deadline dl,
+           struct entry *es, struct pollfd *pf, int *countp)
 {
-  const cl_env_ptr env = ecl_process_env();
-  eclsock_deadline dl = eclsock_glue_deadline(timeout);
-  int single = 0, destructive = 1, any_ready = 0, count, code, nready;
-  cl_index n = 0, i;
-  struct entry *es;
-  struct pollfd *pf;
+  int destructive = 1, any_ready = 0, count, code, nready;
+  cl_index i;
   cl_object l, result;
 
-  if (ECL_CONSP(what) && ECL_SYMBOLP(ECL_CONS_CDR(what)) && !Null(ECL_CONS_CDR(what))
-      && !server_p(ECL_CONS_CAR(what))) {
-    single = 1;                           /* (stream . direction) */
-    n = 1;
-  } else if (ECL_CONSP(what)) {
-    for (l = what; ECL_CONSP(l); l = ECL_CONS_CDR(l))
-      n++;
-    if (!Null(l))
-      FEwrong_type_argument(ecl_make_symbol("LIST", "CL"), what);
-  } else if (Null(what)) {
-    FEwrong_type_argument(cl_list(3, ecl_make_symbol("OR", "CL"),
-                                  ecl_make_symbol("SOCKET-STREAM", "SOCKET"),
-                                  ecl_make_symbol("CONS", "CL")), what);
-  } else {
-    single = 1;
-    n = 1;
-  }
-  es = ecl_alloc(n * sizeof *es);
-  pf = ecl_alloc_atomic(n * sizeof *pf);
   if (single && ECL_CONSP(what)) {
     es[0].cell = ECL_NIL;
     classify(&es[0], ECL_CONS_CAR(what), direction(ECL_CONS_CDR(what)));
@@ -251,5 +252,57 @@ eclsock_status(cl_object what, cl_object timeout)
   }
   if (destructive && !single)
     result = what;
+  *countp = count;
+  return result;
+}
+
+/* socket-status with WHAT in any of CLISP's forms and TIMEOUT a
+   non-negative real (seconds) or NIL (wait until something is ready).
+   Returns the status(es) and the number of ready objects. */
+cl_object
+eclsock_status(cl_object what, cl_object timeout)
+{
+  const cl_env_ptr env = ecl_process_env();
+  eclsock_deadline dl = eclsock_glue_deadline(timeout);
+  int single = 0, count = 0;
+  cl_index n = 0;
+  cl_object l, result = ECL_NIL;
+
+  intern_keywords();
+  if (ECL_CONSP(what) && ECL_SYMBOLP(ECL_CONS_CDR(what)) && !Null(ECL_CONS_CDR(what))
+      && !server_p(ECL_CONS_CAR(what))) {
+    single = 1;                           /* (stream . direction) */
+    n = 1;
+  } else if (ECL_CONSP(what)) {
+    for (l = what; ECL_CONSP(l); l = ECL_CONS_CDR(l))
+      n++;
+    if (!Null(l))
+      FEwrong_type_argument(ecl_make_symbol("LIST", "CL"), what);
+  } else if (Null(what)) {
+    FEwrong_type_argument(cl_list(3, ecl_make_symbol("OR", "CL"),
+                                  ecl_make_symbol("SOCKET-STREAM", "SOCKET"),
+                                  ecl_make_symbol("CONS", "CL")), what);
+  } else {
+    single = 1;
+    n = 1;
+  }
+  if (n <= STACK_ENTRIES) {
+    struct entry es[STACK_ENTRIES];
+    struct pollfd pf[STACK_ENTRIES];
+    result = status_run(what, single, n, dl, es, pf, &count);
+  } else {
+    struct entry *volatile es = NULL;
+    struct pollfd *volatile pf = NULL;
+    ECL_UNWIND_PROTECT_BEGIN(env) {
+      es = malloc(n * sizeof *es);
+      pf = malloc(n * sizeof *pf);
+      if (!es || !pf)
+        FEerror("SOCKET-STATUS: no memory for ~D objects.", 1, ecl_make_fixnum(n));
+      result = status_run(what, single, n, dl, es, pf, &count);
+    } ECL_UNWIND_PROTECT_EXIT {
+      free(es);
+      free(pf);
+    } ECL_UNWIND_PROTECT_END;
+  }
   ecl_return2(env, result, ecl_make_fixnum(count));
 }
