@@ -867,3 +867,34 @@ count while they were all open."
                (is (equal (join server) (list 60000 (adler data 0 60000 1)))
                    "the buffered request arrived whole")))
         (socket-server-close srv)))))
+
+;;; The same wait (output pending that does not fit, the peer neither
+;;; reads nor writes yet) is interruptible, and the output still arrives
+;;; whole once the peer reads.
+(deftest reader-waiting-to-send-is-interruptible (:timeout 60)
+  (setf *log* '())
+  (let ((data (fresh-octets 60000))
+        (srv (socket-server 0 :interface "127.0.0.1")))
+    (socket-options srv :so-rcvbuf 8192)
+    (unwind-protect
+         (multiple-value-bind (c s) (connected-pair srv :element-type +octet+)
+           (unwind-protect
+                (progn
+                  (socket-options c :so-sndbuf 8192)
+                  (dotimes (i 60)         ; small writes stay buffered
+                    (write-sequence data c :start (* i 1000) :end (* (1+ i) 1000)))
+                  (let* ((started nil)
+                         (reader (spawn "reader" (lambda () (setf started t) (read-byte c)))))
+                    (wait-until (lambda () started))
+                    (sleep 0.3)
+                    (dotimes (i 3)
+                      (mp:interrupt-process reader (let ((i i)) (lambda () (note (list :waiting i)))))
+                      (is (wait-until (lambda () (noted-p (list :waiting i)))) "the interrupt function ran"))
+                    (is (mp:process-active-p reader) "the reader still waits")
+                    (let ((got (make-array 60000 :element-type +octet+)))
+                      (is (= (read-sequence got s) 60000) "the pending output arrived")
+                      (is (= (adler got 0 60000 1) (adler data 0 60000 1)) "exact"))
+                    (write-byte 7 s) (finish-output s)
+                    (is (equal (join reader) '(7)) "then the read completed")))
+             (close c) (close s)))
+      (socket-server-close srv))))
