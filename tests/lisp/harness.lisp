@@ -58,8 +58,14 @@
   (mp:process-join process))
 
 (defun open-fd-count ()
-  "How many descriptors this process has open."
-  (length (directory "/proc/self/fd/*" :resolve-symlinks nil)))
+  "How many descriptors this process has open.  Listed again when one
+closes while DIRECTORY lists them (ECL then signals a file error; a
+finalizer or another thread may close one at any moment)."
+  (loop repeat 50
+        do (handler-case
+               (return (length (directory "/proc/self/fd/*" :resolve-symlinks nil)))
+             (file-error () (sleep 0.01)))
+        finally (return (length (directory "/proc/self/fd/*" :resolve-symlinks nil)))))
 
 (defun random-octets (n &optional (state (make-random-state t)))
   (let ((v (make-array n :element-type '(unsigned-byte 8))))

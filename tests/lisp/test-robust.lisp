@@ -735,59 +735,7 @@ octets written before it."
       (socket-server-close srv))))
 
 ;;; ------------------------------------------------------------------
-;;; 10. Streams dropped without close are closed by their finalizers
-
-(defun open-and-drop (srv n)
-  "Open N connections in a thread that then ends, so no stack keeps them;
-half of each side has unsent buffered output.  Returns the descriptor
-count while they were all open."
-  (first (join (spawn "dropper"
-                      (lambda ()
-                        (let ((streams '()))
-                          (dotimes (i n)
-                            (multiple-value-bind (c s) (connected-pair srv)
-                              (when (evenp i)
-                                (write-line "never flushed" c)
-                                (write-line "never flushed either" s))
-                              (push c streams) (push s streams)))
-                          ;; the descriptor count while all are alive
-                          (open-fd-count)))))))
-
-(deftest finalizers-close-dropped-streams (:timeout 60)
-  (with-server (srv)
-    (let ((fds (open-fd-count)) (n 50) (errors '()))
-      (is (eql (open-and-drop srv n) (+ fds (* 2 n))) "100 descriptors were open")
-      (handler-bind ((error (lambda (e) (push e errors))))
-        (loop repeat 8
-              until (<= (open-fd-count) (+ fds 20))
-              do (ext:gc t)
-                 (make-list 1000)       ; finalizers run at allocations
-                 (sleep 0.1)))
-      (let ((released (- (+ fds (* 2 n)) (open-fd-count))))
-        (format t "~&  finalizers released ~D of ~D descriptors~%" released (* 2 n))
-        (is (>= released 80) "most dropped streams closed by their finalizers"))
-      (is (null errors) "no error signalled from GC"))))
-
-(deftest finalizers-close-dropped-servers (:timeout 60)
-  (let* ((fds (open-fd-count)) (n 20) (errors '())
-         (open-count (first (join (spawn "server dropper"
-                                         (lambda ()
-                                           (let ((servers (loop repeat n collect
-                                                            (socket-server 0 :interface "127.0.0.1"))))
-                                             (prog1 (open-fd-count)
-                                               (setf servers nil)))))))))
-    (is (eql open-count (+ fds n)) "20 servers were listening")
-    (handler-bind ((error (lambda (e) (push e errors))))
-      (loop repeat 8
-            until (<= (open-fd-count) (+ fds 4))
-            do (ext:gc t) (make-list 1000) (sleep 0.1)))
-    (let ((released (- (+ fds n) (open-fd-count))))
-      (format t "~&  finalizers released ~D of ~D servers~%" released n)
-      (is (>= released 16) "most dropped servers closed by their finalizers"))
-    (is (null errors) "no error signalled from GC")))
-
-;;; ------------------------------------------------------------------
-;;; 11. Closing a stream whose peer vanished, with output still buffered
+;;; 10. Closing a stream whose peer vanished, with output still buffered
 
 (defun close-with-unsent-output (octets-pending how)
   (let ((fds (open-fd-count)))
@@ -814,7 +762,7 @@ count while they were all open."
   (close-with-unsent-output 1500 :close))
 
 ;;; ------------------------------------------------------------------
-;;; 12. A reader thread is never stuck sending another thread's output
+;;; 11. A reader thread is never stuck sending another thread's output
 
 ;;; The stream sends pending output before a blocking read (the peer may
 ;;; wait for it).  When the peer is itself blocked sending to us and does
@@ -898,3 +846,57 @@ count while they were all open."
                     (is (equal (join reader) '(7)) "then the read completed")))
              (close c) (close s)))
       (socket-server-close srv))))
+
+;;; ------------------------------------------------------------------
+;;; 12. Streams dropped without close are closed by their finalizers
+;;; (last in the file: a finalizer that runs late cannot disturb another
+;;; test's descriptor count)
+
+(defun open-and-drop (srv n)
+  "Open N connections in a thread that then ends, so no stack keeps them;
+half of each side has unsent buffered output.  Returns the descriptor
+count while they were all open."
+  (first (join (spawn "dropper"
+                      (lambda ()
+                        (let ((streams '()))
+                          (dotimes (i n)
+                            (multiple-value-bind (c s) (connected-pair srv)
+                              (when (evenp i)
+                                (write-line "never flushed" c)
+                                (write-line "never flushed either" s))
+                              (push c streams) (push s streams)))
+                          ;; the descriptor count while all are alive
+                          (open-fd-count)))))))
+
+(deftest finalizers-close-dropped-streams (:timeout 60)
+  (with-server (srv)
+    (let ((fds (open-fd-count)) (n 50) (errors '()))
+      (is (eql (open-and-drop srv n) (+ fds (* 2 n))) "100 descriptors were open")
+      (handler-bind ((error (lambda (e) (push e errors))))
+        (loop repeat 8
+              until (<= (open-fd-count) fds)
+              do (ext:gc t)
+                 (make-list 1000)       ; finalizers run at allocations
+                 (sleep 0.1)))
+      (let ((released (- (+ fds (* 2 n)) (open-fd-count))))
+        (format t "~&  finalizers released ~D of ~D descriptors~%" released (* 2 n))
+        (is (>= released 80) "most dropped streams closed by their finalizers"))
+      (is (null errors) "no error signalled from GC"))))
+
+(deftest finalizers-close-dropped-servers (:timeout 60)
+  (let* ((fds (open-fd-count)) (n 20) (errors '())
+         (open-count (first (join (spawn "server dropper"
+                                         (lambda ()
+                                           (let ((servers (loop repeat n collect
+                                                            (socket-server 0 :interface "127.0.0.1"))))
+                                             (prog1 (open-fd-count)
+                                               (setf servers nil)))))))))
+    (is (eql open-count (+ fds n)) "20 servers were listening")
+    (handler-bind ((error (lambda (e) (push e errors))))
+      (loop repeat 8
+            until (<= (open-fd-count) fds)
+            do (ext:gc t) (make-list 1000) (sleep 0.1)))
+    (let ((released (- (+ fds n) (open-fd-count))))
+      (format t "~&  finalizers released ~D of ~D servers~%" released n)
+      (is (>= released 16) "most dropped servers closed by their finalizers"))
+    (is (null errors) "no error signalled from GC")))
