@@ -48,6 +48,7 @@ extern ECL_API cl_object ecl_make_file_stream_from_fd(cl_object name, int fd,
 #define RBUF_SIZE 65536
 #define WBUF_SIZE 65536
 #define BUF_START 2048              /* first size of both buffers */
+#define DIRECT_MIN 16384            /* reads and writes this long skip the buffers */
 
 struct sockbuf {
   cl_object host, port;             /* creation arguments, for -host/-port */
@@ -103,7 +104,7 @@ write_through(cl_object s, const unsigned char *c, size_t n, int try_only)
         code = eclsock_os_send_all(FD(s), b->wbuf, k);
       }
       if (!code && n) {
-        if (b->buffered && n < WBUF_SIZE / 2 && n <= b->wcap) {
+        if (b->buffered && n < DIRECT_MIN && n <= b->wcap) {
           memcpy(b->wbuf, c, n);
           b->wlen = n;
         } else {
@@ -148,7 +149,7 @@ sb_write_byte8(cl_object s, unsigned char *c, cl_index n)
   struct sockbuf *b = SB(s);
   int code;
   check_writable(s);
-  if (b->buffered) {
+  if (b->buffered && n < DIRECT_MIN) {  /* longer ones are sent, not copied */
     int done = 0;
     const cl_env_ptr env = ecl_process_env();
     ecl_disable_interrupts_env(env);
@@ -352,7 +353,7 @@ eclsock_stream_read_octets(cl_object s, unsigned char *c, cl_index n, int mode)
         break;
       continue;
     }
-    if (n >= RBUF_SIZE && !b->shut_rd) {
+    if (n >= DIRECT_MIN && !b->shut_rd) {
       /* large reads go straight into the caller's memory */
       size_t got;
       int code;
