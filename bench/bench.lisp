@@ -191,12 +191,12 @@
          (loop
            (socket:socket-status entries)
            (dolist (e entries)
-             (case (cddr e)
-               (:input (let ((line (read-line (car e) nil nil)))
-                         (unless line (return-from serve-mux))
-                         (write-line line (car e))
-                         (force-output (car e))))
-               (:eof (return-from serve-mux)))))
+             (let ((status (cddr e)))
+               (when status                ; most are NIL: idle
+                 (let ((line (and (eq status :input) (read-line (car e) nil nil))))
+                   (unless line (return-from serve-mux))
+                   (write-line line (car e))
+                   (force-output (car e)))))))
       (dolist (e entries) (close (car e))))))
 
 ;;; ------------------------------------------------------------------
