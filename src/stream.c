@@ -21,11 +21,11 @@
  *    close is closed by its finalizer without flushing.
  *
  * Buffers are allocated on first use, so idle connections cost no memory,
- * and start small (BUF_START): a short connection allocates a few KiB, not
- * 128, which keeps the GC quiet under many connect/close cycles.  The
- * output buffer grows to full size before its first overflow (so what is
- * sent when stays as with a full-size buffer), the input buffer after a
- * refill that filled it.
+ * and start small (BUF_START): a short connection allocates a few hundred
+ * octets, not 128 KiB, which keeps the GC quiet under many connect/close
+ * cycles.  Each buffer grows (x16, up to 64 KiB): the output buffer before
+ * it would overflow (so what is sent when stays as with a full-size
+ * buffer), the input buffer after a refill that filled it.
  * One reader thread and one writer thread may use a stream at once: the
  * output buffer has a lock, the input buffer belongs to the reader.
  * Must not: use any stream field that ECL's io_file code does not leave to
@@ -47,7 +47,8 @@ extern ECL_API cl_object ecl_make_file_stream_from_fd(cl_object name, int fd,
 
 #define RBUF_SIZE 65536
 #define WBUF_SIZE 65536
-#define BUF_START 2048              /* first size of both buffers */
+#define BUF_START 256               /* first size of both buffers, */
+#define BUF_GROWTH 16               /* then 4 KiB, then 64 KiB */
 #define DIRECT_MIN 16384            /* reads and writes this long skip the buffers */
 
 struct sockbuf {
@@ -75,6 +76,11 @@ static cl_object (*generic_close_fn)(cl_object);
 static cl_object finalizer_fn = ECL_NIL;
 
 static void install_ops(cl_object s);
+
+/* Symbols compared against at every stream creation, interned once in
+   eclsock_stream_init (by name, each would cost a package lookup). */
+static cl_object sym_character, sym_base_char, kw_lf, kw_crlf, kw_utf8,
+  kw_us_ascii, kw_latin1, kw_iso_8859_1;
 
 /* -- Output ------------------------------------------------------------- */
 
@@ -132,8 +138,10 @@ check_writable(cl_object s)
 static void
 wbuf_reserve(struct sockbuf *b, size_t need)
 {
-  size_t cap = need <= BUF_START ? BUF_START : WBUF_SIZE;
+  size_t cap = b->wcap ? b->wcap : BUF_START;
   unsigned char *w;
+  while (cap < need && cap < WBUF_SIZE)
+    cap *= BUF_GROWTH;
   if (cap <= b->wcap)
     return;
   w = ecl_alloc_atomic(cap);
@@ -246,7 +254,7 @@ take_byte_stack(cl_object s, unsigned char *c, cl_index n)
 }
 
 /* Make the input buffer ready for a refill; it is empty (rpos == rlen).
-   After a refill that filled the small first buffer, the full-size one
+   After a refill that filled it, a buffer 16 times larger (at most 64 KiB)
    replaces it. */
 static void
 rbuf_ready(struct sockbuf *b)
@@ -255,8 +263,8 @@ rbuf_ready(struct sockbuf *b)
     b->rbuf = ecl_alloc_atomic(BUF_START);
     b->rcap = BUF_START;
   } else if (ecl_unlikely(b->rcap < RBUF_SIZE && b->rlen == b->rcap)) {
-    b->rbuf = ecl_alloc_atomic(RBUF_SIZE);
-    b->rcap = RBUF_SIZE;
+    b->rcap *= BUF_GROWTH;
+    b->rbuf = ecl_alloc_atomic(b->rcap);
   }
 }
 
@@ -563,7 +571,7 @@ static void
 setup_fast_path(cl_object s)
 {
   struct sockbuf *b = SB(s);
-  cl_object f = s->stream.format, enc = f, term = ecl_make_keyword("LF");
+  cl_object f = s->stream.format, enc = f, term = kw_lf;
   cl_object elt = s->stream.object0;
   if (ECL_CONSP(f)) {
     enc = ECL_CONS_CAR(f);
@@ -572,16 +580,15 @@ setup_fast_path(cl_object s)
   }
   b->fast_limit = 0;
   b->utf8 = b->crlf = 0;
-  if (elt == ecl_make_symbol("CHARACTER", "CL")
-      || elt == ecl_make_symbol("BASE-CHAR", "CL")) {
-    b->utf8 = (enc == ecl_make_keyword("UTF-8"));
-    b->crlf = (term == ecl_make_keyword("CRLF"));
-    if (enc == ecl_make_keyword("UTF-8") || enc == ecl_make_keyword("US-ASCII"))
+  if (elt == sym_character || elt == sym_base_char) {
+    b->utf8 = (enc == kw_utf8);
+    b->crlf = (term == kw_crlf);
+    if (enc == kw_utf8 || enc == kw_us_ascii)
       b->fast_limit = 0x80;
-    else if (enc == ecl_make_keyword("LATIN-1") || enc == ecl_make_keyword("ISO-8859-1"))
+    else if (enc == kw_latin1 || enc == kw_iso_8859_1)
       b->fast_limit = 0x100;
   }
-  b->fast_cr = (term != ecl_make_keyword("LF"));
+  b->fast_cr = (term != kw_lf);
 }
 
 /* Put our operations into S's private dispatch table (again after its
@@ -749,6 +756,14 @@ eclsock_stream_init(void)
   int fd;
   if (generic_close_fn)
     return;
+  sym_character = ecl_make_symbol("CHARACTER", "CL");
+  sym_base_char = ecl_make_symbol("BASE-CHAR", "CL");
+  kw_lf = ecl_make_keyword("LF");
+  kw_crlf = ecl_make_keyword("CRLF");
+  kw_utf8 = ecl_make_keyword("UTF-8");
+  kw_us_ascii = ecl_make_keyword("US-ASCII");
+  kw_latin1 = ecl_make_keyword("LATIN-1");
+  kw_iso_8859_1 = ecl_make_keyword("ISO-8859-1");
   /* A template stream on a throwaway descriptor: once closed, its close
      operation is ECL's generic_close, which ours ends with. */
   fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
