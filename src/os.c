@@ -68,10 +68,10 @@ eclsock_os_connect(int fd, const struct sockaddr *sa, socklen_t len,
                    eclsock_deadline dl)
 {
   const cl_env_ptr env = ecl_process_env();
-  int r, e, soerr = 0;
+  int r, e, soerr = 0, flags = fcntl(fd, F_GETFL);
   socklen_t sl = sizeof soerr;
-  if ((e = eclsock_os_set_nonblock(fd, 1)))
-    return e;
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+    return errno;
   ECLSOCK_BLOCKING(env, r, e, connect(fd, sa, len));
   if (r < 0 && e != EINPROGRESS && e != EINTR)
     return e;
@@ -84,7 +84,8 @@ eclsock_os_connect(int fd, const struct sockaddr *sa, socklen_t len,
     if (soerr)
       return soerr;
   }
-  return eclsock_os_set_nonblock(fd, 0);
+  /* the flags read above: one fcntl less per connection */
+  return fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ? errno : 0;
 }
 
 /* Bind FD to SA (with SO_REUSEADDR for TCP, as servers expect) and listen. */
@@ -113,16 +114,20 @@ eclsock_os_accept(int lfd, volatile int *fd, eclsock_deadline dl)
     int e;
     if ((e = eclsock_tm_wait(lfd, POLLIN, dl)))
       return e;
-    /* accepted non-blocking so that a connection the peer dropped while we
-       woke up does not block us; the stream wants a blocking descriptor */
+    /* The stream wants a blocking descriptor.  accept4 makes one whatever
+       the listening socket is (non-blocking, so that a connection the peer
+       dropped while we woke up does not block us); plain accept may copy
+       the listener's O_NONBLOCK, which is cleared then. */
 #ifdef HAVE_ACCEPT4
-    ECLSOCK_BLOCKING(env, *fd, e, accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    ECLSOCK_BLOCKING(env, *fd, e, accept4(lfd, NULL, NULL, SOCK_CLOEXEC));
+    if (*fd >= 0)
+      return 0;
 #else
     ECLSOCK_BLOCKING(env, *fd, e, accept(lfd, NULL, NULL));
     if (*fd >= 0) fcntl(*fd, F_SETFD, FD_CLOEXEC);
-#endif
     if (*fd >= 0)
       return eclsock_os_set_nonblock(*fd, 0);
+#endif
     /* the connection went away between poll and accept, or a signal */
     if (e == EINTR || e == EAGAIN || e == EWOULDBLOCK || e == ECONNABORTED
         || e == EPROTO)
