@@ -323,6 +323,8 @@ ecl_sock_wrap_fd(int fd, const char *element_type, const char *external_format,
       (void)eclsock_os_close(w.fd);
     return rc;
   }
+  if (w.fd != fd)
+    eclsock_stream_set_shared(s);     /* closing it must leave the host's socket up */
   *stream = s;
   return ECL_SOCK_OK;
 }

@@ -148,6 +148,7 @@ ECLSOCK_HIDDEN cl_index eclsock_stream_read_octets(cl_object x, unsigned char *p
 ECLSOCK_HIDDEN void eclsock_stream_set_buffered(cl_object x, int buffered);
 ECLSOCK_HIDDEN int eclsock_stream_get_buffered(cl_object x);
 ECLSOCK_HIDDEN void eclsock_stream_set_finalizing(cl_object x);
+ECLSOCK_HIDDEN void eclsock_stream_set_shared(cl_object x);
 
 /* -- status.c ------------------------------------------------------------- */
 

@@ -60,6 +60,7 @@ struct sockbuf {
   int buffered;                     /* NIL :buffered sends every write */
   int shut_rd, shut_wr;             /* socket-stream-shutdown happened */
   int finalizing;                   /* closed by the GC: do not flush */
+  int shared;                       /* another descriptor shares the socket */
   unsigned fast_limit;              /* octets below this are characters */
   int fast_cr;                      /* CR is special (CRLF/CR endings) */
   int utf8, crlf;                   /* character stream in UTF-8 / CR LF */
@@ -529,23 +530,70 @@ static int sb_interactive_p(cl_object s) { (void)s; return 0; }
 static int sb_input_p(cl_object s) { return !SB(s)->shut_rd; }
 static int sb_output_p(cl_object s) { return !SB(s)->shut_wr; }
 
-/* close: flush (errors ignored: call finish-output to see them), close the
-   descriptor exactly once, then let ECL mark the stream closed.  Never
-   signals, so it is safe from finalizers and unwind-protect cleanups. */
+/* How long close waits, without progress, for the peer to take pending
+   output; then the rest is dropped (a peer that stopped reading must not
+   hang close, and ECL's close never passes :abort to the stream). */
+#define CLOSE_STALL_SECONDS 5.0
+
+/* Send what is buffered before closing, never blocking in send and never
+   signalling: stops at the first error, or after CLOSE_STALL_SECONDS
+   without progress. */
+static void
+flush_for_close(struct sockbuf *b, int fd)
+{
+  size_t off = 0;
+  while (off < b->wlen) {
+    size_t sent;
+    if (eclsock_os_send_nowait(fd, b->wbuf + off, b->wlen - off, &sent))
+      break;
+    off += sent;
+    if (off < b->wlen
+        && eclsock_tm_wait(fd, POLLOUT, eclsock_tm_deadline(CLOSE_STALL_SECONDS)))
+      break;
+  }
+}
+
+/* close: send pending output (bounded, errors ignored: call finish-output
+   to see them), shut the connection down so that a thread blocked reading
+   or writing this stream wakes up (unless another descriptor shares the
+   socket), close the descriptor exactly once, then let ECL mark the stream
+   closed.  Never signals, so it is safe from finalizers and cleanups; an
+   interrupt during the flush still closes the descriptor. */
 static cl_object
 sb_close(cl_object s)
 {
   struct sockbuf *b = SB(s);
+  const cl_env_ptr env = ecl_process_env();
   int fd = FD(s);
   if (fd >= 0) {
-    if (b->wlen && !b->finalizing && !b->shut_wr)
-      (void)write_through(s, NULL, 0, 0);
-    b->wlen = 0;
-    s->stream.file.descriptor = -1;
-    (void)eclsock_os_close(fd);
+    ECL_UNWIND_PROTECT_BEGIN(env) {
+      if (b->wlen && !b->finalizing && !b->shut_wr)
+        flush_for_close(b, fd);
+    } ECL_UNWIND_PROTECT_EXIT {
+      b->wlen = 0;
+      s->stream.file.descriptor = -1;
+      if (!b->shared) {
+        /* with SO_LINGER 0 the user asked for an abortive close (RST):
+           a FIN from SHUT_WR must not go out first */
+        struct linger l;
+        socklen_t len = sizeof l;
+        int abortive = getsockopt(fd, SOL_SOCKET, SO_LINGER, &l, &len) == 0
+          && l.l_onoff && l.l_linger == 0;
+        (void)shutdown(fd, abortive ? SHUT_RD : SHUT_RDWR);
+      }
+      (void)eclsock_os_close(fd);
+    } ECL_UNWIND_PROTECT_END;
   }
   b->rpos = b->rlen = 0;
   return generic_close_fn(s);
+}
+
+/* Another descriptor (the host's, see ecl_sock_wrap_fd) shares the socket:
+   close must only close ours, not shut the connection down. */
+void
+eclsock_stream_set_shared(cl_object s)
+{
+  SB(s)->shared = 1;
 }
 
 /* The GC finalizer: mark the stream so that close does not try to send

@@ -1,7 +1,7 @@
 ;;;; test-robust.lisp - robustness of the core: IPv6, bulk data both ways,
 ;;;; pipelining, full duplex on one stream, socket-status above fd 1023,
 ;;;; peers that vanish, interrupts and kills of blocked threads, descriptor
-;;;; leaks, data under GC pressure, finalizers.
+;;;; leaks, data under GC pressure, close that never hangs, finalizers.
 ;;;;
 ;;;; Every test asserts what a user sees (octets, lines, conditions,
 ;;;; statuses, the process's descriptor count).  Servers accept with a
@@ -846,6 +846,59 @@ octets written before it."
                     (is (equal (join reader) '(7)) "then the read completed")))
              (close c) (close s)))
       (socket-server-close srv))))
+
+;;; ------------------------------------------------------------------
+;;; 12. Close never hangs and wakes the stream's other threads
+
+;;; A thread blocked in read-line on a stream that another thread closes
+;;; wakes up (end of file or a socket error) instead of waiting for the peer.
+(deftest close-wakes-blocked-reader (:timeout 30)
+  (with-server (srv)
+    (let ((fds (open-fd-count)))
+      (multiple-value-bind (c s) (connected-pair srv)
+        (let ((reader (spawn "reader"
+                             (lambda ()
+                               (handler-case (list :line (read-line c nil :eof))
+                                 (error (e) (list :error (type-of e))))))))
+          (sleep 0.3)
+          (let ((start (get-internal-real-time)))
+            (is (eq (close c) t) "close returns T")
+            (let ((result (first (join reader)))
+                  (elapsed (/ (- (get-internal-real-time) start)
+                              internal-time-units-per-second)))
+              (is (< elapsed 5) "the reader woke up promptly")
+              (is (or (equal result '(:line :eof)) (eq (first result) :error))
+                  "the reader saw end of file or an error")))
+          ;; the peer sees the connection end too
+          (is (eq (read-line s nil :eof) :eof) "the peer reads end of file")
+          (close s)))
+      (is (= (open-fd-count) fds) "descriptors released"))))
+
+;;; Output the peer never reads: close gives up after a bounded wait,
+;;; drops what is left, releases the descriptor and signals nothing.
+(deftest close-with-output-peer-never-reads (:timeout 60)
+  (with-server (srv)
+    (let ((fds (open-fd-count)))
+      (multiple-value-bind (c s) (connected-pair srv)
+        ;; fill the kernel's buffers: writes end in a timeout once full
+        (socket-options c :so-sndtimeo 0.2)
+        (is (typep (handler-case
+                       (loop repeat 10000
+                             do (write-string (make-string 65536 :initial-element #\x) c)
+                                (finish-output c))
+                     (socket-error (e) e))
+                   'socket-timeout-error)
+            "the peer's window filled up")
+        ;; now some output stays in the stream's own buffer
+        (write-string "pending" c)
+        (let ((start (get-internal-real-time)))
+          (is (eq (close c) t) "close returns T")
+          (let ((elapsed (/ (- (get-internal-real-time) start)
+                            internal-time-units-per-second)))
+            (is (< elapsed 15) "close gave up after a bounded wait")))
+        (is (null (ext:stream-handles c)) "the stream is closed")
+        (close s))
+      (is (= (open-fd-count) fds) "descriptors released"))))
 
 ;;; ------------------------------------------------------------------
 ;;; 12. Streams dropped without close are closed by their finalizers
