@@ -61,7 +61,7 @@ socket streams buffer, so NO-HANG and INTERACTIVE never stop a write)."
 what is buffered (e.g. read an HTTP header as text, then the body as octets)."
   (unless (socket-stream-p stream)
     (error "Cannot change the element type of ~S: only socket streams can." stream))
-  (stream-fd stream '(setf stream-element-type))
+  (stream-fd stream "(setf stream-element-type)")
   (%set-element-type stream (normalize-element-type element-type) nil)
   element-type)
 

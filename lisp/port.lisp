@@ -525,74 +525,17 @@ WHOSTATE meanwhile.  Returns T."
                                     internal-time-units-per-second))))
                 predicate args)))
 
-;;; WITH-TIMEOUT's clock: one timer thread, alive only while some
-;;; WITH-TIMEOUT is pending, fires the due entries every 10 ms.  (ECL 21.2
-;;; has no timed condition-variable or semaphore wait, and a watcher
-;;; thread per call cannot be woken reliably.)
-
-(defvar *timer-lock* (mp:make-lock :name "PORT timer"))
-(defvar *timer-entries* '() "(DEADLINE . FUNCTION) entries, DEADLINE in internal time.")
-(defvar *timer-thread* nil)
-
-(defun timer-loop ()
-  (loop
-    (let ((due '()))
-      (mp:with-lock (*timer-lock*)
-        (unless *timer-entries*
-          (setf *timer-thread* nil)
-          (return))
-        (let ((now (get-internal-real-time)))
-          (setf *timer-entries*
-                (delete-if (lambda (e) (when (<= (car e) now) (push e due) t))
-                           *timer-entries*))))
-      (dolist (e due)
-        (ignore-errors (funcall (cdr e))))
-      (sleep 0.01))))
-
-(defun add-timer (seconds function)
-  "Call FUNCTION (in the timer thread) in SECONDS; return the entry."
-  (let ((entry (cons (+ (get-internal-real-time)
-                        (ceiling (* seconds internal-time-units-per-second)))
-                     function)))
-    (mp:with-lock (*timer-lock*)
-      (push entry *timer-entries*)
-      (unless *timer-thread*
-        (setf *timer-thread* (mp:process-run-function "PORT with-timeout timer" #'timer-loop))))
-    entry))
-
-(defun cancel-timer (entry)
-  (mp:with-lock (*timer-lock*)
-    (setf *timer-entries* (delete entry *timer-entries* :test #'eq))))
-
-(defun call-with-timeout (seconds body on-timeout)
-  "Run BODY; when SECONDS pass first, abandon it (the timer interrupts this
-thread and throws out of BODY) and return what ON-TIMEOUT returns."
-  (unless seconds
-    (return-from call-with-timeout (funcall body)))
-  (let ((seconds (normalize-timeout seconds))
-        (target mp:*current-process*)
-        (tag (list 'with-timeout))
-        (inside t)
-        (entry nil))
-    (catch tag
-      (unwind-protect
-           (progn
-             (setf entry (add-timer seconds
-                                    (lambda ()
-                                      (mp:interrupt-process
-                                       target (lambda () (when inside
-                                                           (setf inside nil)
-                                                           (throw tag nil)))))))
-             (return-from call-with-timeout (funcall body)))
-        (setf inside nil)
-        (when entry (cancel-timer entry))))
-    (funcall on-timeout)))
-
+;;; PORT's WITH-TIMEOUT is MP:WITH-TIMEOUT (allegro.lisp: one timer thread
+;;; interrupts the timed thread, which throws out of its body), after
+;;; PORT's own timeout spellings are normalised.
 (defmacro port:with-timeout ((seconds &body timeout-forms) &body body)
   "Run BODY; if it takes more than SECONDS, abandon it (the thread is
 interrupted, so blocking socket reads are cut short too) and return the
 values of TIMEOUT-FORMS instead."
-  `(call-with-timeout ,seconds (lambda () ,@body) (lambda () ,@timeout-forms)))
+  (let ((s (gensym "SECONDS")))
+    `(let ((,s ,seconds))
+       (mp:with-timeout ((and ,s (normalize-timeout ,s)) ,@timeout-forms)
+         ,@body))))
 
 (defun port:y-or-n-p-timeout (seconds default &rest args)
   "Y-OR-N-P on ARGS, but after SECONDS without an answer say so and return DEFAULT."

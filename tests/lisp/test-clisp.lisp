@@ -1193,3 +1193,12 @@ answers.  Nobody calls FORCE-OUTPUT.  Returns the client's answers or :HUNG."
           (unless (documentation sym kind)
             (push (list sym kind) missing)))))
     (is (null missing) (format nil "undocumented: ~S" missing))))
+
+(deftest element-type-of-closed-stream ()
+  ;; switching a closed stream is a socket error naming the operation
+  (with-pair (c s)
+    (close c)
+    (let ((e (signals socket-error (setf (stream-element-type c) '(unsigned-byte 8)))))
+      (when e
+        (is (eq (socket-error-code e) :ebadf))
+        (is (contains (error-text e) "stream-element-type"))))))
