@@ -73,6 +73,17 @@ eclsock_os_connect(int fd, const struct sockaddr *sa, socklen_t len,
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
     return errno;
   ECLSOCK_BLOCKING(env, r, e, connect(fd, sa, len));
+  /* A Unix-domain listener whose queue is full refuses a non-blocking
+     connect with EAGAIN and offers nothing to poll for (Linux): try again
+     every 10 ms until DL, as a blocking connect would wait. */
+  while (r < 0 && e == EAGAIN && sa->sa_family == AF_UNIX) {
+    double now = eclsock_tm_now(), until = now + 0.01;
+    int n;
+    if (dl >= 0 && now >= dl)
+      return ECLSOCK_ETIMEOUT;
+    (void)eclsock_tm_poll(NULL, 0, (dl >= 0 && dl < until) ? dl : until, &n);
+    ECLSOCK_BLOCKING(env, r, e, connect(fd, sa, len));
+  }
   if (r < 0 && e != EINPROGRESS && e != EINTR)
     return e;
   if (r < 0) {

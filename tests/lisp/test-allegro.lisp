@@ -515,6 +515,44 @@ numbers, answer their sum."
     (is (not (file-exists-p path)) "closing the passive socket removes its file")
     (is (= fds (open-fd-count)) "no descriptor left open")))
 
+(deftest unix-connect-waits-for-a-full-queue ()
+  ;; a listener with backlog 0 whose queue is full: a connect waits (it
+  ;; does not fail with EAGAIN), is cut short by mp:with-timeout without a
+  ;; leak, and goes through once the server accepts
+  (let* ((path (temp-name "full"))
+         (passive (make-socket :connect :passive :address-family :file
+                               :local-filename path :backlog 0))
+         (early (list (make-socket :address-family :file :remote-filename path)))
+         (fds (open-fd-count)))
+    (unwind-protect
+         (progn
+           ;; fill the queue: later connects are the ones that must wait
+           (loop repeat 3
+                 do (let ((c (mp:with-timeout (0.3 nil)
+                               (make-socket :address-family :file :remote-filename path))))
+                      (if c (push c early) (return))))
+           (let ((start (get-internal-real-time)))
+             (is (eq (mp:with-timeout (0.4 :timed-out)
+                       (make-socket :address-family :file :remote-filename path))
+                     :timed-out)
+                 "the connect waited until the timeout")
+             (is (>= (/ (- (get-internal-real-time) start) internal-time-units-per-second) 0.35)))
+           (is (= fds (open-fd-count)) "the abandoned connect left no descriptor")
+           ;; a server accepting in a while lets a waiting connect through
+           (let* ((acceptor (spawn "acceptor"
+                                   (lambda ()
+                                     (sleep 0.3)
+                                     (loop repeat (1+ (length early))
+                                           do (close (accept-connection passive)))
+                                     :accepted)))
+                  (c (mp:with-timeout (10 nil)
+                       (make-socket :address-family :file :remote-filename path))))
+             (is c "the connect went through once the queue moved")
+             (when c (push c early))
+             (is (equal (join acceptor) '(:accepted)))))
+      (mapc #'close early)
+      (close passive))))
+
 (deftest unix-name-too-long ()
   (let* ((long (format nil "/tmp/~A" (make-string 200 :initial-element #\x)))
          (fds (open-fd-count)))
