@@ -102,99 +102,7 @@ stream_name(int fd)
   return ecl_make_simple_base_string(name, -1);
 }
 
-/* -- Connections -------------------------------------------------------- */
-
-/* Bind FD (of FAMILY) to LHOST (NULL: the wildcard) and LPORT before it
-   connects. */
-static int
-bind_local(int fd, int family, const char *lhost, int lport)
-{
-  struct addrinfo *res = NULL;
-  int one = 1;
-  int code = eclsock_addr_resolve_af(lhost, lport, 1, family, SOCK_STREAM, &res);
-  if (!code) {
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0)
-      code = errno;
-  }
-  eclsock_addr_free(res);
-  return code;
-}
-
-static cl_object connect_stream(cl_object host, cl_object port, cl_object lhost,
-                                cl_object lport, cl_object timeout, cl_object elttype,
-                                cl_object extfmt, cl_object buffered);
-
-/* (%connect host port timeout element-type external-format buffered)
-   Tries every address HOST resolves to, in order, until one connects; the
-   timeout bounds the whole attempt.  Returns a socket stream. */
-static cl_object
-l_connect(cl_object host, cl_object port, cl_object timeout,
-          cl_object elttype, cl_object extfmt, cl_object buffered)
-{
-  return connect_stream(host, port, ECL_NIL, ECL_NIL, timeout, elttype, extfmt,
-                        buffered);
-}
-
-/* (%connect-from host port local-host local-port timeout element-type
-   external-format buffered): %connect from LOCAL-HOST (a string, or NIL
-   for any) and LOCAL-PORT (0: any). */
-static cl_object
-l_connect_from(cl_object host, cl_object port, cl_object lhost, cl_object lport,
-               cl_object timeout, cl_object elttype, cl_object extfmt,
-               cl_object buffered)
-{
-  return connect_stream(host, port, lhost, lport, timeout, elttype, extfmt,
-                        buffered);
-}
-
-static cl_object
-connect_stream(cl_object host, cl_object port, cl_object lhost, cl_object lport,
-               cl_object timeout, cl_object elttype, cl_object extfmt,
-               cl_object buffered)
-{
-  const cl_env_ptr env = ecl_process_env();
-  cl_object keep, lkeep = ECL_NIL, stream = ECL_NIL;
-  char *h = eclsock_glue_cstring(host, &keep);
-  char *lh = Null(lhost) ? NULL : eclsock_glue_cstring(lhost, &lkeep);
-  int p = port_arg(port), lp = Null(lport) ? 0 : port_arg(lport);
-  int local = !Null(lhost) || lp != 0;
-  eclsock_deadline dl = eclsock_glue_deadline(timeout);
-  struct addrinfo *volatile ai = NULL;
-  volatile int fd = -1, code = 0, done = 0;
-  ECL_UNWIND_PROTECT_BEGIN(env) {
-    struct addrinfo *res = NULL, *a;
-    code = eclsock_addr_resolve(h, p, 0, SOCK_STREAM, &res);
-    ai = res;
-    for (a = res; !code && a; a = a->ai_next) {
-      code = eclsock_os_socket(a->ai_family, a->ai_socktype, &fd);
-      if (code)
-        continue;
-      if (local)
-        code = bind_local(fd, a->ai_family, lh, lp);
-      if (!code)
-        code = eclsock_os_connect(fd, a->ai_addr, a->ai_addrlen, dl);
-      if (!code)
-        break;
-      eclsock_os_close(fd);
-      fd = -1;
-      if (code == ECLSOCK_ETIMEOUT || !a->ai_next)
-        break;
-      code = 0;
-    }
-    if (!code && fd >= 0)
-      stream = eclsock_stream_make(fd, elttype, extfmt, !Null(buffered),
-                                   host, port, stream_name(fd));
-    done = 1;
-  } ECL_UNWIND_PROTECT_EXIT {
-    eclsock_addr_free(ai);
-    if (!done && fd >= 0)
-      eclsock_os_close(fd);
-  } ECL_UNWIND_PROTECT_END;
-  if (code)
-    eclsock_raise("connect", code, host, port, ECL_NIL);
-  ecl_return1(env, stream);
-}
+/* -- Making sockets ----------------------------------------------------- */
 
 /* Fill a sockaddr_un for PATH; ECLSOCK_ETOOLONG when it does not fit. */
 static int
@@ -210,106 +118,200 @@ unix_addr(const char *path, struct sockaddr_un *su, socklen_t *len)
   return 0;
 }
 
-/* (%connect-unix path timeout element-type external-format buffered) */
-static cl_object
-l_connect_unix(cl_object path, cl_object timeout, cl_object elttype,
-               cl_object extfmt, cl_object buffered)
-{
-  const cl_env_ptr env = ecl_process_env();
-  cl_object keep, stream = ECL_NIL;
-  char *p = eclsock_glue_cstring(path, &keep);
-  eclsock_deadline dl = eclsock_glue_deadline(timeout);
-  volatile int fd = -1, code = 0, done = 0;
-  struct sockaddr_un su;
-  socklen_t len;
-  if ((code = unix_addr(p, &su, &len)))
-    eclsock_raise("connect", code, path, ECL_NIL, ECL_NIL);
-  ECL_UNWIND_PROTECT_BEGIN(env) {
-    code = eclsock_os_socket(AF_UNIX, SOCK_STREAM, &fd);
-    if (!code)
-      code = eclsock_os_connect(fd, (struct sockaddr *)&su, len, dl);
-    if (!code)
-      stream = eclsock_stream_make(fd, elttype, extfmt, !Null(buffered),
-                                   path, ECL_NIL, stream_name(fd));
-    done = 1;
-  } ECL_UNWIND_PROTECT_EXIT {
-    if ((!done || code) && fd >= 0)
-      eclsock_os_close(fd);
-  } ECL_UNWIND_PROTECT_END;
-  if (code)
-    eclsock_raise("connect", code, path, ECL_NIL, ECL_NIL);
-  ecl_return1(env, stream);
-}
+/* How to finish a fresh socket for one address (TRY: bind and listen,
+   connect, bind a datagram socket) and which Lisp object then owns it
+   (OWN: a stream; NULL: the descriptor itself), with their arguments. */
+struct setup {
+  int (*try)(int fd, const struct addrinfo *a, const struct setup *s);
+  cl_object (*own)(int fd, const struct setup *s);
+  int backlog, reuse, broadcast;
+  const char *lhost;            /* connect from here (NULL: any) */
+  int lport;                    /* and this port (0: any) */
+  eclsock_deadline dl;
+  cl_object host, port, elttype, extfmt, buffered;
+};
 
-/* (%listen host port backlog) -> descriptor of a listening socket bound to
-   the first address of HOST (a string) that binds; non-blocking, so that
-   accept never blocks past its wait. */
+/* A socket of SOCKTYPE for the first address on which S->try succeeds,
+   the others closed.  The addresses: HOST resolved with PORT (FAMILY,
+   PASSIVE for a local address), or, for FAMILY AF_UNIX, the file HOST
+   (NULL: no address).  The deadline stops the tries early.  Returns what
+   S->own makes of the descriptor; signals as OP on failure.  Neither an
+   error nor an interrupt leaks a descriptor. */
 static cl_object
-l_listen(cl_object host, cl_object port, cl_object backlog)
+open_socket(const char *op, const char *host, int port, int passive, int family,
+            int socktype, const struct setup *s)
 {
   const cl_env_ptr env = ecl_process_env();
-  cl_object keep;
-  char *h = eclsock_glue_cstring(host, &keep);
-  int p = port_arg(port), bl = ecl_to_int(backlog);
   struct addrinfo *volatile ai = NULL;
+  struct addrinfo local;
+  struct sockaddr_un su;
   volatile int fd = -1, code = 0, done = 0;
+  cl_object volatile result = ECL_NIL;
+  memset(&local, 0, sizeof local);
+  if (family == AF_UNIX) {
+    local.ai_family = AF_UNIX;
+    if (host && !(code = unix_addr(host, &su, &local.ai_addrlen)))
+      local.ai_addr = (struct sockaddr *)&su;
+    if (code)
+      eclsock_raise(op, code, s->host, s->port, ECL_NIL);
+  }
   ECL_UNWIND_PROTECT_BEGIN(env) {
-    struct addrinfo *res = NULL, *a;
-    code = eclsock_addr_resolve(h, p, 1, SOCK_STREAM, &res);
-    ai = res;
+    struct addrinfo *res = &local, *a;
+    if (family != AF_UNIX) {
+      res = NULL;
+      code = eclsock_addr_resolve_af(host, port, passive, family, socktype, &res);
+      ai = code ? NULL : res;
+    }
     for (a = res; !code && a; a = a->ai_next) {
-      code = eclsock_os_socket(a->ai_family, a->ai_socktype, &fd);
+      code = eclsock_os_socket(a->ai_family, socktype, &fd);
       if (!code)
-        code = eclsock_os_bind_listen(fd, a->ai_addr, a->ai_addrlen, bl);
-      if (!code)
-        code = eclsock_os_set_nonblock(fd, 1);
+        code = s->try(fd, a, s);
       if (!code)
         break;
       if (fd >= 0)
         eclsock_os_close(fd);
       fd = -1;
-      if (!a->ai_next)
+      if (code == ECLSOCK_ETIMEOUT || !a->ai_next)
         break;
       code = 0;
     }
+    if (!code)
+      result = s->own ? s->own(fd, s) : ecl_make_fixnum(fd);
     done = 1;
   } ECL_UNWIND_PROTECT_EXIT {
-    eclsock_addr_free(ai);
-    if (!done && fd >= 0)
+    if (ai)
+      eclsock_addr_free(ai);
+    if ((!done || code) && fd >= 0)
       eclsock_os_close(fd);
   } ECL_UNWIND_PROTECT_END;
   if (code)
-    eclsock_raise("bind", code, host, port, ECL_NIL);
-  ecl_return1(env, ecl_make_fixnum(fd));
+    eclsock_raise(op, code, s->host, s->port, ECL_NIL);
+  return result;
+}
+
+/* The stream that owns a connected FD. */
+static cl_object
+own_stream(int fd, const struct setup *s)
+{
+  return eclsock_stream_make(fd, s->elttype, s->extfmt, !Null(s->buffered),
+                             s->host, s->port, stream_name(fd));
+}
+
+/* -- Connections -------------------------------------------------------- */
+
+/* Connect (from S->lhost/lport when given) within S->dl. */
+static int
+try_connect(int fd, const struct addrinfo *a, const struct setup *s)
+{
+  if (s->lhost || s->lport) {
+    struct addrinfo *res = NULL;
+    int one = 1;
+    int code = eclsock_addr_resolve_af(s->lhost, s->lport, 1, a->ai_family,
+                                       SOCK_STREAM, &res);
+    if (!code) {
+      (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      if (bind(fd, res->ai_addr, res->ai_addrlen) < 0)
+        code = errno;
+    }
+    eclsock_addr_free(res);
+    if (code)
+      return code;
+  }
+  return eclsock_os_connect(fd, a->ai_addr, a->ai_addrlen, s->dl);
+}
+
+/* (%connect-from host port local-host local-port timeout element-type
+   external-format buffered) -> a socket stream.  Tries every address HOST
+   resolves to, in order, until one connects; the timeout bounds the whole
+   attempt.  LOCAL-HOST (a string, or NIL for any) and LOCAL-PORT (NIL or
+   0: any) choose the local end. */
+static cl_object
+l_connect_from(cl_object host, cl_object port, cl_object lhost, cl_object lport,
+               cl_object timeout, cl_object elttype, cl_object extfmt,
+               cl_object buffered)
+{
+  cl_object keep, lkeep;
+  struct setup s;
+  char *h = eclsock_glue_cstring(host, &keep);
+  int p = port_arg(port);
+  memset(&s, 0, sizeof s);
+  s.try = try_connect;
+  s.own = own_stream;
+  s.lhost = Null(lhost) ? NULL : eclsock_glue_cstring(lhost, &lkeep);
+  s.lport = Null(lport) ? 0 : port_arg(lport);
+  s.dl = eclsock_glue_deadline(timeout);
+  s.host = host; s.port = port;
+  s.elttype = elttype; s.extfmt = extfmt; s.buffered = buffered;
+  ecl_return1(ecl_process_env(),
+              open_socket("connect", h, p, 0, AF_UNSPEC, SOCK_STREAM, &s));
+}
+
+/* (%connect host port timeout element-type external-format buffered) */
+static cl_object
+l_connect(cl_object host, cl_object port, cl_object timeout,
+          cl_object elttype, cl_object extfmt, cl_object buffered)
+{
+  return l_connect_from(host, port, ECL_NIL, ECL_NIL, timeout, elttype, extfmt,
+                        buffered);
+}
+
+/* (%connect-unix path timeout element-type external-format buffered) */
+static cl_object
+l_connect_unix(cl_object path, cl_object timeout, cl_object elttype,
+               cl_object extfmt, cl_object buffered)
+{
+  cl_object keep;
+  struct setup s;
+  char *p = eclsock_glue_cstring(path, &keep);
+  memset(&s, 0, sizeof s);
+  s.try = try_connect;
+  s.own = own_stream;
+  s.dl = eclsock_glue_deadline(timeout);
+  s.host = path; s.port = ECL_NIL;
+  s.elttype = elttype; s.extfmt = extfmt; s.buffered = buffered;
+  ecl_return1(ecl_process_env(),
+              open_socket("connect", p, 0, 0, AF_UNIX, SOCK_STREAM, &s));
+}
+
+/* Bind, listen, and go non-blocking, so that accept never blocks past its
+   wait. */
+static int
+try_listen(int fd, const struct addrinfo *a, const struct setup *s)
+{
+  int code = eclsock_os_bind_listen(fd, a->ai_addr, a->ai_addrlen, s->backlog);
+  return code ? code : eclsock_os_set_nonblock(fd, 1);
+}
+
+/* (%listen host port backlog) -> descriptor of a listening socket bound to
+   the first address of HOST (a string) that binds. */
+static cl_object
+l_listen(cl_object host, cl_object port, cl_object backlog)
+{
+  cl_object keep;
+  struct setup s;
+  char *h = eclsock_glue_cstring(host, &keep);
+  int p = port_arg(port);
+  memset(&s, 0, sizeof s);
+  s.try = try_listen;
+  s.backlog = ecl_to_int(backlog);
+  s.host = host; s.port = port;
+  ecl_return1(ecl_process_env(),
+              open_socket("bind", h, p, 1, AF_UNSPEC, SOCK_STREAM, &s));
 }
 
 /* (%listen-unix path backlog) -> descriptor. */
 static cl_object
 l_listen_unix(cl_object path, cl_object backlog)
 {
-  const cl_env_ptr env = ecl_process_env();
   cl_object keep;
+  struct setup s;
   char *p = eclsock_glue_cstring(path, &keep);
-  int bl = ecl_to_int(backlog);
-  volatile int fd = -1, code = 0, done = 0;
-  struct sockaddr_un su;
-  socklen_t len;
-  if ((code = unix_addr(p, &su, &len)))
-    eclsock_raise("bind", code, path, ECL_NIL, ECL_NIL);
-  ECL_UNWIND_PROTECT_BEGIN(env) {
-    code = eclsock_os_socket(AF_UNIX, SOCK_STREAM, &fd);
-    if (!code)
-      code = eclsock_os_bind_listen(fd, (struct sockaddr *)&su, len, bl);
-    if (!code)
-      code = eclsock_os_set_nonblock(fd, 1);
-    done = 1;
-  } ECL_UNWIND_PROTECT_EXIT {
-    if ((!done || code) && fd >= 0)
-      eclsock_os_close(fd);
-  } ECL_UNWIND_PROTECT_END;
-  if (code)
-    eclsock_raise("bind", code, path, ECL_NIL, ECL_NIL);
-  ecl_return1(env, ecl_make_fixnum(fd));
+  memset(&s, 0, sizeof s);
+  s.try = try_listen;
+  s.backlog = ecl_to_int(backlog);
+  s.host = path; s.port = ECL_NIL;
+  ecl_return1(ecl_process_env(),
+              open_socket("bind", p, 0, 1, AF_UNIX, SOCK_STREAM, &s));
 }
 
 /* (%accept fd timeout element-type external-format buffered host port)
@@ -720,17 +722,19 @@ octets_arg(cl_object v, cl_object start, cl_object end, unsigned char **p,
   *n = e - a;
 }
 
-/* Options a datagram socket takes before bind, then bind. */
+/* Options a datagram socket takes before bind, then bind (nothing for an
+   unnamed Unix datagram socket). */
 static int
-dgram_bind(int fd, const struct sockaddr *sa, socklen_t len, int reuse,
-           int broadcast)
+try_datagram(int fd, const struct addrinfo *a, const struct setup *s)
 {
   int one = 1;
-  if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+  if (s->reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
     return errno;
-  if (broadcast && setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) < 0)
+  if (s->broadcast && setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) < 0)
     return errno;
-  return bind(fd, sa, len) < 0 ? errno : 0;
+  if (!a->ai_addr)
+    return 0;
+  return bind(fd, a->ai_addr, a->ai_addrlen) < 0 ? errno : 0;
 }
 
 /* (%datagram host port family reuse broadcast) -> descriptor of a UDP
@@ -740,39 +744,17 @@ static cl_object
 l_datagram(cl_object host, cl_object port, cl_object family, cl_object reuse,
            cl_object broadcast)
 {
-  const cl_env_ptr env = ecl_process_env();
   cl_object keep;
+  struct setup s;
   char *h = eclsock_glue_cstring(host, &keep);
   int p = port_arg(port), fam = family_arg(family);
-  struct addrinfo *volatile ai = NULL;
-  volatile int fd = -1, code = 0, done = 0;
-  ECL_UNWIND_PROTECT_BEGIN(env) {
-    struct addrinfo *res = NULL, *a;
-    code = eclsock_addr_resolve_af(h, p, 1, fam, SOCK_DGRAM, &res);
-    ai = res;
-    for (a = res; !code && a; a = a->ai_next) {
-      code = eclsock_os_socket(a->ai_family, SOCK_DGRAM, &fd);
-      if (!code)
-        code = dgram_bind(fd, a->ai_addr, a->ai_addrlen, !Null(reuse),
-                          !Null(broadcast));
-      if (!code)
-        break;
-      if (fd >= 0)
-        eclsock_os_close(fd);
-      fd = -1;
-      if (!a->ai_next)
-        break;
-      code = 0;
-    }
-    done = 1;
-  } ECL_UNWIND_PROTECT_EXIT {
-    eclsock_addr_free(ai);
-    if (!done && fd >= 0)
-      eclsock_os_close(fd);
-  } ECL_UNWIND_PROTECT_END;
-  if (code)
-    eclsock_raise("bind", code, host, port, ECL_NIL);
-  ecl_return1(env, ecl_make_fixnum(fd));
+  memset(&s, 0, sizeof s);
+  s.try = try_datagram;
+  s.reuse = !Null(reuse);
+  s.broadcast = !Null(broadcast);
+  s.host = host; s.port = port;
+  ecl_return1(ecl_process_env(),
+              open_socket("bind", h, p, 1, fam, SOCK_DGRAM, &s));
 }
 
 /* (%datagram-unix path) -> descriptor of a Unix datagram socket bound to
@@ -780,28 +762,14 @@ l_datagram(cl_object host, cl_object port, cl_object family, cl_object reuse,
 static cl_object
 l_datagram_unix(cl_object path)
 {
-  const cl_env_ptr env = ecl_process_env();
   cl_object keep;
-  volatile int fd = -1, code = 0, done = 0;
-  struct sockaddr_un su;
-  socklen_t len = 0;
-  if (!Null(path)) {
-    char *p = eclsock_glue_cstring(path, &keep);
-    if ((code = unix_addr(p, &su, &len)))
-      eclsock_raise("bind", code, path, ECL_NIL, ECL_NIL);
-  }
-  ECL_UNWIND_PROTECT_BEGIN(env) {
-    code = eclsock_os_socket(AF_UNIX, SOCK_DGRAM, &fd);
-    if (!code && len)
-      code = dgram_bind(fd, (struct sockaddr *)&su, len, 0, 0);
-    done = 1;
-  } ECL_UNWIND_PROTECT_EXIT {
-    if ((!done || code) && fd >= 0)
-      eclsock_os_close(fd);
-  } ECL_UNWIND_PROTECT_END;
-  if (code)
-    eclsock_raise("bind", code, path, ECL_NIL, ECL_NIL);
-  ecl_return1(env, ecl_make_fixnum(fd));
+  struct setup s;
+  char *p = Null(path) ? NULL : eclsock_glue_cstring(path, &keep);
+  memset(&s, 0, sizeof s);
+  s.try = try_datagram;
+  s.host = path; s.port = ECL_NIL;
+  ecl_return1(ecl_process_env(),
+              open_socket("bind", p, 0, 1, AF_UNIX, SOCK_DGRAM, &s));
 }
 
 /* (%send-to fd octets start end host port) -> octets sent, as one
