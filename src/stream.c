@@ -52,6 +52,9 @@ extern ECL_API cl_object ecl_make_file_stream_from_fd(cl_object name, int fd,
 #define DIRECT_MIN 16384            /* reads and writes this long skip the buffers */
 
 struct sockbuf {
+  struct ecl_file_ops ops;          /* the dispatch table: stream.ops points
+                                       here, so ops == buffer tells our
+                                       streams apart without a second load */
   cl_object host, port;             /* creation arguments, for -host/-port */
   cl_object charfmt;                /* external format for character mode */
   unsigned char *rbuf, *wbuf;       /* GC atomic blocks, made on first use */
@@ -706,6 +709,8 @@ eclsock_stream_make(int fd, cl_object elttype, cl_object extfmt, int buffered,
   b->charfmt = (flags == ECL_STREAM_BINARY) ? ECL_NIL : extfmt;
   b->buffered = buffered;
   s->stream.buffer = (char *)b;
+  b->ops = *s->stream.ops;          /* ECL never replaces a file stream's table */
+  s->stream.ops = &b->ops;
   install_ops(s);
   si_set_finalizer(s, finalizer_fn);
   return s;
@@ -745,7 +750,9 @@ eclsock_stream_set_element_type(cl_object s, cl_object elttype, cl_object extfmt
 int
 eclsock_stream_p(cl_object x)
 {
-  return ECL_ANSI_STREAM_P(x) && x->stream.ops->interactive_p == sb_interactive_p;
+  /* socket-status asks this for every listed object: look at the stream
+     object only (any other stream's table is not its buffer) */
+  return ECL_ANSI_STREAM_P(x) && (void *)x->stream.ops == (void *)x->stream.buffer;
 }
 
 /* The descriptor, or -1 when closed. */
