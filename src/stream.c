@@ -586,6 +586,10 @@ sb_close(cl_object s)
       }
       (void)eclsock_os_close(fd);
     } ECL_UNWIND_PROTECT_END;
+    /* nothing left for the finalizer: unregistered, the stream is garbage
+       at the next GC instead of waiting for its finalizer to run */
+    if (!b->finalizing)
+      si_set_finalizer(s, ECL_NIL);
   }
   b->rpos = b->rlen = 0;
   return generic_close_fn(s);
