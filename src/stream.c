@@ -64,6 +64,7 @@ struct sockbuf {
   int shut_rd, shut_wr;             /* socket-stream-shutdown happened */
   int finalizing;                   /* closed by the GC: do not flush */
   int shared;                       /* another descriptor shares the socket */
+  int waiters;                      /* threads in a blocking call on it */
   unsigned fast_limit;              /* octets below this are characters */
   int fast_cr;                      /* CR is special (CRLF/CR endings) */
   int utf8, crlf;                   /* character stream in UTF-8 / CR LF */
@@ -73,6 +74,13 @@ struct sockbuf {
 };
 
 #define SB(s) ((struct sockbuf *)(s)->stream.buffer)
+
+/* Count the threads blocked in a system call on a stream: close shuts the
+   connection down first only when there are some, to wake them (an
+   interrupt that unwinds one leaves the count high: close then shuts down
+   needlessly, which is harmless). */
+#define WAIT_BEGIN(b) ((void)__atomic_add_fetch(&(b)->waiters, 1, __ATOMIC_RELAXED))
+#define WAIT_END(b) ((void)__atomic_sub_fetch(&(b)->waiters, 1, __ATOMIC_RELAXED))
 #define FD(s) ((int)(s)->stream.file.descriptor)
 
 /* ECL's generic_close is static; we take it from a closed template stream. */
@@ -108,6 +116,7 @@ write_through(cl_object s, const unsigned char *c, size_t n, int try_only)
       locked = (pthread_mutex_lock(&b->wlock) == 0);
     ecl_enable_interrupts_env(env);
     if (locked) {
+      WAIT_BEGIN(b);
       if (b->wlen) {
         size_t k = b->wlen;
         b->wlen = 0;
@@ -121,6 +130,7 @@ write_through(cl_object s, const unsigned char *c, size_t n, int try_only)
           code = eclsock_os_send_all(FD(s), c, n);
         }
       }
+      WAIT_END(b);
     }
   } ECL_UNWIND_PROTECT_EXIT {
     if (locked)
@@ -305,7 +315,9 @@ flush_before_read(cl_object s)
     p.fd = FD(s);
     p.events = POLLIN | POLLOUT;
     p.revents = 0;
+    WAIT_BEGIN(b);
     code = eclsock_tm_poll(&p, 1, ECLSOCK_NO_DEADLINE, &n);
+    WAIT_END(b);
     if (code)
       eclsock_raise("poll", code, ECL_NIL, ECL_NIL, s);
     if (p.revents & (POLLIN | POLLHUP | POLLERR))
@@ -327,7 +339,9 @@ fill(cl_object s, int flags)
   rbuf_ready(b);
   if (b->wlen && !(flags & MSG_DONTWAIT))
     flush_before_read(s);
+  WAIT_BEGIN(b);
   code = eclsock_os_recv(FD(s), b->rbuf, b->rcap, flags, &got);
+  WAIT_END(b);
   if (code == EAGAIN || code == EWOULDBLOCK)
     return -1;
   if (code)
@@ -371,7 +385,9 @@ eclsock_stream_read_octets(cl_object s, unsigned char *c, cl_index n, int mode)
       int code;
       if (b->wlen)
         flush_before_read(s);
+      WAIT_BEGIN(b);
       code = eclsock_os_recv(FD(s), c, n, 0, &got);
+      WAIT_END(b);
       if (code)
         eclsock_raise("recv", code, ECL_NIL, ECL_NIL, s);
       if (!got)
@@ -557,9 +573,9 @@ flush_for_close(struct sockbuf *b, int fd)
 }
 
 /* close: send pending output (bounded, errors ignored: call finish-output
-   to see them), shut the connection down so that a thread blocked reading
-   or writing this stream wakes up (unless another descriptor shares the
-   socket), close the descriptor exactly once, then let ECL mark the stream
+   to see them), shut the connection down when a thread is blocked reading
+   or writing this stream, so that it wakes up (unless another descriptor
+   shares the socket), close the descriptor exactly once, then let ECL mark the stream
    closed.  Never signals, so it is safe from finalizers and cleanups; an
    interrupt during the flush still closes the descriptor. */
 static cl_object
@@ -575,7 +591,7 @@ sb_close(cl_object s)
     } ECL_UNWIND_PROTECT_EXIT {
       b->wlen = 0;
       s->stream.file.descriptor = -1;
-      if (!b->shared) {
+      if (!b->shared && __atomic_load_n(&b->waiters, __ATOMIC_RELAXED) > 0) {
         /* with SO_LINGER 0 the user asked for an abortive close (RST):
            a FIN from SHUT_WR must not go out first */
         struct linger l;
