@@ -8,30 +8,15 @@ C_CHECKS = tests/c/check_timeout tests/c/check_os tests/c/check_addr \
 check_PROGRAMS += $(C_CHECKS)
 TESTS += $(C_CHECKS)
 
-C_CHECK_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-C_CHECK_LDADD = libeclsock-core.la $(CHECK_LIBS) $(ECL_LIBS)
+## The suites share Check's flags and the convenience library: the
+## defaults (AM_CFLAGS, LDADD) serve them all; other programs set their own.
+AM_CFLAGS += $(CHECK_CFLAGS)
+LDADD = libeclsock-core.la $(CHECK_LIBS) $(ECL_LIBS)
 C_CHECK_UTIL = tests/c/testutil.c tests/c/testutil.h
 
 tests_c_check_timeout_SOURCES = tests/c/check_timeout.c $(C_CHECK_UTIL)
-tests_c_check_timeout_CFLAGS = $(C_CHECK_CFLAGS)
-tests_c_check_timeout_LDADD = $(C_CHECK_LDADD)
-
 tests_c_check_os_SOURCES = tests/c/check_os.c $(C_CHECK_UTIL)
-tests_c_check_os_CFLAGS = $(C_CHECK_CFLAGS)
-tests_c_check_os_LDADD = $(C_CHECK_LDADD)
-
 tests_c_check_addr_SOURCES = tests/c/check_addr.c $(C_CHECK_UTIL)
-tests_c_check_addr_CFLAGS = $(C_CHECK_CFLAGS)
-tests_c_check_addr_LDADD = $(C_CHECK_LDADD)
-
 tests_c_check_options_SOURCES = tests/c/check_options.c $(C_CHECK_UTIL)
-tests_c_check_options_CFLAGS = $(C_CHECK_CFLAGS)
-tests_c_check_options_LDADD = $(C_CHECK_LDADD)
-
 tests_c_check_errors_SOURCES = tests/c/check_errors.c $(C_CHECK_UTIL)
-tests_c_check_errors_CFLAGS = $(C_CHECK_CFLAGS)
-tests_c_check_errors_LDADD = $(C_CHECK_LDADD)
-
 tests_c_check_stream_SOURCES = tests/c/check_stream.c $(C_CHECK_UTIL)
-tests_c_check_stream_CFLAGS = $(C_CHECK_CFLAGS)
-tests_c_check_stream_LDADD = $(C_CHECK_LDADD)
