@@ -70,6 +70,27 @@ eclsock_glue_deadline(cl_object timeout)
   return eclsock_tm_deadline(t);
 }
 
+/* The octets of V from START to END: *P and *N.  V must be a vector of
+   (unsigned-byte 8) or (signed-byte 8). */
+static void
+octets_arg(cl_object v, cl_object start, cl_object end, unsigned char **p,
+           size_t *n)
+{
+  cl_index a, e;
+  if (!ECL_VECTORP(v) || (ecl_array_elttype(v) != ecl_aet_b8
+                          && ecl_array_elttype(v) != ecl_aet_i8))
+    FEwrong_type_argument(cl_list(2, ecl_make_symbol("VECTOR", "CL"),
+                                  cl_list(2, ecl_make_symbol("UNSIGNED-BYTE", "CL"),
+                                          ecl_make_fixnum(8))), v);
+  a = ecl_to_size(start);
+  e = ecl_to_size(end);
+  if (a > e || e > v->vector.dim)
+    FEerror("Invalid bounds ~D..~D for a vector of length ~D", 3, start, end,
+            ecl_make_fixnum(v->vector.dim));
+  *p = v->vector.self.b8 + a;
+  *n = e - a;
+}
+
 /* "host:port", or "[host]:port" for IPv6, or the path of a Unix socket. */
 static void
 format_addr(const eclsock_addr *a, char *buf, size_t len)
@@ -550,22 +571,15 @@ static cl_object
 l_read_octets(cl_object s, cl_object v, cl_object start,
               cl_object end, cl_object mode)
 {
-  cl_index a, e, got;
+  unsigned char *p;
+  size_t n;
+  cl_index got;
   check_stream(s);
-  if (!ECL_VECTORP(v) || (ecl_array_elttype(v) != ecl_aet_b8
-                          && ecl_array_elttype(v) != ecl_aet_i8))
-    FEwrong_type_argument(cl_list(2, ecl_make_symbol("VECTOR", "CL"),
-                                  cl_list(2, ecl_make_symbol("UNSIGNED-BYTE", "CL"),
-                                          ecl_make_fixnum(8))), v);
-  a = ecl_to_size(start);
-  e = ecl_to_size(end);
-  if (a > e || e > v->vector.dim)
-    FEerror("Invalid bounds ~D..~D for a vector of length ~D", 3, start, end,
-            ecl_make_fixnum(v->vector.dim));
+  octets_arg(v, start, end, &p, &n);
   if (eclsock_stream_fd(s) < 0)
     eclsock_raise("recv", EBADF, ECL_NIL, ECL_NIL, s);
-  got = eclsock_stream_read_octets(s, v->vector.self.b8 + a, e - a, ecl_to_int(mode));
-  ecl_return1(ecl_process_env(), ecl_make_fixnum(a + got));
+  got = eclsock_stream_read_octets(s, p, n, ecl_to_int(mode));
+  ecl_return1(ecl_process_env(), ecl_make_fixnum(ecl_to_size(start) + got));
 }
 
 static cl_object
@@ -699,27 +713,6 @@ family_arg(cl_object f)
   if (f == ecl_make_keyword("INET6")) return AF_INET6;
   FEwrong_type_argument(cl_list(4, ecl_make_symbol("MEMBER", "CL"), ECL_NIL,
                                 ecl_make_keyword("INET"), ecl_make_keyword("INET6")), f);
-}
-
-/* The octets of V from START to END: *P and *N.  V must be a vector of
-   (unsigned-byte 8) or (signed-byte 8). */
-static void
-octets_arg(cl_object v, cl_object start, cl_object end, unsigned char **p,
-           size_t *n)
-{
-  cl_index a, e;
-  if (!ECL_VECTORP(v) || (ecl_array_elttype(v) != ecl_aet_b8
-                          && ecl_array_elttype(v) != ecl_aet_i8))
-    FEwrong_type_argument(cl_list(2, ecl_make_symbol("VECTOR", "CL"),
-                                  cl_list(2, ecl_make_symbol("UNSIGNED-BYTE", "CL"),
-                                          ecl_make_fixnum(8))), v);
-  a = ecl_to_size(start);
-  e = ecl_to_size(end);
-  if (a > e || e > v->vector.dim)
-    FEerror("Invalid bounds ~D..~D for a vector of length ~D", 3, start, end,
-            ecl_make_fixnum(v->vector.dim));
-  *p = v->vector.self.b8 + a;
-  *n = e - a;
 }
 
 /* Options a datagram socket takes before bind, then bind (nothing for an
