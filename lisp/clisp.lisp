@@ -65,8 +65,8 @@ server's."
                            (server-fd server 'socket-accept))))
           (%accept fd tm et ef (buffered-p buffered)
                    (socket-server-host server) (socket-server-port server)))
-        (%signal-socket-error "accept" :etimedout 110 "Timed out"
-                              (socket-server-host server) (socket-server-port server) nil))))
+        (%raise "accept" :etimedout nil
+                (socket-server-host server) (socket-server-port server) nil))))
 
 (defun socket-connect (port &optional (host "localhost")
                        &key (element-type 'character) (external-format :default)

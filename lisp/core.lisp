@@ -12,7 +12,7 @@
 ;;; compiled code (the build loads the sources to compile the next file,
 ;;; where there is no C to call).
 (eval-when (:load-toplevel)
-  (ffi:clines "extern void eclsock_init_primitives(void);")
+  (ffi:clines "#include \"internal.h\"")
   (ffi:c-inline () () :void "eclsock_init_primitives()" :one-liner t))
 
 ;;; ------------------------------------------------------------------
@@ -133,8 +133,7 @@ and the other faces' constructors."
   (unless (socket-stream-p stream)
     (error 'type-error :datum stream :expected-type 'socket-stream))
   (or (%stream-fd stream)
-      (error 'socket-error :syscall (string-downcase (string who)) :code :ebadf
-                           :errno 9 :message "Stream is closed" :stream stream)))
+      (%raise (string-downcase (string who)) :ebadf nil nil nil stream)))
 
 (defun print-socket-stream (out stream)
   (print-unreadable-object (stream out)
@@ -172,7 +171,9 @@ C reads it there."
   (unless (socket-server-p server)
     (error 'type-error :datum server :expected-type 'socket-server))
   (or (socket-server-fd server)
-      (error "~A on ~S is illegal: the server is closed." who server)))
+      (%raise (string-downcase (string who)) :ebadf
+              (format nil "~A on ~S is illegal: the server is closed" who server)
+              (socket-server-host server) (socket-server-port server) nil)))
 
 (defun close-server (server)
   "Close SERVER's descriptor once; wakes threads waiting on it."

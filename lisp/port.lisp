@@ -525,7 +525,7 @@ WHOSTATE meanwhile.  Returns T."
                                     internal-time-units-per-second))))
                 predicate args)))
 
-;;; PORT's WITH-TIMEOUT is MP:WITH-TIMEOUT (allegro.lisp: one timer thread
+;;; PORT's WITH-TIMEOUT is MP:WITH-TIMEOUT (mp.lisp: one timer thread
 ;;; interrupts the timed thread, which throws out of its body), after
 ;;; PORT's own timeout spellings are normalised.
 (defmacro port:with-timeout ((seconds &body timeout-forms) &body body)

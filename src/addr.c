@@ -2,12 +2,13 @@
 /*
  * addr.c - name resolution and socket addresses for ecl-sock.
  *
- * Owns: getaddrinfo/getnameinfo and the text form of addresses ("127.0.0.1",
- * "::1").  Resolver failures come back as ECLSOCK_EAI(code), mapped once
+ * Owns: getaddrinfo (one call, in lookup()), getnameinfo, getsockname and
+ * getpeername, Unix socket addresses, and the text form of addresses
+ * ("127.0.0.1", "::1").  Resolver failures come back as ECLSOCK_EAI(code), mapped once
  * here.  getaddrinfo is not async-signal-safe, so it runs with Lisp
  * interrupts deferred.  Must not: allocate Lisp objects or signal.
  */
-#include "eclsock.h"
+#include "internal.h"
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -21,6 +22,28 @@ eai_code(int r)
   if (r == EAI_SYSTEM)
     return errno ? errno : EIO;
   return ECLSOCK_EAI(r);
+}
+
+/* getaddrinfo with Lisp interrupts deferred (it is not async-signal-safe)
+   and its failure mapped to our codes.  The one call of getaddrinfo. */
+static int
+lookup(const char *host, const char *service, const struct addrinfo *hints,
+       struct addrinfo **out)
+{
+  const cl_env_ptr env = ecl_process_env();
+  int r;
+  *out = NULL;
+  ecl_disable_interrupts_env(env);
+  errno = 0;
+  r = getaddrinfo(host, service, hints, out);
+  if (r)
+    r = eai_code(r);
+  ecl_enable_interrupts_env(env);
+  if (r)
+    *out = NULL;
+  else if (!*out)
+    r = ECLSOCK_ENOADDR;
+  return r;
 }
 
 /* Resolve HOST and PORT for SOCKTYPE.  HOST NULL with PASSIVE gives the
@@ -39,25 +62,77 @@ int
 eclsock_addr_resolve_af(const char *host, int port, int passive, int family,
                         int socktype, struct addrinfo **out)
 {
-  const cl_env_ptr env = ecl_process_env();
   struct addrinfo hints;
   char service[16];
-  int r;
   memset(&hints, 0, sizeof hints);
   hints.ai_family = family;
   hints.ai_socktype = socktype;
   hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)
     | (family == AF_INET6 ? AI_V4MAPPED : 0);
   snprintf(service, sizeof service, "%d", port);
-  ecl_disable_interrupts_env(env);
-  errno = 0;
-  r = getaddrinfo(host, service, &hints, out);
-  if (r)
-    r = eai_code(r);
-  ecl_enable_interrupts_env(env);
-  if (!r && !*out)
-    return ECLSOCK_ENOADDR;
+  return lookup(host, service, &hints, out);
+}
+
+/* The addresses of HOST, without a port, looked up with FLAGS. */
+static int
+lookup_host(const char *host, int flags, int socktype, struct addrinfo **out)
+{
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_flags = flags;
+  hints.ai_socktype = socktype;
+  return lookup(host, NULL, &hints, out);
+}
+
+/* Every address of HOST (stream sockets, no port), the first entry with
+   the canonical name in ai_canonname. */
+int
+eclsock_addr_resolve_canon(const char *host, struct addrinfo **out)
+{
+  return lookup_host(host, AI_CANONNAME, SOCK_STREAM, out);
+}
+
+/* TEXT as a numeric address ("10.0.0.1", "::1", "fe80::1%lo"), never
+   asking the resolver: an EAI code when TEXT is not one. */
+int
+eclsock_addr_parse_numeric(const char *text, struct addrinfo **out)
+{
+  return lookup_host(text, AI_NUMERICHOST, SOCK_DGRAM, out);
+}
+
+/* The port of service NAME ("http") for SOCKTYPE, from the services
+   database, in *PORT. */
+int
+eclsock_addr_service_port(const char *name, int socktype, int *port)
+{
+  struct addrinfo hints, *res;
+  char host[NI_MAXHOST];
+  int r;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_INET;
+  hints.ai_flags = AI_PASSIVE;
+  hints.ai_socktype = socktype;
+  r = lookup(NULL, name, &hints, &res);
+  if (!r)
+    r = eclsock_addr_numeric(res->ai_addr, res->ai_addrlen, host, sizeof host, port);
+  eclsock_addr_free(res);
   return r;
+}
+
+/* The address of the Unix socket file PATH in *A; ECLSOCK_ETOOLONG when it
+   does not fit in sun_path. */
+int
+eclsock_addr_unix(const char *path, eclsock_addr *a)
+{
+  struct sockaddr_un *su = (struct sockaddr_un *)&a->ss;
+  size_t n = strlen(path);
+  memset(&a->ss, 0, sizeof a->ss);
+  su->sun_family = AF_UNIX;
+  if (n >= sizeof su->sun_path)
+    return ECLSOCK_ETOOLONG;
+  memcpy(su->sun_path, path, n);
+  a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+  return 0;
 }
 
 void

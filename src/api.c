@@ -14,10 +14,9 @@
  * when the module came from sock.fas by (require :sock): that copy of
  * the C primitives is then the live one.
  */
-#include "eclsock.h"
+#include "internal.h"
 #include "ecl-sock.h"
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -250,34 +249,27 @@ run_wrap(cl_env_ptr env, void *ctx)
 static int
 check_socket_fd(int fd)
 {
-  int type = 0, listening = 0;
-  socklen_t len = sizeof type;
+  int type = 0, listening = 0, e;
+  eclsock_addr peer;
   if (fd < 0) {
     set_message("descriptor %d is negative", fd);
     return -1;
   }
-  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
-    int e = errno;
-    set_message("descriptor %d is not a socket: %s", fd, strerror(e));
+  if ((e = eclsock_os_socket_kind(fd, &type, &listening))) {
+    set_message("descriptor %d is not a socket: %s", fd, eclsock_err_message(e));
     return -1;
   }
   if (type != SOCK_STREAM) {
     set_message("descriptor %d is not a stream socket (SO_TYPE %d)", fd, type);
     return -1;
   }
-  len = sizeof listening;
-  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening) {
+  if (listening) {
     set_message("descriptor %d is a listening socket, not a connection", fd);
     return -1;
   }
-  {
-    struct sockaddr_storage ss;
-    len = sizeof ss;
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) {
-      int e = errno;
-      set_message("descriptor %d is not connected: %s", fd, strerror(e));
-      return -1;
-    }
+  if ((e = eclsock_addr_peer(fd, &peer))) {
+    set_message("descriptor %d is not connected: %s", fd, eclsock_err_message(e));
+    return -1;
   }
   return 0;
 }
@@ -307,10 +299,9 @@ ecl_sock_wrap_fd(int fd, const char *element_type, const char *external_format,
   w.buffered = !(flags & ECL_SOCK_UNBUFFERED);
   w.fd = fd;
   if (flags & ECL_SOCK_HOST_OWNS_FD) {
-    w.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (w.fd < 0) {
-      int e = errno;
-      set_message("cannot duplicate descriptor %d: %s", fd, strerror(e));
+    int e = eclsock_os_dup(fd, &w.fd);
+    if (e) {
+      set_message("cannot duplicate descriptor %d: %s", fd, eclsock_err_message(e));
       errno = e;
       return ECL_SOCK_ESYSTEM;
     }

@@ -3,13 +3,15 @@
  * errors.c - error codes to names, messages and Lisp conditions.
  *
  * Owns: the one table that names error codes (errno values, resolver codes
- * and our ECLSOCK_E* codes) and eclsock_raise(), the one place where a code
- * becomes a Lisp condition.  C never picks a condition class: it hands the
+ * and our ECLSOCK_E* codes), both ways (code -> name for C, name -> code for
+ * the Lisp layer's own errors), and eclsock_raise(), the one place where a
+ * code becomes a Lisp condition.  Also the module's symbols (eclsock_sym),
+ * which every layer from here up uses.  C never picks a condition class: it hands the
  * code's keyword (:ECONNREFUSED, :ETIMEDOUT, :EAI-NONAME ...) to
  * ECLSOCK::%SIGNAL-SOCKET-ERROR, and lisp/conditions.lisp maps keywords to
  * classes.
  */
-#include "eclsock.h"
+#include "internal.h"
 #include <errno.h>
 #include <netdb.h>
 #include <string.h>
@@ -54,6 +56,21 @@ eclsock_err_name(int code)
   }
 }
 
+/* The code named NAME ("EBADF", "ETIMEDOUT", "EAI-NONAME"), the inverse
+   of eclsock_err_name for the errno values and resolver codes; 0 when NAME
+   names none. */
+int
+eclsock_err_code(const char *name)
+{
+#define X(e) if (!strcmp(name, #e)) return e;
+  ECLSOCK_ERRNO_MAP(X)
+#undef X
+#define X(e, n) if (!strcmp(name, n)) return ECLSOCK_EAI(e);
+  ECLSOCK_EAI_MAP(X)
+#undef X
+  return 0;
+}
+
 /* A message for humans about CODE. */
 const char *
 eclsock_err_message(int code)
@@ -86,15 +103,29 @@ code_errno(int code)
   }
 }
 
+cl_object
+eclsock_sym(const char *name)
+{
+  return ecl_make_symbol(name, "ECLSOCK");
+}
+
 void
 eclsock_raise(const char *op, int code, cl_object host, cl_object port,
               cl_object stream)
+{
+  eclsock_raise_msg(op, code, ECL_NIL, host, port, stream);
+}
+
+void
+eclsock_raise_msg(const char *op, int code, cl_object message, cl_object host,
+                  cl_object port, cl_object stream)
 {
   cl_object args[7];
   args[0] = ecl_make_simple_base_string(op, -1);
   args[1] = ecl_make_keyword(eclsock_err_name(code));
   args[2] = code_errno(code);
-  args[3] = ecl_make_simple_base_string(eclsock_err_message(code), -1);
+  args[3] = Null(message) ? ecl_make_simple_base_string(eclsock_err_message(code), -1)
+    : message;
   args[4] = host;
   args[5] = port;
   args[6] = stream;

@@ -10,7 +10,7 @@
  * unwind-protect cleanup until a stream or server owns them, so neither an
  * error nor an interrupt leaks one.
  */
-#include "eclsock.h"
+#include "internal.h"
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -21,18 +21,12 @@
 
 #define PKG "ECLSOCK"
 
-cl_object
-eclsock_sym(const char *name)
-{
-  return ecl_make_symbol(name, PKG);
-}
-
 /* -- Argument conversion ------------------------------------------------ */
 
 /* A C string for the Lisp string S; *KEEP holds the Lisp object that owns
    the characters (keep it alive while the pointer is used). */
-char *
-eclsock_glue_cstring(cl_object s, cl_object *keep)
+static char *
+cstring_arg(cl_object s, cl_object *keep)
 {
   if (!ECL_STRINGP(s))
     FEwrong_type_argument(ecl_make_symbol("STRING", "CL"), s);
@@ -57,17 +51,31 @@ fd_arg(cl_object fd)
   return (int)ecl_fixnum(fd);
 }
 
-eclsock_deadline
-eclsock_glue_deadline(cl_object timeout)
+/* X, a non-negative real, as a double; a type error otherwise. */
+static double
+seconds_arg(cl_object x)
 {
-  double t;
+  if (!ECL_REAL_TYPE_P(ecl_t_of(x)) || ecl_minusp(x))
+    FEwrong_type_argument(cl_list(2, ecl_make_symbol("REAL", "CL"), ecl_make_fixnum(0)),
+                          x);
+  return ecl_to_double(x);
+}
+
+/* A Lisp timeout (a non-negative real in seconds, or NIL for none) as a
+   deadline. */
+static eclsock_deadline
+deadline_arg(cl_object timeout)
+{
   if (Null(timeout))
     return ECLSOCK_NO_DEADLINE;
-  if (!ECL_REAL_TYPE_P(ecl_t_of(timeout)) || ecl_minusp(timeout))
-    FEwrong_type_argument(cl_list(2, ecl_make_symbol("REAL", "CL"), ecl_make_fixnum(0)),
-                          timeout);
-  t = ecl_to_double(timeout);
-  return eclsock_tm_deadline(t);
+  return eclsock_tm_deadline(seconds_arg(timeout));
+}
+
+/* The keyword of address family AF: :INET, :INET6 or :UNIX. */
+static cl_object
+family_keyword(int af)
+{
+  return ecl_make_keyword(af == AF_INET6 ? "INET6" : af == AF_UNIX ? "UNIX" : "INET");
 }
 
 /* The octets of V from START to END: *P and *N.  V must be a vector of
@@ -125,20 +133,6 @@ stream_name(int fd)
 
 /* -- Making sockets ----------------------------------------------------- */
 
-/* Fill a sockaddr_un for PATH; ECLSOCK_ETOOLONG when it does not fit. */
-static int
-unix_addr(const char *path, struct sockaddr_un *su, socklen_t *len)
-{
-  size_t n = strlen(path);
-  memset(su, 0, sizeof *su);
-  su->sun_family = AF_UNIX;
-  if (n >= sizeof su->sun_path)
-    return ECLSOCK_ETOOLONG;
-  memcpy(su->sun_path, path, n);
-  *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-  return 0;
-}
-
 /* How to finish a fresh socket for one address (TRY: bind and listen,
    connect, bind a datagram socket) and which Lisp object then owns it
    (OWN: a stream; NULL: the descriptor itself), with their arguments. */
@@ -165,14 +159,16 @@ open_socket(const char *op, const char *host, int port, int passive, int family,
   const cl_env_ptr env = ecl_process_env();
   struct addrinfo *volatile ai = NULL;
   struct addrinfo local;
-  struct sockaddr_un su;
+  eclsock_addr su;
   volatile int fd = -1, code = 0, done = 0;
   cl_object volatile result = ECL_NIL;
   memset(&local, 0, sizeof local);
   if (family == AF_UNIX) {
     local.ai_family = AF_UNIX;
-    if (host && !(code = unix_addr(host, &su, &local.ai_addrlen)))
-      local.ai_addr = (struct sockaddr *)&su;
+    if (host && !(code = eclsock_addr_unix(host, &su))) {
+      local.ai_addr = (struct sockaddr *)&su.ss;
+      local.ai_addrlen = su.len;
+    }
     if (code)
       eclsock_raise(op, code, s->host, s->port, ECL_NIL);
   }
@@ -226,14 +222,10 @@ try_connect(int fd, const struct addrinfo *a, const struct setup *s)
 {
   if (s->lhost || s->lport) {
     struct addrinfo *res = NULL;
-    int one = 1;
     int code = eclsock_addr_resolve_af(s->lhost, s->lport, 1, a->ai_family,
                                        SOCK_STREAM, &res);
-    if (!code) {
-      (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      if (bind(fd, res->ai_addr, res->ai_addrlen) < 0)
-        code = errno;
-    }
+    if (!code)
+      code = eclsock_os_bind(fd, res->ai_addr, res->ai_addrlen, 1);
     eclsock_addr_free(res);
     if (code)
       return code;
@@ -253,14 +245,14 @@ l_connect_from(cl_object host, cl_object port, cl_object lhost, cl_object lport,
 {
   cl_object keep, lkeep;
   struct setup s;
-  char *h = eclsock_glue_cstring(host, &keep);
+  char *h = cstring_arg(host, &keep);
   int p = port_arg(port);
   memset(&s, 0, sizeof s);
   s.try = try_connect;
   s.own = own_stream;
-  s.lhost = Null(lhost) ? NULL : eclsock_glue_cstring(lhost, &lkeep);
+  s.lhost = Null(lhost) ? NULL : cstring_arg(lhost, &lkeep);
   s.lport = Null(lport) ? 0 : port_arg(lport);
-  s.dl = eclsock_glue_deadline(timeout);
+  s.dl = deadline_arg(timeout);
   s.host = host; s.port = port;
   s.elttype = elttype; s.extfmt = extfmt; s.buffered = buffered;
   ecl_return1(ecl_process_env(),
@@ -283,11 +275,11 @@ l_connect_unix(cl_object path, cl_object timeout, cl_object elttype,
 {
   cl_object keep;
   struct setup s;
-  char *p = eclsock_glue_cstring(path, &keep);
+  char *p = cstring_arg(path, &keep);
   memset(&s, 0, sizeof s);
   s.try = try_connect;
   s.own = own_stream;
-  s.dl = eclsock_glue_deadline(timeout);
+  s.dl = deadline_arg(timeout);
   s.host = path; s.port = ECL_NIL;
   s.elttype = elttype; s.extfmt = extfmt; s.buffered = buffered;
   ecl_return1(ecl_process_env(),
@@ -310,7 +302,7 @@ l_listen(cl_object host, cl_object port, cl_object backlog)
 {
   cl_object keep;
   struct setup s;
-  char *h = eclsock_glue_cstring(host, &keep);
+  char *h = cstring_arg(host, &keep);
   int p = port_arg(port);
   memset(&s, 0, sizeof s);
   s.try = try_listen;
@@ -326,7 +318,7 @@ l_listen_unix(cl_object path, cl_object backlog)
 {
   cl_object keep;
   struct setup s;
-  char *p = eclsock_glue_cstring(path, &keep);
+  char *p = cstring_arg(path, &keep);
   memset(&s, 0, sizeof s);
   s.try = try_listen;
   s.backlog = ecl_to_int(backlog);
@@ -343,7 +335,7 @@ l_accept(cl_object lfd, cl_object timeout, cl_object elttype,
 {
   const cl_env_ptr env = ecl_process_env();
   int l = fd_arg(lfd);
-  eclsock_deadline dl = eclsock_glue_deadline(timeout);
+  eclsock_deadline dl = deadline_arg(timeout);
   volatile int fd = -1, code = 0, done = 0;
   cl_object stream = ECL_NIL;
   ECL_UNWIND_PROTECT_BEGIN(env) {
@@ -408,8 +400,7 @@ address_values(int code, eclsock_addr *a, const char *op)
   if (code)
     eclsock_raise(op, code, ECL_NIL, ECL_NIL, ECL_NIL);
   ecl_return3(env, ecl_make_simple_base_string(host, -1), ecl_make_fixnum(port),
-              ecl_make_keyword(a->ss.ss_family == AF_INET6 ? "INET6"
-                               : a->ss.ss_family == AF_UNIX ? "UNIX" : "INET"));
+              family_keyword(a->ss.ss_family));
 }
 
 /* (%local-address fd) -> host string, port, family keyword */
@@ -434,17 +425,10 @@ l_address_name(cl_object host)
 {
   const cl_env_ptr env = ecl_process_env();
   cl_object keep, out = ECL_NIL;
-  char *h = eclsock_glue_cstring(host, &keep);
-  struct addrinfo hints, *res = NULL;
+  char *h = cstring_arg(host, &keep);
+  struct addrinfo *res = NULL;
   char name[NI_MAXHOST];
-  memset(&hints, 0, sizeof hints);
-  hints.ai_flags = AI_NUMERICHOST;
-  hints.ai_socktype = SOCK_STREAM;
-  ecl_disable_interrupts_env(env);
-  if (getaddrinfo(h, NULL, &hints, &res) != 0)
-    res = NULL;
-  ecl_enable_interrupts_env(env);
-  if (res) {
+  if (!eclsock_addr_parse_numeric(h, &res)) {
     if (!eclsock_addr_name(res->ai_addr, res->ai_addrlen, name, sizeof name))
       out = ecl_make_simple_base_string(name, -1);
     eclsock_addr_free(res);
@@ -459,18 +443,9 @@ l_resolve(cl_object host)
 {
   const cl_env_ptr env = ecl_process_env();
   cl_object keep, addrs = ECL_NIL, fams = ECL_NIL, canon = ECL_NIL;
-  char *h = eclsock_glue_cstring(host, &keep);
-  struct addrinfo hints, *res = NULL, *a;
-  int r;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_flags = AI_CANONNAME;
-  hints.ai_socktype = SOCK_STREAM;
-  ecl_disable_interrupts_env(env);
-  errno = 0;
-  r = getaddrinfo(h, NULL, &hints, &res);
-  if (r)
-    r = (r == EAI_SYSTEM) ? (errno ? errno : EIO) : ECLSOCK_EAI(r);
-  ecl_enable_interrupts_env(env);
+  char *h = cstring_arg(host, &keep);
+  struct addrinfo *res = NULL, *a;
+  int r = eclsock_addr_resolve_canon(h, &res);
   if (r)
     eclsock_raise("getaddrinfo", r, host, ECL_NIL, ECL_NIL);
   for (a = res; a; a = a->ai_next) {
@@ -483,7 +458,7 @@ l_resolve(cl_object host)
       if (Null(cl_member(4, t, addrs, ecl_make_keyword("TEST"),
                          ecl_make_symbol("STRING=", "CL")))) {
         addrs = ecl_cons(t, addrs);
-        fams = ecl_cons(ecl_make_keyword(a->ai_family == AF_INET6 ? "INET6" : "INET"), fams);
+        fams = ecl_cons(family_keyword(a->ai_family), fams);
       }
     }
   }
@@ -585,7 +560,7 @@ l_read_octets(cl_object s, cl_object v, cl_object start,
 static cl_object
 l_status(cl_object what, cl_object timeout)
 {
-  return eclsock_status(what, timeout);
+  return eclsock_status(what, deadline_arg(timeout));
 }
 
 static cl_object
@@ -597,20 +572,26 @@ l_set_server_class(cl_object cls)
 
 /* -- Socket options ----------------------------------------------------- */
 
+/* Every option keyword socket-options knows, in the table's order. */
+static cl_object
+option_names(void)
+{
+  size_t n, i;
+  const struct eclsock_option *t = eclsock_opt_table(&n);
+  cl_object names = ECL_NIL;
+  for (i = n; i-- > 0; )
+    names = ecl_cons(ecl_make_keyword(t[i].name), names);
+  return names;
+}
+
 static const struct eclsock_option *
 option_arg(cl_object kw)
 {
   const struct eclsock_option *o = NULL;
   if (ECL_SYMBOLP(kw) && !Null(kw))
     o = eclsock_opt_find((char *)ecl_symbol_name(kw)->base_string.self);
-  if (!o) {
-    size_t n, i;
-    const struct eclsock_option *t = eclsock_opt_table(&n);
-    cl_object names = ECL_NIL;
-    for (i = n; i-- > 0; )
-      names = ecl_cons(ecl_make_keyword(t[i].name), names);
-    FEwrong_type_argument(ecl_cons(ecl_make_symbol("MEMBER", "CL"), names), kw);
-  }
+  if (!o)
+    FEwrong_type_argument(ecl_cons(ecl_make_symbol("MEMBER", "CL"), option_names()), kw);
   return o;
 }
 
@@ -624,9 +605,10 @@ l_getsockopt(cl_object fd, cl_object kw)
   union { int i; struct timeval tv; struct linger l; } v;
   socklen_t len = sizeof v;
   cl_object out;
+  int code;
   memset(&v, 0, sizeof v);
-  if (getsockopt(f, o->level, o->optname, &v, &len) < 0)
-    eclsock_raise("getsockopt", errno, ECL_NIL, ECL_NIL, ECL_NIL);
+  if ((code = eclsock_os_getsockopt(f, o->level, o->optname, &v, &len)))
+    eclsock_raise("getsockopt", code, ECL_NIL, ECL_NIL, ECL_NIL);
   switch (o->kind) {
   case OPT_BOOL: out = v.i ? ECL_T : ECL_NIL; break;
   case OPT_INT: out = ecl_make_integer(v.i); break;
@@ -649,16 +631,13 @@ l_setsockopt(cl_object fd, cl_object kw, cl_object value)
   int f = fd_arg(fd);
   union { int i; struct timeval tv; struct linger l; } v;
   socklen_t len = sizeof(int);
+  int code;
   memset(&v, 0, sizeof v);
   switch (o->kind) {
   case OPT_BOOL: v.i = !Null(value); break;
   case OPT_INT: v.i = ecl_to_int(value); break;
   case OPT_TIMEVAL: {
-    double t;
-    if (!ECL_REAL_TYPE_P(ecl_t_of(value)) || ecl_minusp(value))
-      FEwrong_type_argument(cl_list(2, ecl_make_symbol("REAL", "CL"), ecl_make_fixnum(0)),
-                            value);
-    t = ecl_to_double(value);
+    double t = seconds_arg(value);
     v.tv.tv_sec = (time_t)t;
     v.tv.tv_usec = (suseconds_t)((t - (double)v.tv.tv_sec) * 1e6);
     len = sizeof v.tv;
@@ -679,8 +658,8 @@ l_setsockopt(cl_object fd, cl_object kw, cl_object value)
       v.l.l_linger = (int)ecl_fixnum(value);
     }
   }
-  if (setsockopt(f, o->level, o->optname, &v, len) < 0)
-    eclsock_raise("setsockopt", errno, ECL_NIL, ECL_NIL, ECL_NIL);
+  if ((code = eclsock_os_setsockopt(f, o->level, o->optname, &v, len)))
+    eclsock_raise("setsockopt", code, ECL_NIL, ECL_NIL, ECL_NIL);
   ecl_return1(env, value);
 }
 
@@ -688,12 +667,26 @@ l_setsockopt(cl_object fd, cl_object kw, cl_object value)
 static cl_object
 l_option_names(void)
 {
-  size_t n, i;
-  const struct eclsock_option *t = eclsock_opt_table(&n);
-  cl_object names = ECL_NIL;
-  for (i = n; i-- > 0; )
-    names = ecl_cons(ecl_make_keyword(t[i].name), names);
-  ecl_return1(ecl_process_env(), names);
+  ecl_return1(ecl_process_env(), option_names());
+}
+
+/* (%raise op code-keyword message host port stream): signal the socket
+   error named CODE-KEYWORD (:EBADF, :ETIMEDOUT, :EAI-NONAME ...) for OP, as
+   the C layers do: the Lisp layer's own errors take the same path and the
+   same table.  MESSAGE NIL: the table's message for the code. */
+static cl_object
+l_raise(cl_object op, cl_object kw, cl_object message, cl_object host,
+        cl_object port, cl_object stream)
+{
+  cl_object keep;
+  int code = 0;
+  if (ECL_SYMBOLP(kw) && !Null(kw))
+    code = eclsock_err_code((char *)ecl_symbol_name(kw)->base_string.self);
+  if (!code)
+    FEerror("ECLSOCK::%RAISE: ~S names no error code", 1, kw);
+  if (!Null(message) && !ECL_STRINGP(message))
+    FEwrong_type_argument(ecl_make_symbol("STRING", "CL"), message);
+  eclsock_raise_msg(cstring_arg(op, &keep), code, message, host, port, stream);
 }
 
 /* (%error-name code) -> keyword for an error code (tests, docs) */
@@ -720,14 +713,12 @@ family_arg(cl_object f)
 static int
 try_datagram(int fd, const struct addrinfo *a, const struct setup *s)
 {
-  int one = 1;
-  if (s->reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
-    return errno;
-  if (s->broadcast && setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) < 0)
-    return errno;
-  if (!a->ai_addr)
-    return 0;
-  return bind(fd, a->ai_addr, a->ai_addrlen) < 0 ? errno : 0;
+  int code = 0;
+  if (s->broadcast)
+    code = eclsock_os_setflag(fd, SOL_SOCKET, SO_BROADCAST, 1);
+  if (code || !a->ai_addr)
+    return code;
+  return eclsock_os_bind(fd, a->ai_addr, a->ai_addrlen, s->reuse);
 }
 
 /* (%datagram host port family reuse broadcast) -> descriptor of a UDP
@@ -739,7 +730,7 @@ l_datagram(cl_object host, cl_object port, cl_object family, cl_object reuse,
 {
   cl_object keep;
   struct setup s;
-  char *h = eclsock_glue_cstring(host, &keep);
+  char *h = cstring_arg(host, &keep);
   int p = port_arg(port), fam = family_arg(family);
   memset(&s, 0, sizeof s);
   s.try = try_datagram;
@@ -757,7 +748,7 @@ l_datagram_unix(cl_object path)
 {
   cl_object keep;
   struct setup s;
-  char *p = Null(path) ? NULL : eclsock_glue_cstring(path, &keep);
+  char *p = Null(path) ? NULL : cstring_arg(path, &keep);
   memset(&s, 0, sizeof s);
   s.try = try_datagram;
   s.host = path; s.port = ECL_NIL;
@@ -782,16 +773,12 @@ l_send_to(cl_object fd, cl_object v, cl_object start, cl_object end,
   to.len = 0;
   if (!Null(host)) {
     cl_object keep;
-    char *h = eclsock_glue_cstring(host, &keep);
+    char *h = cstring_arg(host, &keep);
     if ((code = eclsock_addr_local(f, &self)))
       eclsock_raise("getsockname", code, host, port, ECL_NIL);
     if (self.ss.ss_family == AF_UNIX) {
-      struct sockaddr_un su;
-      socklen_t len;
-      if ((code = unix_addr(h, &su, &len)))
+      if ((code = eclsock_addr_unix(h, &to)))
         eclsock_raise("sendto", code, host, ECL_NIL, ECL_NIL);
-      memcpy(&to.ss, &su, len);
-      to.len = len;
     } else {
       struct addrinfo *res = NULL;
       code = eclsock_addr_resolve_af(h, port_arg(port), 0, self.ss.ss_family,
@@ -837,8 +824,7 @@ l_receive_from(cl_object fd, cl_object v, cl_object start, cl_object end)
     host[0] = 0;
   {
     cl_object h = ecl_make_simple_base_string(host, -1);
-    cl_object fam = ecl_make_keyword(from.ss.ss_family == AF_INET6 ? "INET6"
-                                     : from.ss.ss_family == AF_UNIX ? "UNIX" : "INET");
+    cl_object fam = family_keyword(from.ss.ss_family);
     env->values[1] = h;
     env->values[2] = ecl_make_fixnum(port);
     env->values[3] = fam;
@@ -855,16 +841,9 @@ l_parse_address(cl_object text)
 {
   const cl_env_ptr env = ecl_process_env();
   cl_object keep, out = ECL_NIL;
-  char *t = eclsock_glue_cstring(text, &keep);
-  struct addrinfo hints, *res = NULL;
-  int r;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_flags = AI_NUMERICHOST;
-  hints.ai_socktype = SOCK_DGRAM;
-  ecl_disable_interrupts_env(env);
-  r = getaddrinfo(t, NULL, &hints, &res);
-  ecl_enable_interrupts_env(env);
-  if (r || !res)
+  char *t = cstring_arg(text, &keep);
+  struct addrinfo *res = NULL;
+  if (eclsock_addr_parse_numeric(t, &res))
     ecl_return1(env, ECL_NIL);
   if (res->ai_family == AF_INET) {
     const struct sockaddr_in *s4 = (const struct sockaddr_in *)res->ai_addr;
@@ -916,24 +895,11 @@ l_service_port(cl_object name, cl_object proto)
 {
   const cl_env_ptr env = ecl_process_env();
   cl_object keep, keep2;
-  char *n = eclsock_glue_cstring(name, &keep);
-  char *pr = eclsock_glue_cstring(proto, &keep2);
-  struct addrinfo hints, *res = NULL;
-  int r, port = 0;
-  char host[NI_MAXHOST];
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_INET;
-  hints.ai_flags = AI_PASSIVE;
-  hints.ai_socktype = strcmp(pr, "udp") ? SOCK_STREAM : SOCK_DGRAM;
-  ecl_disable_interrupts_env(env);
-  errno = 0;
-  r = getaddrinfo(NULL, n, &hints, &res);
-  if (r)
-    r = (r == EAI_SYSTEM) ? (errno ? errno : EIO) : ECLSOCK_EAI(r);
-  ecl_enable_interrupts_env(env);
-  if (!r && res)
-    r = eclsock_addr_numeric(res->ai_addr, res->ai_addrlen, host, sizeof host, &port);
-  eclsock_addr_free(res);
+  char *n = cstring_arg(name, &keep);
+  char *pr = cstring_arg(proto, &keep2);
+  int port = 0;
+  int r = eclsock_addr_service_port(n, strcmp(pr, "udp") ? SOCK_STREAM : SOCK_DGRAM,
+                                    &port);
   if (r)
     eclsock_raise("getaddrinfo", r, name, proto, ECL_NIL);
   ecl_return1(env, ecl_make_fixnum(port));
@@ -973,6 +939,7 @@ static const struct prim prims[] = {
   { "%SETSOCKOPT",         (void *)l_setsockopt,       3 },
   { "%OPTION-NAMES",       (void *)l_option_names,     0 },
   { "%ERROR-NAME",         (void *)l_error_name,       1 },
+  { "%RAISE",              (void *)l_raise,            6 },
   { "%DATAGRAM",           (void *)l_datagram,         5 },
   { "%DATAGRAM-UNIX",      (void *)l_datagram_unix,    1 },
   { "%SEND-TO",            (void *)l_send_to,          6 },

@@ -6,7 +6,7 @@
  * how its value is shaped (boolean, integer, timeval, linger).  Adding an
  * option is one line.  Must not: allocate Lisp objects or signal.
  */
-#include "eclsock.h"
+#include "internal.h"
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>

@@ -2,8 +2,10 @@
 /*
  * os.c - system calls on plain descriptors for ecl-sock.
  *
- * Owns: socket, connect, bind+listen, accept, send, recv, sendto, recvfrom,
- * shutdown, close.
+ * Owns: socket, connect, bind, listen, accept, send, recv (and peek),
+ * sendto, recvfrom, getsockopt/setsockopt, shutdown, close: every system
+ * call on a socket descriptor in the module (name resolution and
+ * getsockname/getpeername are addr.c's).
  * Each function returns 0 or an error code (positive errno captured at the
  * call, or a negative ECLSOCK_E* code) and never signals.  Blocking calls
  * run with Lisp interrupts deferred and are retried on EINTR, so that
@@ -13,7 +15,7 @@
  * ECL's SIGPIPE handler.  Must not: hold a descriptor across a wait (the
  * caller owns it and cleans up if an interrupt unwinds).
  */
-#include "eclsock.h"
+#include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -45,6 +47,22 @@ eclsock_os_socket(int family, int type, volatile int *fd)
      cleanup sees the descriptor even if an interrupt unwinds right here */
   ECLSOCK_BLOCKING(env, *fd, e, socket(family, type | SOCK_CLOEXEC, 0));
   return *fd < 0 ? e : 0;
+}
+
+/* A new descriptor for the socket of FD, close-on-exec, in *NEWFD. */
+int
+eclsock_os_dup(int fd, int *newfd)
+{
+  *newfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  return *newfd < 0 ? errno : 0;
+}
+
+/* A descriptor on /dev/null in *FD (the stream layer's template stream). */
+int
+eclsock_os_open_null(int *fd)
+{
+  *fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return *fd < 0 ? errno : 0;
 }
 
 /* Close FD.  Linux releases the descriptor even when close reports EINTR,
@@ -117,18 +135,66 @@ eclsock_os_connect(int fd, const struct sockaddr *sa, socklen_t len,
   return fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ? errno : 0;
 }
 
+/* getsockopt(2): the value in V, its length in *LEN. */
+int
+eclsock_os_getsockopt(int fd, int level, int name, void *v, socklen_t *len)
+{
+  return getsockopt(fd, level, name, v, len) < 0 ? errno : 0;
+}
+
+/* setsockopt(2). */
+int
+eclsock_os_setsockopt(int fd, int level, int name, const void *v, socklen_t len)
+{
+  return setsockopt(fd, level, name, v, len) < 0 ? errno : 0;
+}
+
+/* Turn the boolean option NAME (at LEVEL) on or off. */
+int
+eclsock_os_setflag(int fd, int level, int name, int on)
+{
+  return eclsock_os_setsockopt(fd, level, name, &on, sizeof on);
+}
+
+/* Bind FD to SA, with SO_REUSEADDR first when REUSE (what servers expect:
+   a port in TIME_WAIT can be bound again). */
+int
+eclsock_os_bind(int fd, const struct sockaddr *sa, socklen_t len, int reuse)
+{
+  int e;
+  if (reuse && (e = eclsock_os_setflag(fd, SOL_SOCKET, SO_REUSEADDR, 1)))
+    return e;
+  return bind(fd, sa, len) < 0 ? errno : 0;
+}
+
+int
+eclsock_os_listen(int fd, int backlog)
+{
+  return listen(fd, backlog) < 0 ? errno : 0;
+}
+
 /* Bind FD to SA (with SO_REUSEADDR for TCP, as servers expect) and listen. */
 int
 eclsock_os_bind_listen(int fd, const struct sockaddr *sa, socklen_t len,
                        int backlog)
 {
-  int one = 1;
-  if (sa->sa_family != AF_UNIX)
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(fd, sa, len) < 0)
-    return errno;
-  if (listen(fd, backlog) < 0)
-    return errno;
+  int e = eclsock_os_bind(fd, sa, len, sa->sa_family != AF_UNIX);
+  return e ? e : eclsock_os_listen(fd, backlog);
+}
+
+/* What kind of socket FD is: its SO_TYPE in *TYPE and whether it listens
+   (SO_ACCEPTCONN) in *LISTENING.  An error when FD is no socket. */
+int
+eclsock_os_socket_kind(int fd, int *type, int *listening)
+{
+  socklen_t len = sizeof *type;
+  int e;
+  *type = 0;
+  *listening = 0;
+  if ((e = eclsock_os_getsockopt(fd, SOL_SOCKET, SO_TYPE, type, &len)))
+    return e;
+  len = sizeof *listening;
+  (void)eclsock_os_getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, listening, &len);
   return 0;
 }
 
@@ -282,4 +348,30 @@ int
 eclsock_os_shutdown(int fd, int how)
 {
   return shutdown(fd, how) < 0 ? errno : 0;
+}
+
+/* Wake every thread blocked on FD before it is closed: shut the
+   connection down both ways, or only for reading when the user asked for
+   an abortive close (SO_LINGER on with 0 s: the RST must not be preceded
+   by a FIN).  Errors are ignored: the descriptor is closed next anyway. */
+void
+eclsock_os_shutdown_for_close(int fd)
+{
+  struct linger l;
+  socklen_t len = sizeof l;
+  int abortive = eclsock_os_getsockopt(fd, SOL_SOCKET, SO_LINGER, &l, &len) == 0
+    && l.l_onoff && l.l_linger == 0;
+  (void)shutdown(fd, abortive ? SHUT_RD : SHUT_RDWR);
+}
+
+/* Look at the next octet of FD without taking it and without waiting:
+   *GOT is 1 when there is one, 0 at end of file.  Returns 0 or the errno
+   (EAGAIN when nothing has arrived, ENOTSOCK for a descriptor that is no
+   socket, ENOTCONN for a listening one). */
+int
+eclsock_os_peek(int fd, size_t *got)
+{
+  unsigned char c;
+  *got = 0;
+  return eclsock_os_recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT, got);
 }

@@ -11,9 +11,10 @@
  * and pending output of a listed stream is sent before the wait, as much
  * as the socket takes at once (a peer that does not read never holds the
  * wait past its timeout).  It is in C because it runs once per round trip
- * over possibly thousands of objects.
+ * over possibly thousands of objects.  Must not: make system calls other
+ * than through os.c and timeout.c, or convert Lisp timeouts (glue.c does).
  */
-#include "eclsock.h"
+#include "internal.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,19 +101,13 @@ classify(struct entry *e, cl_object x, int dir)
     e->kind = K_STREAM;
     e->fd = eclsock_stream_fd(x);
     if (e->fd < 0)
-      cl_error(5, ecl_make_symbol("SIMPLE-ERROR", "CL"),
-               ecl_make_keyword("FORMAT-CONTROL"),
-               ecl_make_simple_base_string("SOCKET-STATUS on the closed stream ~S is illegal", -1),
-               ecl_make_keyword("FORMAT-ARGUMENTS"), ecl_list1(x));
+      eclsock_raise("socket-status", EBADF, ECL_NIL, ECL_NIL, x);
   } else if (server_p(x)) {
     e->kind = K_SERVER;
     e->fd = eclsock_server_fd(x);
     e->dir = D_INPUT;
     if (e->fd < 0)
-      cl_error(5, ecl_make_symbol("SIMPLE-ERROR", "CL"),
-               ecl_make_keyword("FORMAT-CONTROL"),
-               ecl_make_simple_base_string("SOCKET-STATUS on the closed server ~S is illegal", -1),
-               ecl_make_keyword("FORMAT-ARGUMENTS"), ecl_list1(x));
+      eclsock_raise("socket-status", EBADF, ECL_NIL, ECL_NIL, x);
   } else if (ECL_FIXNUMP(x) && ecl_fixnum(x) >= 0 && ecl_fixnum(x) <= 0x7fffffff) {
     e->kind = K_FD;
     e->fd = (int)ecl_fixnum(x);
@@ -165,13 +160,12 @@ status_of(struct entry *e, short revents)
         err = p == -2;
       }
     } else if (revents & (POLLIN | POLLHUP | POLLERR)) {
-      char c;
-      ssize_t r = recv(e->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-      int en = r < 0 ? errno : 0;
+      size_t got = 0;
+      int en = eclsock_os_peek(e->fd, &got);
       /* not a socket, or a listening socket with a connection waiting */
-      in = r > 0 || en == ENOTSOCK || (en == ENOTCONN && (revents & POLLIN));
-      eof = r == 0;
-      err = r < 0 && !in && en != EAGAIN && en != EWOULDBLOCK;
+      in = (!en && got) || en == ENOTSOCK || (en == ENOTCONN && (revents & POLLIN));
+      eof = !en && !got;
+      err = en && !in && en != EAGAIN && en != EWOULDBLOCK;
     }
   }
   if (e->dir & D_OUTPUT) {
@@ -256,14 +250,13 @@ status_run(cl_object what, int single, cl_index n, eclsock_deadline dl,
   return result;
 }
 
-/* socket-status with WHAT in any of CLISP's forms and TIMEOUT a
-   non-negative real (seconds) or NIL (wait until something is ready).
-   Returns the status(es) and the number of ready objects. */
+/* socket-status with WHAT in any of CLISP's forms, waiting until DL
+   (ECLSOCK_NO_DEADLINE: until something is ready).  Returns the status(es)
+   and the number of ready objects. */
 cl_object
-eclsock_status(cl_object what, cl_object timeout)
+eclsock_status(cl_object what, eclsock_deadline dl)
 {
   const cl_env_ptr env = ecl_process_env();
-  eclsock_deadline dl = eclsock_glue_deadline(timeout);
   int single = 0, count = 0;
   cl_index n = 0;
   cl_object l, result = ECL_NIL;

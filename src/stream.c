@@ -32,12 +32,10 @@
  * us (we keep our state behind stream.buffer, which ECL leaves unused for
  * these streams and the GC traces).
  */
-#include "eclsock.h"
+#include "internal.h"
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
-#include <unistd.h>
 
 extern ECL_API cl_object ecl_make_file_stream_from_fd(cl_object name, int fd,
                                                       enum ecl_smmode smm,
@@ -207,6 +205,21 @@ eclsock_stream_flush(cl_object s, int try_only)
     eclsock_raise("send", code, ECL_NIL, ECL_NIL, s);
 }
 
+/* Send what the socket takes of the pending output of B now, without
+   waiting, and keep the rest at the start of the buffer.  Returns 0 or
+   the send error.  Called with wlock held (or by close, alone). */
+static int
+send_some(struct sockbuf *b, int fd)
+{
+  size_t sent = 0;
+  int code = eclsock_os_send_nowait(fd, b->wbuf, b->wlen, &sent);
+  if (sent) {
+    memmove(b->wbuf, b->wbuf + sent, b->wlen - sent);
+    b->wlen -= sent;
+  }
+  return code;
+}
+
 /* Send what the socket takes of the pending output now and keep the rest,
    for socket-status before its wait: a peer that does not read must not
    hold it past its timeout.  Skips when another thread holds the output
@@ -221,12 +234,7 @@ eclsock_stream_flush_some(cl_object s)
     return;
   ecl_disable_interrupts_env(env);
   if (pthread_mutex_trylock(&b->wlock) == 0) {
-    size_t sent = 0;
-    (void)eclsock_os_send_nowait(FD(s), b->wbuf, b->wlen, &sent);
-    if (sent) {
-      memmove(b->wbuf, b->wbuf + sent, b->wlen - sent);
-      b->wlen -= sent;
-    }
+    (void)send_some(b, FD(s));
     pthread_mutex_unlock(&b->wlock);
   }
   ecl_enable_interrupts_env(env);
@@ -560,13 +568,10 @@ static int sb_output_p(cl_object s) { return !SB(s)->shut_wr; }
 static void
 flush_for_close(struct sockbuf *b, int fd)
 {
-  size_t off = 0;
-  while (off < b->wlen) {
-    size_t sent;
-    if (eclsock_os_send_nowait(fd, b->wbuf + off, b->wlen - off, &sent))
+  while (b->wlen) {
+    if (send_some(b, fd))
       break;
-    off += sent;
-    if (off < b->wlen
+    if (b->wlen
         && eclsock_tm_wait(fd, POLLOUT, eclsock_tm_deadline(CLOSE_STALL_SECONDS)))
       break;
   }
@@ -591,15 +596,8 @@ sb_close(cl_object s)
     } ECL_UNWIND_PROTECT_EXIT {
       b->wlen = 0;
       s->stream.file.descriptor = -1;
-      if (!b->shared && __atomic_load_n(&b->waiters, __ATOMIC_RELAXED) > 0) {
-        /* with SO_LINGER 0 the user asked for an abortive close (RST):
-           a FIN from SHUT_WR must not go out first */
-        struct linger l;
-        socklen_t len = sizeof l;
-        int abortive = getsockopt(fd, SOL_SOCKET, SO_LINGER, &l, &len) == 0
-          && l.l_onoff && l.l_linger == 0;
-        (void)shutdown(fd, abortive ? SHUT_RD : SHUT_RDWR);
-      }
+      if (!b->shared && __atomic_load_n(&b->waiters, __ATOMIC_RELAXED) > 0)
+        eclsock_os_shutdown_for_close(fd);
       (void)eclsock_os_close(fd);
     } ECL_UNWIND_PROTECT_END;
     /* nothing left for the finalizer: unregistered, the stream is garbage
@@ -841,9 +839,8 @@ eclsock_stream_init(void)
   kw_iso_8859_1 = ecl_make_keyword("ISO-8859-1");
   /* A template stream on a throwaway descriptor: once closed, its close
      operation is ECL's generic_close, which ours ends with. */
-  fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    FElibc_error("ecl-sock: cannot open /dev/null", 0);
+  if (eclsock_os_open_null(&fd))
+    FEerror("ecl-sock: cannot open /dev/null", 0);
   t = ecl_make_file_stream_from_fd(ecl_make_constant_base_string("template", -1),
                                    fd, ecl_smm_io, 8, ECL_STREAM_BINARY, ECL_NIL);
   si_set_finalizer(t, ECL_NIL);

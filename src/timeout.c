@@ -8,7 +8,7 @@
  * signals interrupt poll hundreds of times a second) and lets deferred Lisp
  * interrupts run between tries.  Must not: allocate Lisp objects or signal.
  */
-#include "eclsock.h"
+#include "internal.h"
 #include <errno.h>
 #include <limits.h>
 #include <time.h>

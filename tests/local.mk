@@ -1,9 +1,67 @@
-## tests/local.mk - the test suites run by `make check` (included by Makefile.am).
-## Each area keeps its own fragment; every Lisp test file prints
+## tests/local.mk - every test `make check` runs (included by Makefile.am).
+## Each folder owns its build fragment as <dir>/local.mk; this one owns the
+## Check suites (tests/c), the Lisp tests (tests/lisp), the installed-tree
+## test (tests/embed) and the layering check.  Every Lisp test file prints
 ## "N passed, N failed" and every Check suite its Check summary.
-include tests/clisp.mk
-include tests/robust.mk
-include tests/c.mk
-include tests/port.mk
-include tests/allegro.mk
-include tests/embed.mk
+
+## ---- Lisp tests, one file per face or area -----------------------------
+## test-clisp: the CLISP face (SOCKET package, EXT names).
+## test-robust: the core under stress: IPv6, bulk data under GC,
+##   pipelining, full duplex, socket-status above fd 1023, vanishing peers,
+##   interrupts, descriptor leaks, finalizers.
+## test-port: the PORT package (CLOCC names).
+## test-examples: the examples run end to end as a user runs them (they
+##   need curl and clisp: scripts/deps.sh).
+## test-allegro: the Allegro face (make-socket & co, EXCL conditions,
+##   MP:WITH-TIMEOUT) and the Allegro-style sum example.
+LISP_TESTS = tests/lisp/test-clisp.lisp tests/lisp/test-robust.lisp \
+	tests/lisp/test-port.lisp tests/lisp/test-examples.lisp \
+	tests/lisp/test-allegro.lisp
+TESTS += $(LISP_TESTS)
+EXTRA_DIST += $(LISP_TESTS) tests/lisp/allegro-program.lisp \
+	tests/lisp/allegro-peer.lisp
+
+## ---- Check suites for the C layer, one per C file of src/ ---------------
+## Each program boots ECL once in main (TU_MAIN in testutil.h) and links
+## the convenience library statically, so the hidden symbols of the C layer
+## are reachable; check_errors and check_stream also load the built
+## sock.fas (SOCK_FAS) for the real condition classes.
+C_CHECKS = tests/c/check_timeout tests/c/check_os tests/c/check_addr \
+	tests/c/check_options tests/c/check_errors tests/c/check_stream
+check_PROGRAMS += $(C_CHECKS)
+TESTS += $(C_CHECKS)
+
+## The suites share Check's flags and the convenience library: the
+## defaults (AM_CFLAGS, LDADD) serve them all; other programs set their own.
+AM_CFLAGS += $(CHECK_CFLAGS)
+LDADD = libeclsock-core.la $(CHECK_LIBS) $(ECL_LIBS)
+C_CHECK_UTIL = tests/c/testutil.c tests/c/testutil.h
+
+tests_c_check_timeout_SOURCES = tests/c/check_timeout.c $(C_CHECK_UTIL)
+tests_c_check_os_SOURCES = tests/c/check_os.c $(C_CHECK_UTIL)
+tests_c_check_addr_SOURCES = tests/c/check_addr.c $(C_CHECK_UTIL)
+tests_c_check_options_SOURCES = tests/c/check_options.c $(C_CHECK_UTIL)
+tests_c_check_errors_SOURCES = tests/c/check_errors.c $(C_CHECK_UTIL)
+tests_c_check_stream_SOURCES = tests/c/check_stream.c $(C_CHECK_UTIL)
+
+## ---- Check suites over the public C API (linked like a host: libecl-sock)
+EMBED_CHECKS = tests/c/check_embed tests/c/check_embed_sigpipe
+check_PROGRAMS += $(EMBED_CHECKS)
+TESTS += $(EMBED_CHECKS)
+
+tests_c_check_embed_SOURCES = tests/c/check_embed.c
+tests_c_check_embed_CFLAGS = $(EMBED_CFLAGS) $(CHECK_CFLAGS)
+tests_c_check_embed_LDADD = $(EMBED_LDADD) $(CHECK_LIBS)
+
+tests_c_check_embed_sigpipe_SOURCES = tests/c/check_embed_sigpipe.c
+tests_c_check_embed_sigpipe_CFLAGS = $(EMBED_CFLAGS) $(CHECK_CFLAGS)
+tests_c_check_embed_sigpipe_LDADD = $(EMBED_LDADD) $(CHECK_LIBS)
+
+## ---- The embedding examples built against the *installed* header,
+## library and pkg-config file, as a user builds them
+TESTS += tests/embed/installed.sh
+EXTRA_DIST += tests/embed/installed.sh
+
+## ---- The layer order of src/ (scripts/layers.sh, on the objects) ---------
+TESTS += scripts/layers.sh
+EXTRA_DIST += scripts/layers.sh

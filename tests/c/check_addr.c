@@ -301,12 +301,4 @@ addr_suite(void)
   return s;
 }
 
-int
-main(int argc, char **argv)
-{
-  int rc;
-  tu_boot(argc, argv);
-  rc = tu_run(addr_suite());
-  cl_shutdown();
-  return rc;
-}
+TU_MAIN(addr_suite, 0)

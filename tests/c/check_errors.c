@@ -252,13 +252,4 @@ errors_suite(void)
   return s;
 }
 
-int
-main(int argc, char **argv)
-{
-  int rc;
-  tu_boot(argc, argv);
-  tu_load_module();
-  rc = tu_run(errors_suite());
-  cl_shutdown();
-  return rc;
-}
+TU_MAIN(errors_suite, 1)

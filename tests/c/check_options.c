@@ -150,12 +150,4 @@ options_suite(void)
   return s;
 }
 
-int
-main(int argc, char **argv)
-{
-  int rc;
-  tu_boot(argc, argv);
-  rc = tu_run(options_suite());
-  cl_shutdown();
-  return rc;
-}
+TU_MAIN(options_suite, 0)

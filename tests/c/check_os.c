@@ -404,12 +404,4 @@ os_suite(void)
   return s;
 }
 
-int
-main(int argc, char **argv)
-{
-  int rc;
-  tu_boot(argc, argv);
-  rc = tu_run(os_suite());
-  cl_shutdown();
-  return rc;
-}
+TU_MAIN(os_suite, 0)

@@ -1094,13 +1094,4 @@ stream_suite(void)
   return s;
 }
 
-int
-main(int argc, char **argv)
-{
-  int rc;
-  tu_boot(argc, argv);
-  tu_load_module();
-  rc = tu_run(stream_suite());
-  cl_shutdown();
-  return rc;
-}
+TU_MAIN(stream_suite, 1)

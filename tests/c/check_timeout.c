@@ -224,12 +224,4 @@ timeout_suite(void)
   return s;
 }
 
-int
-main(int argc, char **argv)
-{
-  int rc;
-  tu_boot(argc, argv);
-  rc = tu_run(timeout_suite());
-  cl_shutdown();
-  return rc;
-}
+TU_MAIN(timeout_suite, 0)

@@ -12,11 +12,8 @@
 #ifndef TESTUTIL_H
 #define TESTUTIL_H
 
-#include "eclsock.h"
+#include "internal.h"
 #include <check.h>
-
-/* Defined in src/glue.c; no header declares it (lisp/core.lisp calls it). */
-extern void eclsock_init_primitives(void);
 
 /* Seconds for tcase_set_timeout on networking test cases. */
 #define TU_NET_TIMEOUT 20
@@ -73,5 +70,21 @@ const char *tu_princ(cl_object x);
 
 /* Run suite S with Check's default fork mode and return the exit status. */
 int tu_run(Suite *s);
+
+/* The main() of a Check suite: boot ECL, load sock.fas first when
+   LOAD_MODULE (for the real condition classes), run SUITE_FN's suite and
+   exit with its result. */
+#define TU_MAIN(suite_fn, load_module)          \
+  int                                           \
+  main(int argc, char **argv)                   \
+  {                                             \
+    int rc;                                     \
+    tu_boot(argc, argv);                        \
+    if (load_module)                            \
+      tu_load_module();                         \
+    rc = tu_run(suite_fn());                    \
+    cl_shutdown();                              \
+    return rc;                                  \
+  }
 
 #endif /* TESTUTIL_H */

@@ -288,7 +288,9 @@ SECONDS; :HUNG when it does not (its thread is then asked to stop)."
     (let ((c (signals error (socket-wait srv 0))))
       (is (not (typep c 'socket-timeout-error)))
       (is (contains (error-text c) "SOCKET-WAIT"))
-      (is (contains (string-downcase (error-text c)) "closed")))
+      (is (contains (string-downcase (error-text c)) "closed"))
+      (is (and (typep c 'socket-error) (eq (socket-error-code c) :ebadf))
+          "a socket-error :EBADF, made through the one constructor"))
     (let ((c (signals error (socket-accept srv :timeout 0))))
       (is (not (typep c 'socket-timeout-error)))
       (is (contains (error-text c) "SOCKET-ACCEPT"))
@@ -575,7 +577,11 @@ SECONDS; :HUNG when it does not (its thread is then asked to stop)."
     (with-pair (a b)
       (setf c a))
     (let ((e (signals error (socket-status c 0))))
-      (is (not (typep e 'type-error)) "a clear error, not a confusing type error"))
+      (is (not (typep e 'type-error)) "a clear error, not a confusing type error")
+      ;; the same condition as every other failure, with the table's errno
+      (is (and (typep e 'socket-error) (eq (socket-error-code e) :ebadf)
+               (eq (eclsock::%error-name (socket-error-errno e)) :ebadf))
+          (format nil "a socket-error :EBADF with EBADF's errno: ~S" e)))
     (signals error (socket-status (list c) 0))
     (signals error (socket-status (cons c :input) 0))))
 

@@ -1,20 +1,24 @@
 /* -*- mode: c; c-basic-offset: 2; indent-tabs-mode: nil -*- */
 /*
- * eclsock.h - the one internal header of ecl-sock.
+ * internal.h - the one internal header of ecl-sock (not installed; the
+ * public one for C hosts is ecl-sock.h).
  *
  * Every C file of the module includes this header and nothing else of ours.
- * It declares the layers from the bottom up:
+ * It declares the layers from the bottom up; a file calls only the layers
+ * listed above it here (tests/layers.sh checks it on the objects):
  *
  *   timeout.c  the monotonic clock, deadlines and the only blocking wait (poll)
  *   os.c       system calls on plain int descriptors, EINTR loops, interrupt
  *              discipline; returns 0 or an error code, never signals
- *   addr.c     name resolution and sockaddr <-> text
+ *   addr.c     name resolution, getsockname/getpeername, sockaddr <-> text
  *   options.c  the socket option table (socket-options)
  *   errors.c   error codes -> names and messages; eclsock_raise(), the one
- *              place where an error code becomes a Lisp condition
+ *              place where an error code becomes a Lisp condition; the
+ *              module's symbols (eclsock_sym)
  *   stream.c   the buffered socket stream (a real ECL stream)
  *   status.c   socket-status / socket-wait over many objects with poll
  *   glue.c     the Lisp primitives (ECLSOCK::%...) and the module init
+ *   api.c      the public C API (ecl-sock.h) for programs that embed ECL
  *
  * Error currency below glue: an int that is 0 for success, a positive errno
  * captured right at the failing call, or a negative ECLSOCK_E* code.
@@ -60,17 +64,30 @@ ECLSOCK_HIDDEN int eclsock_tm_wait(int fd, short events, eclsock_deadline dl);
 
 ECLSOCK_HIDDEN int eclsock_os_socket(int family, int type, volatile int *fd);
 ECLSOCK_HIDDEN int eclsock_os_close(int fd);
+ECLSOCK_HIDDEN int eclsock_os_dup(int fd, int *newfd);
+ECLSOCK_HIDDEN int eclsock_os_open_null(int *fd);
 ECLSOCK_HIDDEN int eclsock_os_connect(int fd, const struct sockaddr *sa,
                                       socklen_t len, eclsock_deadline dl);
+ECLSOCK_HIDDEN int eclsock_os_bind(int fd, const struct sockaddr *sa,
+                                   socklen_t len, int reuse);
+ECLSOCK_HIDDEN int eclsock_os_listen(int fd, int backlog);
 ECLSOCK_HIDDEN int eclsock_os_bind_listen(int fd, const struct sockaddr *sa,
                                           socklen_t len, int backlog);
+ECLSOCK_HIDDEN int eclsock_os_getsockopt(int fd, int level, int name, void *v,
+                                         socklen_t *len);
+ECLSOCK_HIDDEN int eclsock_os_setsockopt(int fd, int level, int name,
+                                         const void *v, socklen_t len);
+ECLSOCK_HIDDEN int eclsock_os_setflag(int fd, int level, int name, int on);
+ECLSOCK_HIDDEN int eclsock_os_socket_kind(int fd, int *type, int *listening);
 ECLSOCK_HIDDEN int eclsock_os_accept(int lfd, volatile int *fd, eclsock_deadline dl);
 ECLSOCK_HIDDEN int eclsock_os_send_all(int fd, const unsigned char *p, size_t n);
 ECLSOCK_HIDDEN int eclsock_os_send_nowait(int fd, const unsigned char *p, size_t n,
                                           size_t *sent);
 ECLSOCK_HIDDEN int eclsock_os_recv(int fd, unsigned char *p, size_t n,
                                    int flags, size_t *got);
+ECLSOCK_HIDDEN int eclsock_os_peek(int fd, size_t *got);
 ECLSOCK_HIDDEN int eclsock_os_shutdown(int fd, int how);
+ECLSOCK_HIDDEN void eclsock_os_shutdown_for_close(int fd);
 ECLSOCK_HIDDEN int eclsock_os_set_nonblock(int fd, int on);
 
 /* -- addr.c --------------------------------------------------------------- */
@@ -94,6 +111,13 @@ ECLSOCK_HIDDEN int eclsock_addr_resolve(const char *host, int port, int passive,
 ECLSOCK_HIDDEN int eclsock_addr_resolve_af(const char *host, int port, int passive,
                                            int family, int socktype,
                                            struct addrinfo **out);
+ECLSOCK_HIDDEN int eclsock_addr_resolve_canon(const char *host,
+                                              struct addrinfo **out);
+ECLSOCK_HIDDEN int eclsock_addr_parse_numeric(const char *text,
+                                              struct addrinfo **out);
+ECLSOCK_HIDDEN int eclsock_addr_service_port(const char *name, int socktype,
+                                             int *port);
+ECLSOCK_HIDDEN int eclsock_addr_unix(const char *path, eclsock_addr *a);
 ECLSOCK_HIDDEN void eclsock_addr_free(struct addrinfo *ai);
 ECLSOCK_HIDDEN int eclsock_addr_numeric(const struct sockaddr *sa, socklen_t len,
                                         char *host, size_t hostlen, int *port);
@@ -117,6 +141,7 @@ ECLSOCK_HIDDEN const struct eclsock_option *eclsock_opt_table(size_t *count);
 /* -- errors.c ------------------------------------------------------------- */
 
 ECLSOCK_HIDDEN const char *eclsock_err_name(int code);
+ECLSOCK_HIDDEN int eclsock_err_code(const char *name);
 ECLSOCK_HIDDEN const char *eclsock_err_message(int code);
 /* Signal the Lisp condition for CODE.  OP names the failing operation
    ("connect"), HOST/PORT/STREAM are Lisp objects or ECL_NIL.  Never
@@ -124,6 +149,14 @@ ECLSOCK_HIDDEN const char *eclsock_err_message(int code);
 ECLSOCK_HIDDEN void eclsock_raise(const char *op, int code, cl_object host,
                                   cl_object port, cl_object stream)
   __attribute__((noreturn));
+/* The same with MESSAGE (a Lisp string) instead of the table's message for
+   CODE when MESSAGE is not NIL. */
+ECLSOCK_HIDDEN void eclsock_raise_msg(const char *op, int code, cl_object message,
+                                      cl_object host, cl_object port,
+                                      cl_object stream)
+  __attribute__((noreturn));
+/* The symbol NAME of the module's own package ECLSOCK. */
+ECLSOCK_HIDDEN cl_object eclsock_sym(const char *name);
 
 /* -- stream.c ------------------------------------------------------------- */
 
@@ -152,17 +185,16 @@ ECLSOCK_HIDDEN void eclsock_stream_set_shared(cl_object x);
 
 /* -- status.c ------------------------------------------------------------- */
 
-ECLSOCK_HIDDEN cl_object eclsock_status(cl_object what, cl_object timeout);
+ECLSOCK_HIDDEN cl_object eclsock_status(cl_object what, eclsock_deadline dl);
 ECLSOCK_HIDDEN void eclsock_status_set_server_class(cl_object cls);
 ECLSOCK_HIDDEN int eclsock_server_fd(cl_object x);
 
 /* -- glue.c --------------------------------------------------------------- */
 
-/* Convert a Lisp timeout (a non-negative real in seconds, or NIL) into a
-   deadline. */
-ECLSOCK_HIDDEN eclsock_deadline eclsock_glue_deadline(cl_object timeout);
-ECLSOCK_HIDDEN char *eclsock_glue_cstring(cl_object s, cl_object *keep);
-ECLSOCK_HIDDEN cl_object eclsock_sym(const char *name);
+/* Register the primitives ECLSOCK::%... (and make the package if the Lisp
+   layer has not).  Safe to call more than once.  api.c and the C tests
+   call it; the module's Lisp layer calls it from its FFI form. */
+ECLSOCK_HIDDEN void eclsock_init_primitives(void);
 
 /* Run a blocking system call with ECL's interrupt discipline: Lisp
    interrupts are deferred during the call and run right after it, with
