@@ -197,7 +197,7 @@ SOCKET-SERVER, so CLISP's SOCKET-ACCEPT and SOCKET-STATUS take it."
   (external-format :default)
   (filename nil)
   (keepalive nil)
-  (nodelay nil))
+  (nodelay :default))
 
 (defstruct (datagram-socket
             (:constructor %make-datagram-socket
@@ -286,10 +286,12 @@ would be read as a wild pathname)."
 (defun format-element-type (format)
   (if (eq format :binary) '(unsigned-byte 8) 'character))
 
-(defun set-options (fd &key keepalive nodelay broadcast reuse-address
+(defun set-options (fd &key keepalive (nodelay :default) broadcast reuse-address
                             receive-buffer-size send-buffer-size)
   (when keepalive (%setsockopt fd :so-keepalive t))
-  (when nodelay (%setsockopt fd :tcp-nodelay t))
+  ;; TCP_NODELAY is on by default (the stream joins small writes itself);
+  ;; :DEFAULT leaves it so, NIL turns it off, true turns it on
+  (unless (eq nodelay :default) (%setsockopt fd :tcp-nodelay (and nodelay t)))
   (when broadcast (%setsockopt fd :so-broadcast t))
   (when reuse-address (%setsockopt fd :so-reuseaddr t))
   (when receive-buffer-size (%setsockopt fd :so-rcvbuf receive-buffer-size))
@@ -313,8 +315,9 @@ returns normally (when the object BODY made owns it)."
 (defun make-socket (&rest args &key (type :stream) (format :text) (connect :active)
                                     (address-family :internet) eol
                                     local-host local-port remote-host remote-port
-                                    reuse-address (backlog 5) keepalive nodelay
-                                    broadcast local-filename remote-filename
+                                    reuse-address (backlog 5) keepalive
+                                    (nodelay :default) broadcast local-filename
+                                    remote-filename
                                     (external-format :default)
                     &allow-other-keys)
   "Make a socket, Allegro's way.
@@ -328,7 +331,8 @@ LOCAL-HOST or LOCAL-PORT connects from there;
 ADDRESS-FAMILY :INTERNET, :INTERNET6 (default local address \"::\"; an
 active socket connects to an IPv6 address of REMOTE-HOST) or :FILE.
 Ports may be service names.  KEEPALIVE, NODELAY, BROADCAST, REUSE-ADDRESS set
-the socket options; BACKLOG goes to listen(2); EXTERNAL-FORMAT is that of
+the socket options (TCP_NODELAY is on unless NODELAY is given as NIL: ecl-sock
+joins small writes itself); BACKLOG goes to listen(2); EXTERNAL-FORMAT is that of
 character streams.  Active stream sockets are
 socket streams; passive ones are waited on with ACCEPT-CONNECTION; datagram
 sockets use SEND-TO and RECEIVE-FROM.  Failures are SOCKET-ERRORs

@@ -230,6 +230,10 @@ try_connect(int fd, const struct addrinfo *a, const struct setup *s)
     if (code)
       return code;
   }
+  /* TCP_NODELAY by default: the stream joins small writes itself (see
+     stream.c), so Nagle's algorithm only ever delays */
+  if (a->ai_family != AF_UNIX)
+    (void)eclsock_os_set_nodelay(fd, 1);
   return eclsock_os_connect(fd, a->ai_addr, a->ai_addrlen, s->dl);
 }
 
@@ -292,6 +296,9 @@ static int
 try_listen(int fd, const struct addrinfo *a, const struct setup *s)
 {
   int code = eclsock_os_bind_listen(fd, a->ai_addr, a->ai_addrlen, s->backlog);
+  /* accepted connections inherit TCP_NODELAY from the listener (Linux) */
+  if (!code && a->ai_family != AF_UNIX)
+    (void)eclsock_os_set_nodelay(fd, 1);
   return code ? code : eclsock_os_set_nonblock(fd, 1);
 }
 
@@ -488,6 +495,14 @@ l_stream_fd(cl_object s)
 {
   int fd = eclsock_stream_fd(check_stream(s));
   ecl_return1(ecl_process_env(), fd < 0 ? ECL_NIL : ecl_make_fixnum(fd));
+}
+
+/* (%stream-pending-output s) -> octets buffered, not yet sent. */
+static cl_object
+l_stream_pending(cl_object s)
+{
+  ecl_return1(ecl_process_env(),
+              ecl_make_fixnum((cl_fixnum)eclsock_stream_pending(check_stream(s))));
 }
 
 static cl_object
@@ -925,6 +940,7 @@ static const struct prim prims[] = {
   { "%RESOLVE",            (void *)l_resolve,          1 },
   { "%SOCKET-STREAM-P",    (void *)l_socket_stream_p,  1 },
   { "%STREAM-FD",          (void *)l_stream_fd,        1 },
+  { "%STREAM-PENDING-OUTPUT", (void *)l_stream_pending, 1 },
   { "%STREAM-HOST",        (void *)l_stream_host,      1 },
   { "%STREAM-PORT",        (void *)l_stream_port,      1 },
   { "%STREAM-NAME",        (void *)l_stream_name,      1 },

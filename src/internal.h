@@ -89,6 +89,10 @@ ECLSOCK_HIDDEN int eclsock_os_peek(int fd, size_t *got);
 ECLSOCK_HIDDEN int eclsock_os_shutdown(int fd, int how);
 ECLSOCK_HIDDEN void eclsock_os_shutdown_for_close(int fd);
 ECLSOCK_HIDDEN int eclsock_os_set_nonblock(int fd, int on);
+ECLSOCK_HIDDEN int eclsock_os_set_nodelay(int fd, int on);
+ECLSOCK_HIDDEN int eclsock_os_start_thread(void *(*fn)(void *), void *arg);
+ECLSOCK_HIDDEN int eclsock_os_pid(void);
+ECLSOCK_HIDDEN const char *eclsock_os_code_name(const void *addr, const void **start);
 
 /* -- addr.c --------------------------------------------------------------- */
 
@@ -171,6 +175,7 @@ ECLSOCK_HIDDEN int eclsock_stream_buffered_input(cl_object x);
 ECLSOCK_HIDDEN int eclsock_stream_probe(cl_object x);
 ECLSOCK_HIDDEN void eclsock_stream_flush(cl_object x, int try_only);
 ECLSOCK_HIDDEN void eclsock_stream_flush_some(cl_object x);
+ECLSOCK_HIDDEN size_t eclsock_stream_pending(cl_object x);
 ECLSOCK_HIDDEN cl_object eclsock_stream_host(cl_object x);
 ECLSOCK_HIDDEN cl_object eclsock_stream_port(cl_object x);
 ECLSOCK_HIDDEN void eclsock_stream_shutdown(cl_object x, int how);

@@ -5,7 +5,9 @@
  * Owns: socket, connect, bind, listen, accept, send, recv (and peek),
  * sendto, recvfrom, getsockopt/setsockopt, shutdown, close: every system
  * call on a socket descriptor in the module (name resolution and
- * getsockname/getpeername are addr.c's).
+ * getsockname/getpeername are addr.c's); also TCP_NODELAY, the output
+ * flusher's thread, the process id, and naming the function a code address
+ * belongs to (dladdr).
  * Each function returns 0 or an error code (positive errno captured at the
  * call, or a negative ECLSOCK_E* code) and never signals.  Blocking calls
  * run with Lisp interrupts deferred and are retried on EINTR, so that
@@ -15,9 +17,17 @@
  * ECL's SIGPIPE handler.  Must not: hold a descriptor across a wait (the
  * caller owns it and cleans up if an interrupt unwinds).
  */
+#ifndef _GNU_SOURCE
+# define _GNU_SOURCE                    /* dladdr */
+#endif
 #include "internal.h"
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #ifndef SOCK_CLOEXEC
@@ -374,4 +384,60 @@ eclsock_os_peek(int fd, size_t *got)
   unsigned char c;
   *got = 0;
   return eclsock_os_recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT, got);
+}
+
+/* Turn Nagle's algorithm off (ON) or on for the TCP socket FD. */
+int
+eclsock_os_set_nodelay(int fd, int on)
+{
+  return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) < 0 ? errno : 0;
+}
+
+/* Start FN(ARG) in a detached thread that the garbage collector knows
+   (ecl.h makes pthread_create GC_pthread_create) but ECL does not: it has
+   no Lisp environment, so it must only run plain C.  Every signal but the
+   collector's own and the synchronous ones is blocked in it, so that no
+   Lisp signal handler ever runs on it. */
+int
+eclsock_os_start_thread(void *(*fn)(void *), void *arg)
+{
+  sigset_t all, old;
+  pthread_attr_t attr;
+  pthread_t t;
+  int e;
+  sigfillset(&all);
+  sigdelset(&all, GC_get_suspend_signal());
+  sigdelset(&all, GC_get_thr_restart_signal());
+  sigdelset(&all, SIGSEGV);
+  sigdelset(&all, SIGBUS);
+  sigdelset(&all, SIGFPE);
+  sigdelset(&all, SIGILL);
+  if ((e = pthread_attr_init(&attr)))
+    return e;
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  e = pthread_create(&t, &attr, fn, arg);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  return e;
+}
+
+/* The name of the exported function whose code holds ADDR (NULL when the
+   dynamic linker knows none), and its start in *START. */
+const char *
+eclsock_os_code_name(const void *addr, const void **start)
+{
+  Dl_info info;
+  *start = NULL;
+  if (!dladdr(addr, &info) || !info.dli_sname)
+    return NULL;
+  *start = info.dli_saddr;
+  return info.dli_sname;
+}
+
+/* This process's id (a forked child has no flusher thread yet). */
+int
+eclsock_os_pid(void)
+{
+  return (int)getpid();
 }

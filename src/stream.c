@@ -11,14 +11,21 @@
  *    read-byte and read-sequence from it; read-char decodes ASCII (UTF-8)
  *    or Latin-1 octets straight from the buffer and leaves everything else
  *    to ECL's decoder;
- *  - writes collect in a 64 KiB buffer sent on force-output, when full, and
- *    before any blocking read on the same stream (so a program that never
- *    calls force-output still gets its answer out before waiting for the
- *    next request); short writes and EINTR are looped in os.c, so no octet
- *    is lost when GC signals interrupt a send;
+ *  - writes collect in a 64 KiB buffer sent on an explicit force-output or
+ *    finish-output, when full, before any blocking read on the same stream
+ *    (so a program that never calls force-output still gets its answer out
+ *    before waiting for the next request), and at the latest HOLD_NS after
+ *    they were written (the flusher below); short writes and EINTR are
+ *    looped in os.c, so no octet is lost when GC signals interrupt a send;
+ *  - the flushes ECL does by itself (terpri, write-line, format's ~%,
+ *    print, prin1, fresh-line all call force-output) only hold: they are
+ *    joined with what comes next, so that an answer of many lines leaves
+ *    in one send and one segment (see "Coalesced flushes" below);
  *  - listen answers from the buffer first; close flushes, closes the
  *    descriptor exactly once and never signals; a stream dropped without
- *    close is closed by its finalizer without flushing.
+ *    close is closed by its finalizer, which sends what the socket takes
+ *    without waiting (held output has long been sent by then: the flusher
+ *    keeps a stream reachable while it holds output).
  *
  * Buffers are allocated on first use, so idle connections cost no memory,
  * and start small (BUF_START): a short connection allocates a few hundred
@@ -36,6 +43,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 extern ECL_API cl_object ecl_make_file_stream_from_fd(cl_object name, int fd,
                                                       enum ecl_smmode smm,
@@ -48,6 +56,8 @@ extern ECL_API cl_object ecl_make_file_stream_from_fd(cl_object name, int fd,
 #define BUF_START 256               /* first size of both buffers, */
 #define BUF_GROWTH 16               /* then 4 KiB, then 64 KiB */
 #define DIRECT_MIN 16384            /* reads and writes this long skip the buffers */
+#define HOLD_NS 2000000L            /* the longest output waits for a flush:
+                                       2 ms (the manual says so) */
 
 struct sockbuf {
   struct ecl_file_ops ops;          /* the dispatch table: stream.ops points
@@ -66,7 +76,11 @@ struct sockbuf {
   unsigned fast_limit;              /* octets below this are characters */
   int fast_cr;                      /* CR is special (CRLF/CR endings) */
   int utf8, crlf;                   /* character stream in UTF-8 / CR LF */
+  int nl_char;                      /* the last write was write-char #\Newline */
+  int listed;                       /* on the flusher's list (fl_lock) */
+  cl_object flush_next;             /* next stream on that list */
   int (*orig_read_char)(cl_object);
+  ecl_character (*orig_write_char)(cl_object, ecl_character);
   cl_index (*orig_read_vector)(cl_object, cl_object, cl_index, cl_index);
   pthread_mutex_t wlock;            /* guards wbuf and wlen */
 };
@@ -91,6 +105,230 @@ static void install_ops(cl_object s);
    eclsock_stream_init (by name, each would cost a package lookup). */
 static cl_object sym_character, sym_base_char, kw_lf, kw_crlf, kw_utf8,
   kw_us_ascii, kw_latin1, kw_iso_8859_1;
+
+/* -- Output: the flusher ----------------------------------------------- */
+
+/* Output that no explicit flush sends waits in the buffer at most HOLD_NS.
+   A stream that buffers output goes on a list (fl_head, linked through
+   flush_next, a GC root: a listed stream stays reachable, so it is never
+   finalized with output held); one thread for the whole module wakes
+   HOLD_NS after the list became non-empty, sends what every listed stream
+   holds (without waiting: MSG_DONTWAIT), and takes off the list the streams
+   it emptied.  It runs plain C only (no Lisp environment) and never blocks
+   on a stream's output lock (trylock: a writer that holds it is sending or
+   about to, the stream stays listed for the next round).  close takes the
+   stream off the list and marks it closed under fl_lock, so the flusher
+   never sends on a descriptor that close has released. */
+static pthread_mutex_t fl_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fl_cond;
+static cl_object fl_head;           /* NULL-terminated */
+static int fl_pid;                /* the process whose flusher runs, or 0 */
+static int fl_failed;               /* no flusher thread: flush at once */
+
+static void
+flush_held(void)
+{
+  cl_object *pp = &fl_head;
+  while (*pp) {
+    cl_object s = *pp;
+    struct sockbuf *b = SB(s);
+    int keep = 0;
+    if (pthread_mutex_trylock(&b->wlock) == 0) {
+      if (b->wlen && FD(s) >= 0) {
+        size_t sent = 0;
+        int code = eclsock_os_send_nowait(FD(s), b->wbuf, b->wlen, &sent);
+        if (sent) {
+          memmove(b->wbuf, b->wbuf + sent, b->wlen - sent);
+          b->wlen -= sent;
+        }
+        /* a full socket: try again next round; an error: the next write
+           or force-output meets it */
+        keep = !code && b->wlen > 0;
+      }
+      pthread_mutex_unlock(&b->wlock);
+    } else {
+      keep = 1;
+    }
+    if (keep) {
+      pp = &b->flush_next;
+    } else {
+      *pp = b->flush_next;
+      b->flush_next = NULL;
+      b->listed = 0;
+    }
+  }
+}
+
+static void *
+flusher_main(void *arg)
+{
+  (void)arg;
+  pthread_mutex_lock(&fl_lock);
+  for (;;) {
+    struct timespec until;
+    double t;
+    while (!fl_head)
+      pthread_cond_wait(&fl_cond, &fl_lock);
+    t = eclsock_tm_now() + HOLD_NS * 1e-9;     /* CLOCK_MONOTONIC, as fl_cond */
+    until.tv_sec = (time_t)t;
+    until.tv_nsec = (long)((t - (double)until.tv_sec) * 1e9);
+    if (until.tv_nsec >= 1000000000L)
+      until.tv_nsec = 999999999L;
+    while (pthread_cond_timedwait(&fl_cond, &fl_lock, &until) != ETIMEDOUT)
+      ;
+    flush_held();
+  }
+  return NULL;
+}
+
+static void
+flusher_cond_init(void)
+{
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  pthread_cond_init(&fl_cond, &a);
+  pthread_condattr_destroy(&a);
+}
+
+/* fork: the child has no flusher thread; its first held output starts one.
+   Its copies of listed streams go off the list (their next write lists
+   them again). */
+static void fl_prepare(void) { pthread_mutex_lock(&fl_lock); }
+static void fl_parent(void) { pthread_mutex_unlock(&fl_lock); }
+static void
+fl_child(void)
+{
+  while (fl_head) {
+    struct sockbuf *b = SB(fl_head);
+    fl_head = b->flush_next;
+    b->flush_next = NULL;
+    b->listed = 0;
+  }
+  fl_pid = 0;
+  flusher_cond_init();
+  pthread_mutex_unlock(&fl_lock);
+}
+
+/* Put S on the flusher's list (it holds output), starting the flusher in
+   this process if needed.  Returns 0 when output cannot be held (no
+   flusher thread): the caller sends at once. */
+static int
+hold_output(cl_object s)
+{
+  struct sockbuf *b = SB(s);
+  const cl_env_ptr env = ecl_process_env();
+  int ok = 1;
+  if (__atomic_load_n(&b->listed, __ATOMIC_RELAXED))
+    return 1;
+  ecl_disable_interrupts_env(env);
+  pthread_mutex_lock(&fl_lock);
+  if (!fl_failed && fl_pid != eclsock_os_pid()) {
+    if (eclsock_os_start_thread(flusher_main, NULL) == 0)
+      fl_pid = eclsock_os_pid();
+    else
+      fl_failed = 1;
+  }
+  if (fl_failed) {
+    ok = 0;
+  } else if (!b->listed && FD(s) >= 0) {
+    if (!fl_head)
+      pthread_cond_signal(&fl_cond);
+    b->flush_next = fl_head;
+    fl_head = s;
+    b->listed = 1;
+  }
+  pthread_mutex_unlock(&fl_lock);
+  ecl_enable_interrupts_env(env);
+  return ok;
+}
+
+/* Take S off the flusher's list; CLOSING also marks the descriptor closed
+   (-1) under fl_lock, after which the stream is never listed again.
+   Interrupts are disabled by the caller. */
+static void
+unlist(cl_object s, int closing)
+{
+  struct sockbuf *b = SB(s);
+  pthread_mutex_lock(&fl_lock);
+  if (b->listed) {
+    cl_object *pp = &fl_head;
+    while (*pp && *pp != s)
+      pp = &SB(*pp)->flush_next;
+    if (*pp)
+      *pp = b->flush_next;
+    b->flush_next = NULL;
+    b->listed = 0;
+  }
+  if (closing)
+    s->stream.file.descriptor = -1;
+  pthread_mutex_unlock(&fl_lock);
+}
+
+/* -- Output: coalesced flushes ------------------------------------------ */
+
+/* ECL calls force-output after every newline of terpri (write-line,
+   format's ~%, print), after prin1/princ/write of any object and after
+   fresh-line; on a socket each would be a send and a TCP segment, and with
+   Nagle's algorithm the second small segment of an answer waits for the
+   peer's delayed acknowledgement (40 ms).  Those flushes are soft: the
+   output stays buffered (and held, see above).  A flush is hard, and sends
+   at once, when it comes from CL:FORCE-OUTPUT or CL:FINISH-OUTPUT (ECL's
+   are one C function each, which call the stream's force_output through a
+   tail call of ecl_force_output, so the return address of our
+   force_output lies inside them), or from anything we cannot name (C code
+   of a host that calls ecl_force_output, for one).  Call sites are named
+   once with dladdr and cached.  When ecl_force_output is not a tail call
+   (another build of ECL), the site is ecl_force_output itself: then a
+   flush right after write-char of a newline is soft, any other hard. */
+enum { SITE_HARD = 0, SITE_SOFT = 1, SITE_NEWLINE = 2 };
+#define SITE_CACHE 16
+static uintptr_t site_cache[SITE_CACHE];   /* (address << 2) | kind */
+static unsigned site_next;
+
+static const char *const soft_callers[] = {
+  "ecl_terpri", "cl_terpri", "cl_write_line", "cl_fresh_line", "ecl_print",
+  "cl_print", "ecl_prin1", "cl_prin1", "ecl_princ", "cl_princ", "cl_pprint",
+  "cl_write", "ecl_princ_char", "ecl_write_string", NULL
+};
+
+static int
+flush_site_kind(const void *ra)
+{
+  uintptr_t key = (uintptr_t)ra << 2;
+  const void *start;
+  const char *name;
+  int i, kind = SITE_HARD;
+  const cl_env_ptr env = ecl_process_env();
+  for (i = 0; i < SITE_CACHE; i++) {
+    uintptr_t e = __atomic_load_n(&site_cache[i], __ATOMIC_ACQUIRE);
+    if ((e & ~(uintptr_t)3) == key)
+      return (int)(e & 3);
+  }
+  ecl_disable_interrupts_env(env);   /* dladdr takes the loader's lock */
+  name = eclsock_os_code_name(ra, &start);
+  ecl_enable_interrupts_env(env);
+  if (name && start == (const void *)ecl_force_output) {
+    kind = SITE_NEWLINE;
+  } else if (name) {
+    for (i = 0; soft_callers[i]; i++)
+      if (!strcmp(name, soft_callers[i]))
+        kind = SITE_SOFT;
+  }
+  i = (int)(__atomic_fetch_add(&site_next, 1, __ATOMIC_RELAXED) % SITE_CACHE);
+  __atomic_store_n(&site_cache[i], key | (uintptr_t)kind, __ATOMIC_RELEASE);
+  return kind;
+}
+
+/* write-char: ECL's, then remember whether it wrote a newline. */
+static ecl_character
+sb_write_char(cl_object s, ecl_character c)
+{
+  struct sockbuf *b = SB(s);
+  b->orig_write_char(s, c);
+  b->nl_char = (c == '\n');
+  return c;
+}
 
 /* -- Output ------------------------------------------------------------- */
 
@@ -134,6 +372,8 @@ write_through(cl_object s, const unsigned char *c, size_t n, int try_only)
     if (locked)
       pthread_mutex_unlock(&b->wlock);
   } ECL_UNWIND_PROTECT_END;
+  if (!code && b->wlen && !b->listed && !hold_output(s))
+    return write_through(s, NULL, 0, try_only);
   return code;
 }
 
@@ -169,6 +409,7 @@ sb_write_byte8(cl_object s, unsigned char *c, cl_index n)
   struct sockbuf *b = SB(s);
   int code;
   check_writable(s);
+  b->nl_char = 0;
   if (b->buffered && n < DIRECT_MIN) {  /* longer ones are sent, not copied */
     int done = 0;
     const cl_env_ptr env = ecl_process_env();
@@ -183,8 +424,12 @@ sb_write_byte8(cl_object s, unsigned char *c, cl_index n)
     }
     pthread_mutex_unlock(&b->wlock);
     ecl_enable_interrupts_env(env);
-    if (done)
+    if (done && (b->listed || hold_output(s)))
       return n;
+    if (done) {                         /* cannot hold it: send it now */
+      eclsock_stream_flush(s, 0);
+      return n;
+    }
   }
   code = write_through(s, c, n, 0);
   if (code)
@@ -243,6 +488,22 @@ eclsock_stream_flush_some(cl_object s)
 static void
 sb_force_output(cl_object s)
 {
+  struct sockbuf *b = SB(s);
+  int nl = b->nl_char;
+  b->nl_char = 0;
+  if (b->wlen && b->buffered) {
+    int kind = flush_site_kind(__builtin_return_address(0));
+    if ((kind == SITE_SOFT || (kind == SITE_NEWLINE && nl)) && hold_output(s))
+      return;                   /* soft: held, see "Coalesced flushes" */
+  }
+  eclsock_stream_flush(s, 0);
+}
+
+/* finish-output of ECL's C code (ecl_finish_output): always at once. */
+static void
+sb_finish_output(cl_object s)
+{
+  SB(s)->nl_char = 0;
   eclsock_stream_flush(s, 0);
 }
 
@@ -591,11 +852,24 @@ sb_close(cl_object s)
   int fd = FD(s);
   if (fd >= 0) {
     ECL_UNWIND_PROTECT_BEGIN(env) {
-      if (b->wlen && !b->finalizing && !b->shut_wr)
-        flush_for_close(b, fd);
+      if (b->wlen && !b->shut_wr) {
+        if (b->listed) {        /* the flusher must not send beside us */
+          ecl_disable_interrupts_env(env);
+          unlist(s, 0);
+          ecl_enable_interrupts_env(env);
+        }
+        if (b->finalizing) {    /* what the socket takes, never waiting */
+          size_t sent;
+          (void)eclsock_os_send_nowait(fd, b->wbuf, b->wlen, &sent);
+        } else {
+          flush_for_close(b, fd);
+        }
+      }
     } ECL_UNWIND_PROTECT_EXIT {
       b->wlen = 0;
-      s->stream.file.descriptor = -1;
+      ecl_disable_interrupts_env(env);
+      unlist(s, 1);             /* the descriptor is -1 from here on */
+      ecl_enable_interrupts_env(env);
       if (!b->shared && __atomic_load_n(&b->waiters, __ATOMIC_RELAXED) > 0)
         eclsock_os_shutdown_for_close(fd);
       (void)eclsock_os_close(fd);
@@ -677,8 +951,11 @@ install_ops(cl_object s)
   ops->listen = sb_listen;
   ops->clear_input = sb_clear_input;
   ops->clear_output = sb_clear_output;
+  if (ops->write_char != sb_write_char)
+    b->orig_write_char = ops->write_char;
+  ops->write_char = sb_write_char;
   ops->force_output = sb_force_output;
-  ops->finish_output = sb_force_output;
+  ops->finish_output = sb_finish_output;
   ops->get_position = sb_nil;
   ops->set_position = sb_set_position;
   ops->length = sb_nil;
@@ -757,6 +1034,7 @@ eclsock_stream_set_element_type(cl_object s, cl_object elttype, cl_object extfmt
   s->stream.flags = t->stream.flags;
   s->stream.byte_size = t->stream.byte_size;
   SB(s)->orig_read_char = NULL;
+  SB(s)->orig_write_char = NULL;
   if (flags != ECL_STREAM_BINARY)
     SB(s)->charfmt = extfmt;
   install_ops(s);
@@ -786,6 +1064,13 @@ eclsock_stream_buffered_input(cl_object x)
 {
   struct sockbuf *b = SB(x);
   return x->stream.byte_stack != ECL_NIL || b->rpos < b->rlen;
+}
+
+/* Octets written but not yet handed to the kernel. */
+size_t
+eclsock_stream_pending(cl_object x)
+{
+  return __atomic_load_n(&SB(x)->wlen, __ATOMIC_RELAXED);
 }
 
 cl_object eclsock_stream_host(cl_object x) { return SB(x)->host; }
@@ -846,6 +1131,9 @@ eclsock_stream_init(void)
   si_set_finalizer(t, ECL_NIL);
   t->stream.ops->close(t);
   generic_close_fn = t->stream.ops->close;
+  flusher_cond_init();
+  ecl_register_root(&fl_head);
+  pthread_atfork(fl_prepare, fl_parent, fl_child);
   finalizer_fn = ecl_make_cfun((cl_objectfn_fixed)sb_finalize,
                                eclsock_sym("%FINALIZE-SOCKET-STREAM"), ECL_NIL, 1);
   ecl_register_root(&finalizer_fn);

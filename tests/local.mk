@@ -14,9 +14,11 @@
 ##   need curl and clisp: scripts/deps.sh).
 ## test-allegro: the Allegro face (make-socket & co, EXCL conditions,
 ##   MP:WITH-TIMEOUT) and the Allegro-style sum example.
+## test-latency: line-oriented answers do not stall; every flush guarantee
+##   (explicit flushes, close, reads, socket-status, the 2 ms hold bound).
 LISP_TESTS = tests/lisp/test-clisp.lisp tests/lisp/test-robust.lisp \
 	tests/lisp/test-port.lisp tests/lisp/test-examples.lisp \
-	tests/lisp/test-allegro.lisp
+	tests/lisp/test-allegro.lisp tests/lisp/test-latency.lisp
 TESTS += $(LISP_TESTS)
 EXTRA_DIST += $(LISP_TESTS) tests/lisp/allegro-program.lisp \
 	tests/lisp/allegro-peer.lisp
