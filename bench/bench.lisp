@@ -14,8 +14,14 @@
 ;;;;   rtt N     N round trips: WRITE-LINE of 63 characters + FORCE-OUTPUT,
 ;;;;             the server READ-LINE, WRITE-LINE, FORCE-OUTPUT, the client
 ;;;;             READ-LINE                                            (trips)
-;;;;   text N    the server writes N lines of 80 characters, 800 lines per
-;;;;             WRITE-SEQUENCE of octets; the client READ-LINEs them (lines)
+;;;;   text N    the server WRITE-LINEs N lines of 80 characters (then one
+;;;;             FORCE-OUTPUT); the client READ-LINEs them            (lines)
+;;;;   multi N   N requests on one connection: the client WRITE-LINEs a
+;;;;             request and FORCE-OUTPUTs, the server READ-LINEs it and
+;;;;             answers 4 header lines (WRITE-LINE, FORMAT ~%) and a short
+;;;;             body (WRITE-STRING) then FORCE-OUTPUT; the client READ-LINEs
+;;;;             the 5 lines.  Prints the median and the 99th percentile of
+;;;;             the request times, in microseconds            ("med p99")
 ;;;;   cycles N  connect, the server accepts and closes, the client reads
 ;;;;             end of file and closes                              (cycles)
 ;;;;   mux N     1000 idle connections and an active one; the server calls
@@ -37,7 +43,6 @@
 (defconstant +chunk+ 65536)
 (defconstant +rtt-line+ 63)             ; characters, newline not counted
 (defconstant +text-line+ 80)
-(defconstant +text-block+ 800)          ; lines per bulk write
 (defconstant +mux-idle+ 1000)
 (defconstant +server-limit+ 600)        ; seconds before a server gives up
 
@@ -163,17 +168,27 @@
     (echo-lines s)))
 
 (defun serve-text (impl server n)
-  (with-accepted (s impl server '(unsigned-byte 8))
-    (let* ((line (map '(vector (unsigned-byte 8)) #'char-code
-                      (format nil "~A~%" (make-line +text-line+))))
-           (block (octets (* (1+ +text-line+) +text-block+))))
-      (dotimes (i +text-block+)
-        (replace block line :start1 (* i (1+ +text-line+))))
-      (loop while (plusp n)
-            do (let ((k (min n +text-block+)))
-                 (write-sequence block s :end (* k (1+ +text-line+)))
-                 (decf n k)))
+  (with-accepted (s impl server 'character)
+    (let ((line (make-line +text-line+)))
+      (dotimes (i n)
+        (write-line line s))
       (force-output s))))
+
+(defparameter *multi-body*
+  (format nil "hello, world~%")
+  "The body of every multi-line answer (written with WRITE-STRING).")
+
+(defun serve-multi (impl server n)
+  (declare (ignore n))
+  (with-accepted (s impl server 'character)
+    (loop for request = (read-line s nil nil)
+          while request
+          do (write-line "HTTP/1.0 200 OK" s)
+             (write-line "Content-Type: text/plain" s)
+             (format s "Content-Length: ~D~%" (length *multi-body*))
+             (terpri s)
+             (write-string *multi-body* s)
+             (force-output s))))
 
 (defun serve-cycles (impl server n)
   (dotimes (i n)
@@ -241,6 +256,22 @@
       (fail "text: ~D lines, expected ~D" count n))
     (/ n (- (now) t0))))
 
+(defun client-multi (impl port n)
+  "Returns the median and 99th percentile request times, in microseconds."
+  (let ((times (make-array n :element-type 'double-float)))
+    (with-connected (s impl port 'character)
+      (dotimes (i n)
+        (let ((t0 (now)))
+          (format s "GET /~D HTTP/1.0~%" i)
+          (force-output s)
+          (dotimes (k 5)
+            (unless (read-line s nil nil)
+              (fail "multi: early end of file")))
+          (setf (aref times i) (- (now) t0)))))
+    (setf times (sort times #'<))
+    (list (* 1d6 (aref times (floor n 2)))
+          (* 1d6 (aref times (min (1- n) (floor (* 99 n) 100)))))))
+
 (defun client-cycles (impl port n)
   (let ((t0 (now)))
     (dotimes (i n)
@@ -261,6 +292,7 @@
   (or (cdr (assoc name '(("bulk" serve-bulk client-bulk)
                          ("rtt" serve-rtt client-rtt)
                          ("text" serve-text client-text)
+                         ("multi" serve-multi client-multi)
                          ("cycles" serve-cycles client-cycles)
                          ("mux" serve-mux client-mux))
                   :test #'string=))
@@ -313,7 +345,9 @@ IMPL-NAME and size N, then quit.  The client prints the rate."
                (multiple-value-bind (status code) (ext:external-process-wait process t)
                  (unless (and (eq status :exited) (eql code 0))
                    (fail "the server ended ~S ~S" status code)))
-               (format t "~,1F~%" rate)
+               (if (consp rate)
+                   (format t "~{~,1F~^ ~}~%" rate)
+                   (format t "~,1F~%" rate))
                (finish-output)
                (ext:quit 0))))
           (t (fail "unknown role ~A" role)))))

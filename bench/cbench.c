@@ -16,6 +16,11 @@
  *   text N    the server sends N lines of 80 characters in blocks of 800
  *             lines; the client cuts them into lines (memchr) and copies
  *             each into its own malloc'd string               unit: lines
+ *   multi N   N requests on one connection: the client sends a request
+ *             line, the server reads it and answers 4 header lines and a
+ *             short body line in one send(); the client reads the 5 lines
+ *             unit: the median and the 99th percentile of the request
+ *             times, in microseconds ("med p99")
  *   cycles N  N times: connect, the server accepts and closes, the client
  *             reads end of file and closes                    unit: cycles
  *   mux N     1000 idle connections and one active one; the server polls
@@ -231,6 +236,21 @@ serve_text(int lfd, long n)
   close(fd);
 }
 
+#define MULTI_ANSWER "HTTP/1.0 200 OK\nContent-Type: text/plain\n" \
+  "Content-Length: 13\n\nhello, world\n"
+
+static void
+serve_multi(int lfd, long n)
+{
+  static struct rbuf b;
+  char line[RTT_LINE];
+  (void)n;
+  b.fd = accept_one(lfd);
+  while (read_line(&b, line, sizeof line) >= 0)
+    send_all(b.fd, MULTI_ANSWER, sizeof MULTI_ANSWER - 1);
+  close(b.fd);
+}
+
 static void
 serve_cycles(int lfd, long n)
 {
@@ -358,6 +378,46 @@ client_text(int port, long n)
   return n / t0;
 }
 
+static double multi_p99;        /* client_multi's second result */
+
+static int
+cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double
+client_multi(int port, long n)
+{
+  static struct rbuf b;
+  char req[RTT_LINE], line[RTT_LINE];
+  double *times = malloc((size_t)n * sizeof *times), med;
+  long i;
+  int k;
+  if (!times)
+    die("malloc");
+  b.fd = connect_to(port);
+  for (i = 0; i < n; i++) {
+    double t0 = now();
+    int len = snprintf(req, sizeof req, "GET /%ld HTTP/1.0\n", i);
+    send_all(b.fd, req, (size_t)len);
+    for (k = 0; k < 5; k++) {
+      if (read_line(&b, line, sizeof line) < 0) {
+        fprintf(stderr, "cbench: multi: early end of file\n");
+        exit(1);
+      }
+    }
+    times[i] = now() - t0;
+  }
+  close(b.fd);
+  qsort(times, (size_t)n, sizeof *times, cmp_double);
+  med = 1e6 * times[n / 2];
+  multi_p99 = 1e6 * times[(n * 99 / 100) < n - 1 ? n * 99 / 100 : n - 1];
+  free(times);
+  return med;
+}
+
 static double
 client_cycles(int port, long n)
 {
@@ -399,6 +459,7 @@ static const struct workload workloads[] = {
   {"bulk", serve_bulk, client_bulk},
   {"rtt", serve_rtt, client_rtt},
   {"text", serve_text, client_text},
+  {"multi", serve_multi, client_multi},
   {"cycles", serve_cycles, client_cycles},
   {"mux", serve_mux, client_mux},
 };
@@ -413,7 +474,7 @@ main(int argc, char **argv)
   pid_t pid;
   double rate;
   if (argc != 3 || (n = atol(argv[2])) <= 0) {
-    fprintf(stderr, "usage: cbench bulk|rtt|text|cycles|mux N\n");
+    fprintf(stderr, "usage: cbench bulk|rtt|text|multi|cycles|mux N\n");
     return 2;
   }
   for (i = 0; i < sizeof workloads / sizeof *workloads; i++)
@@ -443,6 +504,9 @@ main(int argc, char **argv)
     fprintf(stderr, "cbench: server failed\n");
     return 1;
   }
-  printf("%.1f\n", rate);
+  if (w->client == client_multi)
+    printf("%.1f %.1f\n", rate, multi_p99);
+  else
+    printf("%.1f\n", rate);
   return 0;
 }
