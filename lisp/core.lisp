@@ -83,17 +83,44 @@ NIL means wait forever."
     ((unsigned-byte 32) (dotted host))
     (t (error 'type-error :datum host :expected-type '(or string (unsigned-byte 32))))))
 
+(deftype stream-element-type-designator ()
+  "What :ELEMENT-TYPE accepts: NIL or :DEFAULT (CHARACTER), a type specifier
+for a subtype of CHARACTER, or one for a subtype of INTEGER that fits
+\(UNSIGNED-BYTE n) or (SIGNED-BYTE n) with n a multiple of 8 up to 64."
+  '(or (member nil :default) symbol cons))
+
 (defun normalize-element-type (element-type)
-  "CHARACTER, (UNSIGNED-BYTE 8) and their kin, as the C side wants them."
-  (cond ((member element-type '(character base-char :default)) 'character)
-        ((and (consp element-type)
-              (member (first element-type) '(unsigned-byte signed-byte))
-              (typep (second element-type) '(integer 8 64))
-              (zerop (mod (second element-type) 8)))
-         element-type)
-        ((eq element-type 'ext:byte8) '(unsigned-byte 8))
-        (t (error 'type-error :datum element-type
-                              :expected-type '(member character (unsigned-byte 8))))))
+  "The element type the C side wants for ELEMENT-TYPE, a type specifier
+resolved with SUBTYPEP as CLISP does: a subtype of CHARACTER (BASE-CHAR,
+\(MEMBER #\\a) ...) gives CHARACTER; a subtype of INTEGER gives the smallest
+\(UNSIGNED-BYTE n), else (SIGNED-BYTE n), holding it, so (INTEGER 0 255),
+\(MOD 256) and a DEFTYPE'd octet all give (UNSIGNED-BYTE 8).  NIL and :DEFAULT
+give CHARACTER.  Anything else, or an n that is not a multiple of 8 up to
+64, is a TYPE-ERROR naming what it resolved to."
+  (flet ((bad (&optional resolved)
+           (error 'simple-type-error
+                  :datum element-type :expected-type 'stream-element-type-designator
+                  :format-control "~A is not a socket stream element type~@[ (it ~
+                                   resolves to ~A, whose size is not a multiple of 8 ~
+                                   up to 64)~]: use CHARACTER or (UNSIGNED-BYTE 8)."
+                  :format-arguments
+                  (list (write-to-string element-type :pretty nil)
+                        (and resolved (write-to-string resolved :pretty nil)))))
+         (sub (a b)
+           (handler-case (subtypep a b) (error () (values nil nil)))))
+    (cond ((member element-type '(nil :default)) 'character)
+          ((not (typep element-type '(or symbol cons))) (bad))
+          ((sub element-type 'character) 'character)
+          ((sub element-type 'integer)
+           (let ((type (loop for n from 1 to 64
+                             thereis (cond ((sub element-type `(unsigned-byte ,n))
+                                            `(unsigned-byte ,n))
+                                           ((sub element-type `(signed-byte ,n))
+                                            `(signed-byte ,n))))))
+             (if (and type (zerop (mod (second type) 8)))
+                 type
+                 (bad type))))
+          (t (bad)))))
 
 (defun normalize-external-format (format)
   "ECL's external formats, plus CLISP's line-terminator words :DOS (CRLF),
