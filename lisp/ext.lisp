@@ -1,7 +1,7 @@
 ;;;; ext.lisp - the CLISP EXT names that CLISP socket code leans on.
 ;;;;
 ;;;; EXT:READ-BYTE-SEQUENCE, EXT:WRITE-BYTE-SEQUENCE (with :NO-HANG and
-;;;; :INTERACTIVE), EXT:READ-CHAR-SEQUENCE, EXT:WRITE-CHAR-SEQUENCE,
+;;;; :INTERACTIVE), EXT:READ-BYTE-NO-HANG, EXT:READ-CHAR-SEQUENCE, EXT:WRITE-CHAR-SEQUENCE,
 ;;;; (SETF STREAM-ELEMENT-TYPE) for socket streams, and the fourteen socket
 ;;;; names re-exported from EXT, as CLISP does.
 
@@ -53,6 +53,22 @@ socket streams buffer, so NO-HANG and INTERACTIVE never stop a write)."
   "Write the characters of SEQUENCE from START to END; return SEQUENCE."
   (write-sequence sequence stream :start start :end end)
   sequence)
+
+(defun ext:read-byte-no-hang (stream &optional (eof-error-p t) eof-value)
+  "Read one octet from STREAM if one is available now; never wait.  Returns
+the octet, NIL when none is available yet, and at end of file signals
+END-OF-FILE (EOF-ERROR-P true, the default) or returns EOF-VALUE, as CLISP's
+EXT:READ-BYTE-NO-HANG.  On streams other than socket streams, LISTEN decides
+whether an octet is available."
+  (if (socket-stream-p stream)
+      (progn
+        (stream-fd stream 'ext:read-byte-no-hang)
+        (if (%status (cons stream :input) 0)  ; :INPUT or :EOF: READ-BYTE will not wait
+            (read-byte stream eof-error-p eof-value)
+            nil))
+      (if (listen stream)
+          (read-byte stream eof-error-p eof-value)
+          nil)))
 
 ;;; (setf stream-element-type): COMMON-LISP is locked in ECL, so the
 ;;; function is installed with the lock lifted for that one moment.

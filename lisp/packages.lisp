@@ -37,9 +37,9 @@
 ;;; refers to them; SOCKET re-exports STREAM-HANDLES (the same symbol).
 (eval-when (:compile-toplevel :load-toplevel :execute)
   (let ((ext (find-package "EXT")))
-    (dolist (name '("READ-BYTE-SEQUENCE" "WRITE-BYTE-SEQUENCE"
+    (dolist (name '("READ-BYTE-SEQUENCE" "WRITE-BYTE-SEQUENCE" "READ-BYTE-NO-HANG"
                     "READ-CHAR-SEQUENCE" "WRITE-CHAR-SEQUENCE"
-                    "STREAM-HANDLES" "OS-ERROR" "OS-ERROR-CODE"))
+                    "STREAM-HANDLES" "OS-ERROR" "OS-ERROR-CODE" "OS-STREAM-ERROR"))
       (export (intern name ext) ext))
     (let ((sh (find-symbol "STREAM-HANDLES" ext))
           (socket (find-package "SOCKET")))
