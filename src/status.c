@@ -170,7 +170,9 @@ status_of(struct entry *e, short revents)
   }
   if (e->dir & D_OUTPUT) {
     out = (revents & POLLOUT) != 0;
-    if ((revents & POLLERR) && !(e->dir & D_INPUT))
+    /* a stream's pending error (a reset) is its next read's or write's,
+       as on CLISP; a raw descriptor reports it here */
+    if ((revents & POLLERR) && !(e->dir & D_INPUT) && e->kind != K_STREAM)
       err = 1;
   }
   if (err) return kw_error;

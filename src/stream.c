@@ -73,6 +73,8 @@ struct sockbuf {
   int finalizing;                   /* closed by the GC: do not flush */
   int shared;                       /* another descriptor shares the socket */
   int waiters;                      /* threads in a blocking call on it */
+  int read_err;                     /* an error socket-status found (a reset):
+                                       the next read signals it, once */
   unsigned fast_limit;              /* octets below this are characters */
   int fast_cr;                      /* CR is special (CRLF/CR endings) */
   int utf8, crlf;                   /* character stream in UTF-8 / CR LF */
@@ -605,6 +607,11 @@ fill(cl_object s, int flags)
   int code;
   if (b->shut_rd)
     return 0;
+  if (b->read_err) {
+    code = b->read_err;
+    b->read_err = 0;
+    eclsock_raise("recv", code, ECL_NIL, ECL_NIL, s);
+  }
   rbuf_ready(b);
   if (b->wlen && !(flags & MSG_DONTWAIT))
     flush_before_read(s);
@@ -648,7 +655,7 @@ eclsock_stream_read_octets(cl_object s, unsigned char *c, cl_index n, int mode)
         break;
       continue;
     }
-    if (n >= DIRECT_MIN && !b->shut_rd) {
+    if (n >= DIRECT_MIN && !b->shut_rd && !b->read_err) {
       /* large reads go straight into the caller's memory */
       size_t got;
       int code;
@@ -774,6 +781,8 @@ sb_listen(cl_object s)
   }
   if (b->shut_rd)
     return ECL_LISTEN_EOF;
+  if (b->read_err)
+    return ECL_LISTEN_AVAILABLE;  /* the read will not wait: it signals */
   r = fill(s, MSG_DONTWAIT);
   if (r < 0)
     return ECL_LISTEN_NO_CHAR;
@@ -781,7 +790,8 @@ sb_listen(cl_object s)
 }
 
 /* Input readiness without waiting and without signalling, for
-   socket-status: 1 input available, 0 none yet, -1 end of file, -2 error. */
+   socket-status: 1 input available, 0 none yet, -1 end of file (also after
+   an error such as a reset, which the next read then signals). */
 int
 eclsock_stream_probe(cl_object s)
 {
@@ -793,11 +803,20 @@ eclsock_stream_probe(cl_object s)
   if (b->shut_rd)
     return -1;
   rbuf_ready(b);
+  if (b->read_err)
+    return -1;
   code = eclsock_os_recv(FD(s), b->rbuf, b->rcap, MSG_DONTWAIT, &got);
   if (code == EAGAIN || code == EWOULDBLOCK)
     return 0;
-  if (code)
-    return -2;
+  if (code) {
+    /* As CLISP on Linux: the connection is at its end (a reset, say); the
+       error is the next read's, once (then end of file), and writes get
+       theirs from the kernel.  EPIPE means the peer had closed first:
+       plain end of file. */
+    if (code != EPIPE)
+      b->read_err = code;
+    return -1;
+  }
   b->rpos = 0;
   b->rlen = got;
   return got ? 1 : -1;
