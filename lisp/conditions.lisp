@@ -3,8 +3,9 @@
 ;;;; C reports every failure through %SIGNAL-SOCKET-ERROR with the error's
 ;;;; keyword (:ECONNREFUSED, :ETIMEDOUT, :EAI-NONAME ...); the table below
 ;;;; picks the class.  SOCKET-ERROR is a STREAM-ERROR (as Allegro's is) and
-;;;; an EXT:OS-ERROR (as CLISP's socket errors are), so handlers written
-;;;; for either Lisp catch it.  Allegro's identifier keywords are computed
+;;;; an EXT:OS-STREAM-ERROR, so an EXT:OS-ERROR (as CLISP's socket errors
+;;;; are), so handlers written for either Lisp catch it; its report has
+;;;; CLISP's shape "... (ECONNREFUSED): Connection refused".  Allegro's identifier keywords are computed
 ;;;; from the same code.
 
 (in-package "ECLSOCK")
@@ -13,7 +14,13 @@
   (:documentation "An error reported by the operating system (CLISP's name).
 Socket failures are of this type; EXT:OS-ERROR-CODE returns the errno keyword."))
 
-(define-condition socket-error (stream-error ext:os-error)
+(define-condition ext:os-stream-error (ext:os-error stream-error) ()
+  (:documentation "An operating system error on a stream (CLISP's name): both an
+EXT:OS-ERROR and a STREAM-ERROR.  Every SOCKET-ERROR is one, so CLISP code
+that handles EXT:OS-STREAM-ERROR (usocket's CLISP backend, for one) catches
+socket failures."))
+
+(define-condition socket-error (ext:os-stream-error)
   ((code :initarg :code :initform :unknown :reader socket-error-code
          :documentation "The error keyword, e.g. :ECONNREFUSED or :EAI-NONAME.")
    (errno :initarg :errno :initform nil :reader socket-error-errno
@@ -31,11 +38,13 @@ SOCKET-ERROR-PORT, SOCKET-ERROR-IDENTIFIER (Allegro's keyword) and
 STREAM-ERROR-STREAM (the socket stream, or NIL)."))
 
 (defun report-socket-error (c s)
-  (let ((host (socket-error-host c)) (port (socket-error-port c)))
-    (format s "~@[~A~]~:[~*~; ~A~]~@[:~A~]: ~A [~A]"
-            (socket-error-syscall c) host host port
-            (or (socket-error-message c) "socket error")
-            (socket-error-code c))
+  ;; CLISP's shape: "... (ECONNREFUSED): Connection refused"
+  (let ((host (socket-error-host c)) (port (socket-error-port c))
+        (syscall (socket-error-syscall c)))
+    (format s "~@[~A~]~:[~*~; ~A~]~@[:~A~]~:[~; ~](~A): ~A"
+            syscall host host port (or syscall host)
+            (socket-error-code c)
+            (or (socket-error-message c) "socket error"))
     (when (stream-error-stream c)
       (format s " on ~A" (stream-name-string (stream-error-stream c))))))
 
