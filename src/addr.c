@@ -24,6 +24,23 @@ eai_code(int r)
   return ECLSOCK_EAI(r);
 }
 
+/* Whether HOST can be a host name or a numeric address at all: letters,
+   digits, "-._" (names), ":%" (IPv6 and scopes), and octets above 127
+   (internationalised names).  Text that cannot ("[/]=") is an invalid
+   argument when it does not resolve, as on CLISP, not an unknown host. */
+static int
+host_syntax_ok(const char *host)
+{
+  const unsigned char *p = (const unsigned char *)host;
+  if (!*p)
+    return 0;
+  for (; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+          || (*p >= '0' && *p <= '9') || *p >= 128 || strchr("-._:%", *p)))
+      return 0;
+  return 1;
+}
+
 /* getaddrinfo with Lisp interrupts deferred (it is not async-signal-safe)
    and its failure mapped to our codes.  The one call of getaddrinfo. */
 static int
@@ -39,9 +56,11 @@ lookup(const char *host, const char *service, const struct addrinfo *hints,
   if (r)
     r = eai_code(r);
   ecl_enable_interrupts_env(env);
-  if (r)
+  if (r) {
     *out = NULL;
-  else if (!*out)
+    if (host && ECLSOCK_IS_EAI(r) && !host_syntax_ok(host))
+      r = ECLSOCK_EBADARG;
+  } else if (!*out)
     r = ECLSOCK_ENOADDR;
   return r;
 }
