@@ -213,7 +213,8 @@ RECEIVE-FROM, and CLOSE.  FD stays the first slot."
   (remote-host nil)
   (remote-port nil)
   (local-filename nil)
-  (remote-filename nil))
+  (remote-filename nil)
+  (connected nil))
 
 (defun print-host (text)
   (let ((name (and *print-hostname-in-stream*
@@ -335,7 +336,11 @@ the socket options (TCP_NODELAY is on unless NODELAY is given as NIL: ecl-sock
 joins small writes itself); BACKLOG goes to listen(2); EXTERNAL-FORMAT is that of
 character streams.  Active stream sockets are
 socket streams; passive ones are waited on with ACCEPT-CONNECTION; datagram
-sockets use SEND-TO and RECEIVE-FROM.  Failures are SOCKET-ERRORs
+sockets use SEND-TO and RECEIVE-FROM; a datagram socket given REMOTE-HOST
+and REMOTE-PORT is connected to them (connect(2)): SEND-TO without an
+address goes there, RECEIVE-FROM takes only that peer's datagrams, and a
+peer port where nobody listens makes the next RECEIVE-FROM signal
+CONNECTION-REFUSED-ERROR.  Failures are SOCKET-ERRORs
 \(EXCL:SOCKET-ERROR) with an identifier such as :CONNECTION-REFUSED."
   (declare (ignore eol args))
   (check-member type '(:stream :datagram))
@@ -426,9 +431,13 @@ sockets use SEND-TO and RECEIVE-FROM.  Failures are SOCKET-ERRORs
                          (t "0.0.0.0")))
              (port (if local-port (lookup-port local-port "udp") 0)))
         (owning-fd (fd (%datagram host port family reuse-address broadcast))
-          (let ((s (%make-datagram-socket fd :internet format connect remote
-                                          (and remote-port (lookup-port remote-port "udp"))
-                                          nil nil)))
+          (let* ((rport (and remote-port (lookup-port remote-port "udp")))
+                 (s (%make-datagram-socket fd :internet format connect remote rport
+                                           nil nil)))
+            ;; Allegro's datagram socket with a remote address is connected
+            (when (and remote rport (eq connect :active))
+              (%datagram-connect fd (host-text remote) rport)
+              (setf (datagram-socket-connected s) t))
             (ext:set-finalizer s #'finalize-datagram)
             s)))))
 
@@ -482,7 +491,10 @@ stops reading.  Once both directions are shut down the stream is closed."))
              (:reuse-address (%setsockopt fd :so-reuseaddr value))
              (:oob-inline (%setsockopt fd :so-oobinline value))
              (:receive-buffer-size (%setsockopt fd :so-rcvbuf value))
-             (:send-buffer-size (%setsockopt fd :so-sndbuf value))))
+             (:send-buffer-size (%setsockopt fd :so-sndbuf value))
+             (:tcp-keepalive-idle-time (%setsockopt fd :tcp-keepidle value))
+             (:tcp-keepalive-probe-interval (%setsockopt fd :tcp-keepintvl value))
+             (:tcp-keepalive-max-probes (%setsockopt fd :tcp-keepcnt value))))
   nil)
 
 (defun option-plist (&rest plist)
@@ -508,8 +520,13 @@ chunking options are not supported (a true value signals an error)."
                                        (nodelay nil nodelay-p)
                                        (oob-inline nil oob-inline-p)
                                        (receive-buffer-size nil rcvbuf-p)
-                                       (send-buffer-size nil sndbuf-p))
-  "Set socket options of SOCKET (setsockopt); options not given are left alone."
+                                       (send-buffer-size nil sndbuf-p)
+                                       (tcp-keepalive-idle-time nil idle-p)
+                                       (tcp-keepalive-probe-interval nil interval-p)
+                                       (tcp-keepalive-max-probes nil probes-p))
+  "Set socket options of SOCKET (setsockopt); options not given are left alone.
+TCP-KEEPALIVE-IDLE-TIME, -PROBE-INTERVAL (seconds) and -MAX-PROBES tune
+keepalive (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT)."
   (apply-socket-options (socket-os-fd* socket) nil nil nil
                         (option-plist :reuse-address reuse-address reuse-address-p
                                       :broadcast broadcast broadcast-p
@@ -517,7 +534,12 @@ chunking options are not supported (a true value signals an error)."
                                       :nodelay nodelay nodelay-p
                                       :oob-inline oob-inline oob-inline-p
                                       :receive-buffer-size receive-buffer-size rcvbuf-p
-                                      :send-buffer-size send-buffer-size sndbuf-p)))
+                                      :send-buffer-size send-buffer-size sndbuf-p
+                                      :tcp-keepalive-idle-time tcp-keepalive-idle-time idle-p
+                                      :tcp-keepalive-probe-interval
+                                      tcp-keepalive-probe-interval interval-p
+                                      :tcp-keepalive-max-probes tcp-keepalive-max-probes
+                                      probes-p)))
 
 (defun set-socket-format (socket format)
   "Switch socket stream SOCKET between :TEXT/:BIVALENT (character) and :BINARY
@@ -676,14 +698,21 @@ stream made otherwise: from its element type).")
                         (put (logior #x80 (ldb (byte 6 0) c)))))))
     (coerce out '(simple-array (unsigned-byte 8) (*)))))
 
-(defgeneric send-to (socket buffer size &key remote-host remote-port remote-filename)
+(defgeneric send-to (socket buffer size &key remote-host remote-port remote-filename
+                                             ipv6 scope-id)
   (:documentation "Send the first SIZE elements of BUFFER (octets, or a string
 sent as UTF-8) as one datagram to REMOTE-HOST/REMOTE-PORT (or REMOTE-FILENAME
 for :FILE sockets); without them, to the defaults given to MAKE-SOCKET.
-Returns the number of octets sent."))
+Returns the number of octets sent.  IPV6 is accepted and changes nothing
+\(the socket's family decides); SCOPE-ID is not supported: a true value
+signals an error (write the scope in the address, \"fe80::1%eth0\")."))
 
 (defmethod send-to ((s datagram-socket) buffer size
-                    &key remote-host remote-port remote-filename)
+                    &key remote-host remote-port remote-filename ipv6 scope-id)
+  (declare (ignore ipv6))
+  (when scope-id
+    (error "SEND-TO :SCOPE-ID is not supported here: give the scope in the ~
+            address text, e.g. \"fe80::1%eth0\"."))
   (let ((octets (octets-of buffer size 'send-to)))
     (if (eq (datagram-socket-family s) :file)
         (let ((path (or remote-filename (datagram-socket-remote-filename s))))
@@ -695,8 +724,11 @@ Returns the number of octets sent."))
               (port (or remote-port (datagram-socket-remote-port s))))
           (unless (and host port)
             (error "SEND-TO: no :REMOTE-HOST/:REMOTE-PORT and no default destination."))
-          (%send-to (datagram-fd s) octets 0 (if (stringp buffer) (length octets) size)
-                    (host-text host) (lookup-port port "udp"))))))
+          (if (and (datagram-socket-connected s) (null remote-host) (null remote-port))
+              (%send-to (datagram-fd s) octets 0 (if (stringp buffer) (length octets) size)
+                        nil nil)        ; to the connected peer
+              (%send-to (datagram-fd s) octets 0 (if (stringp buffer) (length octets) size)
+                        (host-text host) (lookup-port port "udp")))))))
 
 (defgeneric receive-from (socket size &key buffer extract)
   (:documentation "Wait for one datagram and read at most SIZE octets of it (the
@@ -704,7 +736,9 @@ rest is dropped) into BUFFER (an octet vector or string of at least SIZE
 elements; by default a fresh octet vector).  Returns the buffer (with
 EXTRACT, a fresh vector of just the octets received), the count, and the
 sender: host (integer or IPv6 address) and port, or for :FILE sockets its
-file name (\"\" when unnamed)."))
+file name (\"\" when unnamed).  A socket connected by MAKE-SOCKET's
+REMOTE-HOST/REMOTE-PORT takes only its peer's datagrams, and signals
+CONNECTION-REFUSED-ERROR when an earlier datagram found no listener there."))
 
 (defmethod receive-from ((s datagram-socket) size &key buffer extract)
   (unless (typep size '(integer 0))

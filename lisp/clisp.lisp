@@ -14,11 +14,12 @@
 which).  INTERFACE is the local address to bind (a string such as
 \"127.0.0.1\" or \"::1\"; default all IPv4 interfaces, \"0.0.0.0\"), or a
 socket stream, to bind the address that stream's peer sees.  BACKLOG goes
-to listen(2); CLISP's default is 1.  Returns a SOCKET-SERVER."
+to listen(2); CLISP's default is 1 (also for NIL).  Returns a SOCKET-SERVER."
   (when (socket-stream-p port)           ; CLISP's old (socket-server stream)
     (warn "(SOCKET-SERVER stream) is deprecated: use (SOCKET-SERVER 0 :INTERFACE stream).")
     (setf interface port port 0))
   (check-port (or port 0))
+  (unless backlog (setf backlog 1))       ; CLISP takes NIL: the default
   (unless (typep backlog '(integer 0 65535))
     (error 'type-error :datum backlog :expected-type '(integer 0 65535)))
   (let ((host (cond ((null interface) "0.0.0.0")
@@ -71,7 +72,7 @@ server's."
 (defun socket-connect (port &optional (host "localhost")
                        &key (element-type 'character) (external-format :default)
                             (buffered :default) timeout)
-  "Connect to HOST (default \"localhost\") at PORT and return a socket
+  "Connect to HOST (default, also for NIL, \"localhost\") at PORT and return a socket
 stream.  Every address HOST resolves to (IPv4 and IPv6) is tried in turn;
 TIMEOUT bounds the whole attempt.  ELEMENT-TYPE is CHARACTER (the stream
 also takes octets) or (UNSIGNED-BYTE 8); EXTERNAL-FORMAT is any ECL format
@@ -82,7 +83,7 @@ Allegro's accessor of the same name: given a socket object, return
   (typecase port
     (integer
      (check-port port)
-     (let ((h (check-host host)))
+     (let ((h (check-host (or host "localhost"))))  ; CLISP takes NIL too
        (%connect h port (normalize-timeout timeout)
                  (normalize-element-type element-type)
                  (normalize-external-format external-format)

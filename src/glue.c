@@ -814,6 +814,29 @@ l_send_to(cl_object fd, cl_object v, cl_object start, cl_object end,
   ecl_return1(env, ecl_make_fixnum(sent));
 }
 
+/* (%datagram-connect fd host port) -> NIL, after connect(2) of UDP socket FD
+   to the first address of HOST and PORT in FD's family: sends without an
+   address then go there, only that peer's datagrams are received, and an
+   ICMP port unreachable comes back as ECONNREFUSED on a later receive. */
+static cl_object
+l_datagram_connect(cl_object fd, cl_object host, cl_object port)
+{
+  int f = fd_arg(fd), p = port_arg(port), code;
+  cl_object keep;
+  char *h = cstring_arg(host, &keep);
+  struct addrinfo *res = NULL;
+  eclsock_addr self;
+  if ((code = eclsock_addr_local(f, &self)))
+    eclsock_raise("getsockname", code, host, port, ECL_NIL);
+  code = eclsock_addr_resolve_af(h, p, 0, self.ss.ss_family, SOCK_DGRAM, &res);
+  if (!code)
+    code = eclsock_os_connect(f, res->ai_addr, res->ai_addrlen, ECLSOCK_NO_DEADLINE);
+  eclsock_addr_free(res);
+  if (code)
+    eclsock_raise("connect", code, host, port, ECL_NIL);
+  ecl_return1(ecl_process_env(), ECL_NIL);
+}
+
 /* (%receive-from fd octets start end) -> count, sender (numeric address,
    or file name, "" when unnamed), sender port (0 for Unix), family. */
 static cl_object
@@ -959,6 +982,7 @@ static const struct prim prims[] = {
   { "%DATAGRAM",           (void *)l_datagram,         5 },
   { "%DATAGRAM-UNIX",      (void *)l_datagram_unix,    1 },
   { "%SEND-TO",            (void *)l_send_to,          6 },
+  { "%DATAGRAM-CONNECT",   (void *)l_datagram_connect, 3 },
   { "%RECEIVE-FROM",       (void *)l_receive_from,     4 },
   { "%PARSE-ADDRESS",      (void *)l_parse_address,    1 },
   { "%FORMAT-INET6",       (void *)l_format_inet6,     2 },
