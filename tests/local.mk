@@ -16,9 +16,13 @@
 ##   MP:WITH-TIMEOUT) and the Allegro-style sum example.
 ## test-latency: line-oriented answers do not stall; every flush guarantee
 ##   (explicit flushes, close, reads, socket-status, the 2 ms hold bound).
+## test-fidelity: details CLISP and Allegro code relies on (issue 10):
+##   element type specifiers, read-byte-no-hang, status after a reset,
+##   EXT:OS-STREAM-ERROR, connected datagram sockets, keyword values.
 LISP_TESTS = tests/lisp/test-clisp.lisp tests/lisp/test-robust.lisp \
 	tests/lisp/test-port.lisp tests/lisp/test-examples.lisp \
-	tests/lisp/test-allegro.lisp tests/lisp/test-latency.lisp
+	tests/lisp/test-allegro.lisp tests/lisp/test-latency.lisp \
+	tests/lisp/test-fidelity.lisp
 TESTS += $(LISP_TESTS)
 EXTRA_DIST += $(LISP_TESTS) tests/lisp/allegro-program.lisp \
 	tests/lisp/allegro-peer.lisp
