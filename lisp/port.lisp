@@ -385,8 +385,9 @@ address and port, then the local address and port (numeric strings)."
             local-host local-port peer-host peer-port)))
 
 (defun port:set-socket-stream-format (socket format)
-  "Switch SOCKET between text and binary: FORMAT is :TEXT or CHARACTER
-for characters, :BINARY or (UNSIGNED-BYTE 8) for octets.  Returns FORMAT."
+  "Switch SOCKET between text and binary: FORMAT is :TEXT, :BINARY, or an
+element type as (SETF STREAM-ELEMENT-TYPE) takes it (CHARACTER,
+\(UNSIGNED-BYTE 8), (MOD 256), a DEFTYPE'd octet ...).  Returns FORMAT."
   (stream-fd socket 'port:set-socket-stream-format)
   (%set-element-type socket
                      (normalize-element-type

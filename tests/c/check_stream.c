@@ -496,7 +496,18 @@ START_TEST(test_probe_error)
   ck_assert_int_eq(setsockopt(sv[1], SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
   close(sv[1]);
   ck_assert_int_eq(eclsock_tm_wait(sv[0], POLLIN, eclsock_tm_deadline(5.0)), 0);
-  ck_assert_int_eq(eclsock_stream_probe(s), -2);
+  /* as CLISP on Linux: the stream is at its end; the reset is kept for
+     the next read, which signals it once, and then reads end of file */
+  ck_assert_int_eq(eclsock_stream_probe(s), -1);
+  ck_assert_int_eq(eclsock_stream_probe(s), -1);
+  {
+    cl_object c = tu_call_error("READ-CHAR", "CL", 1, s);
+    ck_assert_msg(tu_typep(c, "CONNECTION-RESET-ERROR", "ECLSOCK"), "got %s",
+                  tu_princ(cl_type_of(c)));
+    ck_assert_str_eq(tu_princ(tu_call("SOCKET-ERROR-CODE", "ECLSOCK", 1, c)),
+                     "ECONNRESET");
+  }
+  ck_assert(tu_call("READ-CHAR", "CL", 3, s, ECL_NIL, kw("EOF")) == kw("EOF"));
   tu_call("CLOSE", "CL", 1, s);
 }
 END_TEST
