@@ -3,6 +3,7 @@
 ;;;; Run as: ecl -norc -shell lisp/build.lisp  with the environment
 ;;;;   SRCDIR    the source tree         BUILDDIR  where objects go
 ;;;;   CORE_LIB  the C primitives archive (libeclsock-core.a)
+;;;;   LINK_LIBS libraries the C primitives need (OpenSSL's -lssl -lcrypto)
 ;;;;   CFLAGS_EXTRA  flags for the C code ECL generates (optional)
 ;;;;   MODULE_FILES  the Lisp files, relative to SRCDIR, in load order
 ;;;;   STATIC_LIB    also write these objects to this archive (optional)
@@ -43,7 +44,7 @@
       (load source :verbose nil)))
   (c:build-fasl (concatenate 'string build "/sock.fas")
                 :lisp-files (reverse objects)
-                :ld-flags (list (env "CORE_LIB")))
+                :ld-flags (cons (env "CORE_LIB") (split (env "LINK_LIBS" " "))))
   ;; The same objects as an archive for libecl-sock, whose ecl_sock_init()
   ;; runs them through the stable entry point init_lib_ECL_SOCK.
   (let ((lib (ext:getenv "STATIC_LIB")))

@@ -76,7 +76,72 @@ STREAM-ERROR-STREAM (the socket stream, or NIL)."))
   (network-unreachable-error (:enetunreach :enetdown)
    "No route to the network.")
   (host-unreachable-error (:ehostunreach :ehostdown)
-   "No route to the host."))
+   "No route to the host.")
+  (ssl-error (:tls-error)
+   "A TLS operation failed: a protocol error on an established TLS stream (the
+message gives OpenSSL's reason).  The superclass of every TLS condition."))
+
+;;; The TLS conditions below SSL-ERROR (lisp/ssl.lisp documents them).
+(define-condition ssl-handshake-error (ssl-error) ()
+  (:documentation "The TLS handshake failed: no common protocol or cipher, an
+alert from the peer, a peer that is not speaking TLS or that closed the
+connection during the handshake, or a handshake that timed out."))
+
+(define-condition ssl-verify-error (ssl-handshake-error)
+  ((verify-result :initarg :detail :initform nil :reader ssl-verify-error-result
+                  :documentation "OpenSSL's X509 verify result (an integer)."))
+  (:documentation "The peer's certificate was refused.  SSL-VERIFY-ERROR-REASON
+says why (:EXPIRED, :HOSTNAME-MISMATCH, :UNKNOWN-CA, :SELF-SIGNED ...),
+SSL-VERIFY-ERROR-RESULT gives OpenSSL's X509 verify code, and the message
+OpenSSL's text for it."))
+
+(define-condition ssl-configuration-error (ssl-error) ()
+  (:documentation "A TLS setting was refused before any connection: a
+certificate, key or CA file that cannot be loaded, a key that does not match
+its certificate, a cipher list with nothing usable, an unsupported method."))
+
+(define-condition ssl-unavailable-error (ssl-error) ()
+  (:documentation "ecl-sock was built without OpenSSL (configure
+--without-openssl), so TLS streams cannot be made."))
+
+(setf *code-classes*
+      (append *code-classes*
+              '((:tls-handshake . ssl-handshake-error) (:tls-verify . ssl-verify-error)
+                (:tls-config . ssl-configuration-error)
+                (:tls-unavailable . ssl-unavailable-error))))
+
+(defparameter *verify-reasons*
+  '((2 . :unknown-ca) (20 . :unknown-ca) (21 . :unknown-ca) (19 . :unknown-ca)
+    (10 . :expired) (9 . :not-yet-valid) (18 . :self-signed)
+    (62 . :hostname-mismatch) (64 . :hostname-mismatch) (63 . :hostname-mismatch)
+    (22 . :chain-too-long) (23 . :revoked) (7 . :bad-signature)
+    (26 . :invalid-purpose) (3 . :no-crl) (12 . :crl-expired))
+  "OpenSSL X509 verify codes and the keywords SSL-VERIFY-ERROR-REASON returns.")
+
+(defun ssl-verify-error-reason (condition)
+  "Why the peer's certificate was refused, as a keyword: :EXPIRED,
+:NOT-YET-VALID, :HOSTNAME-MISMATCH (also for an IP address not in the
+certificate), :UNKNOWN-CA (no trusted issuer), :SELF-SIGNED, :CHAIN-TOO-LONG,
+:REVOKED, :BAD-SIGNATURE, :INVALID-PURPOSE ... or :OTHER."
+  (or (cdr (assoc (ssl-verify-error-result condition) *verify-reasons*)) :other))
+
+(define-condition ssl-truncated-eof (warning)
+  ((stream :initarg :stream :initform nil :reader ssl-truncated-eof-stream))
+  (:report (lambda (c s)
+             (format s "The TLS peer of ~A closed the connection without close_notify: ~
+the data may be truncated."
+                     (let ((st (ssl-truncated-eof-stream c)))
+                       (if st (stream-name-string st) "a stream")))))
+  (:documentation "Signalled (with SIGNAL: a warning nobody has to handle)
+when a TLS stream reaches end of file because the peer closed the connection
+without TLS's close_notify.  The read then returns end of file as usual; a
+program that must tell a complete message from a cut one handles this
+condition (HANDLER-BIND, or HANDLER-CASE to treat it as an error)."))
+
+(defun %signal-truncation (stream)
+  "Called from C (stream.c) when a TLS stream ends without close_notify."
+  (signal 'ssl-truncated-eof :stream stream)
+  nil)
 
 (defparameter *code-identifiers*
   '((:econnrefused . :connection-refused) (:eaddrinuse . :address-in-use)
@@ -98,11 +163,16 @@ STREAM-ERROR-STREAM (the socket stream, or NIL)."))
   "The errno keyword of an OS-ERROR, as CLISP's EXT:OS-ERROR-CODE."
   (if (typep condition 'socket-error) (socket-error-code condition) :unknown))
 
-(defun %signal-socket-error (syscall code errno message host port stream)
-  "Called from C (errors.c) for every failure: signal the condition for CODE."
-  (error (or (cdr (assoc code *code-classes*)) 'socket-error)
-         :syscall syscall :code code :errno errno :message message
-         :host host :port port :stream stream))
+(defun %signal-socket-error (syscall code errno message host port stream
+                            &optional detail)
+  "Called from C (errors.c) for every failure: signal the condition for CODE.
+DETAIL is the X509 verify result for :TLS-VERIFY."
+  (let ((class (or (cdr (assoc code *code-classes*)) 'socket-error)))
+    (if (eq class 'ssl-verify-error)
+        (error class :syscall syscall :code code :errno errno :message message
+                     :host host :port port :stream stream :detail detail)
+        (error class :syscall syscall :code code :errno errno :message message
+                     :host host :port port :stream stream))))
 
 ;;; Allegro's readers of EXCL:SOCKET-ERROR (the same class as SOCKET-ERROR;
 ;;; EXCL is made in packages.lisp).  Other stream errors answer too, as

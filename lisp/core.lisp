@@ -164,8 +164,9 @@ and the other faces' constructors."
 
 (defun print-socket-stream (out stream)
   (print-unreadable-object (stream out)
-    (format out "~:[~;CLOSED ~]SOCKET-STREAM ~S ~A"
-            (null (%stream-fd stream)) (stream-element-type stream)
+    (format out "~:[~;CLOSED ~]~:[~;TLS ~]SOCKET-STREAM ~S ~A"
+            (null (%stream-fd stream)) (%ssl-stream-p stream)
+            (stream-element-type stream)
             (subseq (%stream-name stream) 7))))
 
 ;;; Socket streams are ECL built-in streams, which PRINT-OBJECT does not

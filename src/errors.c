@@ -52,6 +52,11 @@ eclsock_err_name(int code)
   case ECLSOCK_EBADARG:  return "EINVAL";
   case ECLSOCK_ENOADDR:  return "EAI-NONAME";
   case ECLSOCK_ETOOLONG: return "ENAMETOOLONG";
+  case ECLSOCK_ETLS:    return "TLS-ERROR";
+  case ECLSOCK_ETLSHANDSHAKE: return "TLS-HANDSHAKE";
+  case ECLSOCK_ETLSVERIFY: return "TLS-VERIFY";
+  case ECLSOCK_ETLSCONFIG: return "TLS-CONFIG";
+  case ECLSOCK_ENOTLS:  return "TLS-UNAVAILABLE";
   default: return "UNKNOWN";
   }
 }
@@ -84,6 +89,11 @@ eclsock_err_message(int code)
   case ECLSOCK_EBADARG:  return "Invalid argument";
   case ECLSOCK_ENOADDR:  return "Name resolved to no usable address";
   case ECLSOCK_ETOOLONG: return "Socket file name too long";
+  case ECLSOCK_ETLS:    return "TLS protocol error";
+  case ECLSOCK_ETLSHANDSHAKE: return "TLS handshake failed";
+  case ECLSOCK_ETLSVERIFY: return "The peer's certificate was refused";
+  case ECLSOCK_ETLSCONFIG: return "Bad TLS setting";
+  case ECLSOCK_ENOTLS:  return "ecl-sock was built without OpenSSL (--without-openssl)";
   default: return "Unknown error";
   }
 }
@@ -120,6 +130,20 @@ void
 eclsock_raise_msg(const char *op, int code, cl_object message, cl_object host,
                   cl_object port, cl_object stream)
 {
+  eclsock_raise_detail(op, code, message, ECL_NIL, host, port, stream);
+}
+
+void
+eclsock_signal_truncation(cl_object stream)
+{
+  cl_funcall(2, eclsock_sym("%SIGNAL-TRUNCATION"), stream);
+}
+
+void
+eclsock_raise_detail(const char *op, int code, cl_object message,
+                     cl_object detail, cl_object host, cl_object port,
+                     cl_object stream)
+{
   cl_object args[7];
   args[0] = ecl_make_simple_base_string(op, -1);
   args[1] = ecl_make_keyword(eclsock_err_name(code));
@@ -129,8 +153,8 @@ eclsock_raise_msg(const char *op, int code, cl_object message, cl_object host,
   args[4] = host;
   args[5] = port;
   args[6] = stream;
-  cl_funcall(8, eclsock_sym("%SIGNAL-SOCKET-ERROR"), args[0], args[1],
-             args[2], args[3], args[4], args[5], args[6]);
+  cl_funcall(9, eclsock_sym("%SIGNAL-SOCKET-ERROR"), args[0], args[1],
+             args[2], args[3], args[4], args[5], args[6], detail);
   /* %signal-socket-error uses ERROR, which does not return */
   FEerror("ecl-sock: socket error handler returned", 0);
 }

@@ -15,6 +15,9 @@
  *   errors.c   error codes -> names and messages; eclsock_raise(), the one
  *              place where an error code becomes a Lisp condition; the
  *              module's symbols (eclsock_sym)
+ *   tls.c      the transport under the stream's buffers: the plain
+ *              descriptor (os.c) or a TLS session (OpenSSL); TLS contexts,
+ *              handshakes, certificates
  *   stream.c   the buffered socket stream (a real ECL stream)
  *   status.c   socket-status / socket-wait over many objects with poll
  *   glue.c     the Lisp primitives (ECLSOCK::%...) and the module init
@@ -42,6 +45,11 @@ enum {
   ECLSOCK_EBADARG  = -2,        /* argument rejected by C (bad address text) */
   ECLSOCK_ENOADDR  = -3,        /* the name resolved to no usable address */
   ECLSOCK_ETOOLONG = -4,        /* Unix socket path longer than sun_path */
+  ECLSOCK_ETLS     = -5,        /* TLS protocol error after the handshake */
+  ECLSOCK_ETLSHANDSHAKE = -6,   /* the TLS handshake failed */
+  ECLSOCK_ETLSVERIFY = -7,      /* the peer's certificate was refused */
+  ECLSOCK_ETLSCONFIG = -8,      /* bad TLS setting (certificate file, ciphers) */
+  ECLSOCK_ENOTLS   = -9,        /* built without OpenSSL (--without-openssl) */
   ECLSOCK_EAI_BASE = -1000      /* getaddrinfo code X is ECLSOCK_EAI_BASE + X */
 };
 #define ECLSOCK_EAI(x) (ECLSOCK_EAI_BASE + (x))
@@ -85,6 +93,8 @@ ECLSOCK_HIDDEN int eclsock_os_send_nowait(int fd, const unsigned char *p, size_t
                                           size_t *sent);
 ECLSOCK_HIDDEN int eclsock_os_recv(int fd, unsigned char *p, size_t n,
                                    int flags, size_t *got);
+ECLSOCK_HIDDEN int eclsock_os_recv_nowait(int fd, unsigned char *p, size_t n,
+                                          size_t *got);
 ECLSOCK_HIDDEN int eclsock_os_peek(int fd, size_t *got);
 ECLSOCK_HIDDEN int eclsock_os_shutdown(int fd, int how);
 ECLSOCK_HIDDEN void eclsock_os_shutdown_for_close(int fd);
@@ -159,8 +169,89 @@ ECLSOCK_HIDDEN void eclsock_raise_msg(const char *op, int code, cl_object messag
                                       cl_object host, cl_object port,
                                       cl_object stream)
   __attribute__((noreturn));
+/* The same with DETAIL for the condition (a TLS verify result). */
+ECLSOCK_HIDDEN void eclsock_raise_detail(const char *op, int code,
+                                         cl_object message, cl_object detail,
+                                         cl_object host, cl_object port,
+                                         cl_object stream)
+  __attribute__((noreturn));
+/* Signal ECLSOCK::SSL-TRUNCATED-EOF (a warning, not an error) for STREAM:
+   its TLS peer closed the connection without close_notify.  Returns when
+   no handler transfers control. */
+ECLSOCK_HIDDEN void eclsock_signal_truncation(cl_object stream);
 /* The symbol NAME of the module's own package ECLSOCK. */
 ECLSOCK_HIDDEN cl_object eclsock_sym(const char *name);
+
+/* -- tls.c ---------------------------------------------------------------- */
+
+/* A TLS session on a descriptor; NULL stands for the plain descriptor. */
+typedef struct eclsock_tls eclsock_tls;
+
+/* The transport: what the stream's buffers call.  With T NULL each is the
+   os.c call on FD; with a session, OpenSSL over FD (its I/O never blocks;
+   waits go through eclsock_tm_wait, bounded by SO_RCVTIMEO/SO_SNDTIMEO).
+   Same contracts as the os.c functions: 0 or an error code, never signal.
+   eclsock_tp_send_nowait never touches the interrupt flag (callers may
+   hold a lock with interrupts disabled); the others defer interrupts
+   around each library call and let them run during waits. */
+ECLSOCK_HIDDEN int eclsock_tp_send_all(eclsock_tls *t, int fd,
+                                       const unsigned char *p, size_t n);
+ECLSOCK_HIDDEN int eclsock_tp_send_nowait(eclsock_tls *t, int fd,
+                                          const unsigned char *p, size_t n,
+                                          size_t *sent);
+ECLSOCK_HIDDEN int eclsock_tp_recv(eclsock_tls *t, int fd, unsigned char *p,
+                                   size_t n, int flags, size_t *got);
+/* Decrypted input waiting inside the session (poll cannot see it). */
+ECLSOCK_HIDDEN int eclsock_tp_pending(eclsock_tls *t);
+/* A record is half sent: its octets must stay at the start of the output. */
+ECLSOCK_HIDDEN int eclsock_tp_write_pending(eclsock_tls *t);
+/* shutdown(2), after close_notify when the output side closes. */
+ECLSOCK_HIDDEN int eclsock_tp_shutdown(eclsock_tls *t, int fd, int how);
+/* End the session (close_notify when NOTIFY, never waiting) and free it;
+   the descriptor stays open. */
+ECLSOCK_HIDDEN void eclsock_tp_close(eclsock_tls *t, int notify);
+/* 1 once after input ended without close_notify (a truncated stream). */
+ECLSOCK_HIDDEN int eclsock_tp_take_truncation(eclsock_tls *t);
+/* The text of the session's last error, for the condition's message. */
+ECLSOCK_HIDDEN const char *eclsock_tls_message(eclsock_tls *t);
+/* The X509 verify result of the session (0 = ok). */
+ECLSOCK_HIDDEN long eclsock_tls_verify_result(eclsock_tls *t);
+
+/* Context settings (Allegro's keywords, already checked by Lisp). */
+struct eclsock_tls_opts {
+  int server;
+  int min_version, max_version;     /* TLS1_x_VERSION numbers; 0 = default */
+  int verify;                       /* 0 none, 1 optional, 2 required */
+  int max_depth;                    /* -1 = library default */
+  int crl_check;                    /* 0 none, 1 leaf, 2 whole chain */
+  int prefer_server_order;
+  const char *certificate, *key, *password, *ca_file, *ca_directory;
+  const char *ciphers, *ciphersuites, *crl_file;
+};
+/* A new SSL_CTX in *CTX, or an error code with a message in MSG. */
+ECLSOCK_HIDDEN int eclsock_tls_ctx_new(const struct eclsock_tls_opts *o,
+                                       void **ctx, char *msg, size_t msglen);
+ECLSOCK_HIDDEN void eclsock_tls_ctx_free(void *ctx);
+/* A session of CTX on FD.  A client checks the peer's name HOST (a host
+   name or an IP address text; NULL for none) and sends it as SNI; VERIFY
+   -1 keeps the context's mode, 0/1/2 overrides it; MAX_DEPTH -1 and NULL
+   strings keep the context's. */
+ECLSOCK_HIDDEN int eclsock_tls_new(void *ctx, int fd, int server,
+                                   const char *host, int verify, int max_depth,
+                                   int min_version, int max_version,
+                                   const char *ciphers, const char *ciphersuites,
+                                   eclsock_tls **out, char *msg, size_t msglen);
+ECLSOCK_HIDDEN int eclsock_tls_handshake(eclsock_tls *t, eclsock_deadline dl);
+/* The peer's certificate as (version serial-hex subject issuer not-before
+   not-after alt-names pem), times as (sec min hour day month year); NIL
+   when the peer sent none. */
+ECLSOCK_HIDDEN cl_object eclsock_tls_peer_certificate(eclsock_tls *t);
+/* Negotiated protocol and cipher names. */
+ECLSOCK_HIDDEN cl_object eclsock_tls_description(eclsock_tls *t);
+/* Live SSL sessions and contexts made by the module (for leak tests). */
+ECLSOCK_HIDDEN long eclsock_tls_live_sessions(void);
+ECLSOCK_HIDDEN long eclsock_tls_live_contexts(void);
+ECLSOCK_HIDDEN int eclsock_tls_available(void);
 
 /* -- stream.c ------------------------------------------------------------- */
 
@@ -187,6 +278,11 @@ ECLSOCK_HIDDEN void eclsock_stream_set_buffered(cl_object x, int buffered);
 ECLSOCK_HIDDEN int eclsock_stream_get_buffered(cl_object x);
 ECLSOCK_HIDDEN void eclsock_stream_set_finalizing(cl_object x);
 ECLSOCK_HIDDEN void eclsock_stream_set_shared(cl_object x);
+/* A new stream on OLD's descriptor, with OLD's element type, format and
+   names, whose transport is the session T; OLD is closed without closing
+   the descriptor (its pending output is sent first). */
+ECLSOCK_HIDDEN cl_object eclsock_stream_move_to_tls(cl_object old, eclsock_tls *t);
+ECLSOCK_HIDDEN eclsock_tls *eclsock_stream_tls(cl_object x);
 
 /* -- status.c ------------------------------------------------------------- */
 

@@ -308,6 +308,24 @@ eclsock_os_recv(int fd, unsigned char *p, size_t n, int flags, size_t *got)
   }
 }
 
+/* Receive what has arrived, up to N octets, never waiting: EAGAIN when
+   nothing has; *GOT = 0 at end of file.  Like eclsock_os_send_nowait it
+   never touches the interrupt flag (the TLS transport calls both from
+   inside OpenSSL, with interrupts deferred). */
+int
+eclsock_os_recv_nowait(int fd, unsigned char *p, size_t n, size_t *got)
+{
+  for (;;) {
+    ssize_t r = recv(fd, p, n, MSG_DONTWAIT);
+    if (r >= 0) {
+      *got = (size_t)r;
+      return 0;
+    }
+    if (errno != EINTR)
+      return errno;
+  }
+}
+
 /* Send one datagram of N octets from P to SA (SA NULL: the connected
    peer), looping on EINTR.  *SENT gets the count the kernel took. */
 int

@@ -35,6 +35,10 @@
  * buffer), the input buffer after a refill that filled it.
  * One reader thread and one writer thread may use a stream at once: the
  * output buffer has a lock, the input buffer belongs to the reader.
+ * Underneath the buffers is the transport (tls.c): the plain descriptor,
+ * or a TLS session after make-ssl-client-stream/-server-stream; every
+ * send and recv here goes through it (eclsock_tp_*), so the buffering,
+ * read-line, bivalence and flush rules are the same over TLS.
  * Must not: use any stream field that ECL's io_file code does not leave to
  * us (we keep our state behind stream.buffer, which ECL leaves unused for
  * these streams and the GC traces).
@@ -85,6 +89,7 @@ struct sockbuf {
   ecl_character (*orig_write_char)(cl_object, ecl_character);
   cl_index (*orig_read_vector)(cl_object, cl_object, cl_index, cl_index);
   pthread_mutex_t wlock;            /* guards wbuf and wlen */
+  eclsock_tls *tls;                 /* the transport: NULL = plain fd */
 };
 
 #define SB(s) ((struct sockbuf *)(s)->stream.buffer)
@@ -138,7 +143,7 @@ flush_held(void)
     if (pthread_mutex_trylock(&b->wlock) == 0) {
       if (b->wlen && FD(s) >= 0) {
         size_t sent = 0;
-        int code = eclsock_os_send_nowait(FD(s), b->wbuf, b->wlen, &sent);
+        int code = eclsock_tp_send_nowait(b->tls, FD(s), b->wbuf, b->wlen, &sent);
         if (sent) {
           memmove(b->wbuf, b->wbuf + sent, b->wlen - sent);
           b->wlen -= sent;
@@ -332,6 +337,21 @@ sb_write_char(cl_object s, ecl_character c)
   return c;
 }
 
+/* Signal the condition for CODE from OP on S.  A TLS session's own
+   message (OpenSSL's reason) and verify result go with it. */
+static void __attribute__((noreturn))
+raise_io(cl_object s, const char *op, int code)
+{
+  eclsock_tls *t = SB(s)->tls;
+  const char *m = (t && code < 0) ? eclsock_tls_message(t) : NULL;
+  if (m)
+    eclsock_raise_detail(op, code, ecl_make_simple_base_string(m, -1),
+                         code == ECLSOCK_ETLSVERIFY
+                         ? ecl_make_fixnum(eclsock_tls_verify_result(t)) : ECL_NIL,
+                         ECL_NIL, ECL_NIL, s);
+  eclsock_raise(op, code, ECL_NIL, ECL_NIL, s);
+}
+
 /* -- Output ------------------------------------------------------------- */
 
 /* Send the pending output and then the N octets at C (C may be NULL).
@@ -358,14 +378,14 @@ write_through(cl_object s, const unsigned char *c, size_t n, int try_only)
       if (b->wlen) {
         size_t k = b->wlen;
         b->wlen = 0;
-        code = eclsock_os_send_all(FD(s), b->wbuf, k);
+        code = eclsock_tp_send_all(b->tls, FD(s), b->wbuf, k);
       }
       if (!code && n) {
         if (b->buffered && n < DIRECT_MIN && n <= b->wcap) {
           memcpy(b->wbuf, c, n);
           b->wlen = n;
         } else {
-          code = eclsock_os_send_all(FD(s), c, n);
+          code = eclsock_tp_send_all(b->tls, FD(s), c, n);
         }
       }
       WAIT_END(b);
@@ -435,7 +455,7 @@ sb_write_byte8(cl_object s, unsigned char *c, cl_index n)
   }
   code = write_through(s, c, n, 0);
   if (code)
-    eclsock_raise("send", code, ECL_NIL, ECL_NIL, s);
+    raise_io(s, "send", code);
   return n;
 }
 
@@ -449,7 +469,7 @@ eclsock_stream_flush(cl_object s, int try_only)
     return;
   code = write_through(s, NULL, 0, try_only);
   if (code)
-    eclsock_raise("send", code, ECL_NIL, ECL_NIL, s);
+    raise_io(s, "send", code);
 }
 
 /* Send what the socket takes of the pending output of B now, without
@@ -459,7 +479,7 @@ static int
 send_some(struct sockbuf *b, int fd)
 {
   size_t sent = 0;
-  int code = eclsock_os_send_nowait(fd, b->wbuf, b->wlen, &sent);
+  int code = eclsock_tp_send_nowait(b->tls, fd, b->wbuf, b->wlen, &sent);
   if (sent) {
     memmove(b->wbuf, b->wbuf + sent, b->wlen - sent);
     b->wlen -= sent;
@@ -516,7 +536,8 @@ sb_clear_output(cl_object s)
   const cl_env_ptr env = ecl_process_env();
   ecl_disable_interrupts_env(env);
   pthread_mutex_lock(&b->wlock);
-  b->wlen = 0;
+  if (!eclsock_tp_write_pending(b->tls))  /* a half-sent TLS record stays */
+    b->wlen = 0;
   pthread_mutex_unlock(&b->wlock);
   ecl_enable_interrupts_env(env);
 }
@@ -571,7 +592,7 @@ flush_before_read(cl_object s)
     ecl_disable_interrupts_env(env);
     busy = pthread_mutex_trylock(&b->wlock) != 0;
     if (!busy) {
-      code = eclsock_os_send_nowait(FD(s), b->wbuf, b->wlen, &sent);
+      code = eclsock_tp_send_nowait(b->tls, FD(s), b->wbuf, b->wlen, &sent);
       if (sent) {
         memmove(b->wbuf, b->wbuf + sent, b->wlen - sent);
         b->wlen -= sent;
@@ -580,7 +601,7 @@ flush_before_read(cl_object s)
     }
     ecl_enable_interrupts_env(env);
     if (code)
-      eclsock_raise("send", code, ECL_NIL, ECL_NIL, s);
+      raise_io(s, "send", code);
     if (busy || !b->wlen)
       return;
     p.fd = FD(s);
@@ -610,20 +631,22 @@ fill(cl_object s, int flags)
   if (b->read_err) {
     code = b->read_err;
     b->read_err = 0;
-    eclsock_raise("recv", code, ECL_NIL, ECL_NIL, s);
+    raise_io(s, "recv", code);
   }
   rbuf_ready(b);
   if (b->wlen && !(flags & MSG_DONTWAIT))
     flush_before_read(s);
   WAIT_BEGIN(b);
-  code = eclsock_os_recv(FD(s), b->rbuf, b->rcap, flags, &got);
+  code = eclsock_tp_recv(b->tls, FD(s), b->rbuf, b->rcap, flags, &got);
   WAIT_END(b);
   if (code == EAGAIN || code == EWOULDBLOCK)
     return -1;
   if (code)
-    eclsock_raise("recv", code, ECL_NIL, ECL_NIL, s);
+    raise_io(s, "recv", code);
   b->rpos = 0;
   b->rlen = got;
+  if (!got && eclsock_tp_take_truncation(b->tls))
+    eclsock_signal_truncation(s);     /* EOF all the same, unless handled */
   return (ssize_t)got;
 }
 
@@ -662,12 +685,15 @@ eclsock_stream_read_octets(cl_object s, unsigned char *c, cl_index n, int mode)
       if (b->wlen)
         flush_before_read(s);
       WAIT_BEGIN(b);
-      code = eclsock_os_recv(FD(s), c, n, 0, &got);
+      code = eclsock_tp_recv(b->tls, FD(s), c, n, 0, &got);
       WAIT_END(b);
       if (code)
-        eclsock_raise("recv", code, ECL_NIL, ECL_NIL, s);
-      if (!got)
+        raise_io(s, "recv", code);
+      if (!got) {
+        if (eclsock_tp_take_truncation(b->tls))
+          eclsock_signal_truncation(s);
         break;
+      }
       c += got;
       n -= got;
       out += got;
@@ -756,7 +782,8 @@ listen_rest(cl_object s)
   memmove(b->rbuf, b->rbuf + b->rpos, have);
   b->rpos = 0;
   b->rlen = have;
-  code = eclsock_os_recv(FD(s), b->rbuf + have, b->rcap - have, MSG_DONTWAIT, &got);
+  code = eclsock_tp_recv(b->tls, FD(s), b->rbuf + have, b->rcap - have,
+                         MSG_DONTWAIT, &got);
   if (code == EAGAIN || code == EWOULDBLOCK)
     return ECL_LISTEN_NO_CHAR;
   if (code || got == 0)
@@ -805,7 +832,7 @@ eclsock_stream_probe(cl_object s)
   rbuf_ready(b);
   if (b->read_err)
     return -1;
-  code = eclsock_os_recv(FD(s), b->rbuf, b->rcap, MSG_DONTWAIT, &got);
+  code = eclsock_tp_recv(b->tls, FD(s), b->rbuf, b->rcap, MSG_DONTWAIT, &got);
   if (code == EAGAIN || code == EWOULDBLOCK)
     return 0;
   if (code) {
@@ -879,7 +906,7 @@ sb_close(cl_object s)
         }
         if (b->finalizing) {    /* what the socket takes, never waiting */
           size_t sent;
-          (void)eclsock_os_send_nowait(fd, b->wbuf, b->wlen, &sent);
+          (void)eclsock_tp_send_nowait(b->tls, fd, b->wbuf, b->wlen, &sent);
         } else {
           flush_for_close(b, fd);
         }
@@ -889,6 +916,12 @@ sb_close(cl_object s)
       ecl_disable_interrupts_env(env);
       unlist(s, 1);             /* the descriptor is -1 from here on */
       ecl_enable_interrupts_env(env);
+      if (b->tls) {             /* close_notify (one try), free the session;
+                                   the flusher no longer sees the stream */
+        eclsock_tls *t = b->tls;
+        b->tls = NULL;
+        eclsock_tp_close(t, !b->finalizing && !b->shut_wr);
+      }
       if (!b->shared && __atomic_load_n(&b->waiters, __ATOMIC_RELAXED) > 0)
         eclsock_os_shutdown_for_close(fd);
       (void)eclsock_os_close(fd);
@@ -1060,6 +1093,61 @@ eclsock_stream_set_element_type(cl_object s, cl_object elttype, cl_object extfmt
   t->stream.closed = 1;
 }
 
+/* The TLS switch (make-ssl-client-stream and -server-stream, Allegro's
+   way): a new stream on OLD's descriptor with OLD's element type, external
+   format, buffering, names and dispatch table, whose transport is T.  OLD
+   sends its pending output (plaintext, before the handshake) and is then
+   closed without closing the descriptor, so using it afterwards is a
+   closed-stream error.  Input OLD has read ahead would be lost under TLS:
+   the caller checks eclsock_stream_buffered_input first. */
+cl_object
+eclsock_stream_move_to_tls(cl_object old, eclsock_tls *t)
+{
+  struct sockbuf *ob = SB(old), *b;
+  int fd = FD(old);
+  cl_object s;
+  eclsock_stream_flush(old, 0);
+  s = ecl_make_file_stream_from_fd(old->stream.object1, fd, ecl_smm_io, 8,
+                                   ECL_STREAM_BINARY, ECL_NIL);
+  si_set_finalizer(s, ECL_NIL);
+  b = ecl_alloc(sizeof *b);
+  *b = *ob;                         /* settings; ops = OLD's table */
+  pthread_mutex_init(&b->wlock, NULL);
+  b->rbuf = b->wbuf = NULL;
+  b->rpos = b->rlen = b->wlen = b->rcap = b->wcap = 0;
+  b->waiters = 0;
+  b->listed = 0;                    /* not on the flusher's list yet */
+  b->read_err = 0;
+  b->flush_next = NULL;
+  s->stream.buffer = (char *)b;
+  s->stream.ops = &b->ops;
+  s->stream.object0 = old->stream.object0;
+  s->stream.format = old->stream.format;
+  s->stream.format_table = old->stream.format_table;
+  s->stream.encoder = old->stream.encoder;
+  s->stream.decoder = old->stream.decoder;
+  s->stream.flags = old->stream.flags;
+  s->stream.byte_size = old->stream.byte_size;
+  install_ops(s);
+  b->tls = t;
+  si_set_finalizer(s, finalizer_fn);
+  /* OLD lets go of the descriptor: closed, without closing it (and off
+     the flusher's list first) */
+  ecl_disable_interrupts_env(ecl_process_env());
+  unlist(old, 1);
+  ecl_enable_interrupts_env(ecl_process_env());
+  ob->wlen = ob->rpos = ob->rlen = 0;
+  si_set_finalizer(old, ECL_NIL);
+  generic_close_fn(old);
+  return s;
+}
+
+eclsock_tls *
+eclsock_stream_tls(cl_object x)
+{
+  return SB(x)->tls;
+}
+
 /* -- Queries ------------------------------------------------------------ */
 
 int
@@ -1082,7 +1170,8 @@ int
 eclsock_stream_buffered_input(cl_object x)
 {
   struct sockbuf *b = SB(x);
-  return x->stream.byte_stack != ECL_NIL || b->rpos < b->rlen;
+  return x->stream.byte_stack != ECL_NIL || b->rpos < b->rlen
+    || (b->tls && eclsock_tp_pending(b->tls));
 }
 
 /* Octets written but not yet handed to the kernel. */
@@ -1113,9 +1202,9 @@ eclsock_stream_shutdown(cl_object s, int how)
   int code;
   if (how != SHUT_RD)
     eclsock_stream_flush(s, 0);
-  code = eclsock_os_shutdown(FD(s), how);
+  code = eclsock_tp_shutdown(b->tls, FD(s), how);
   if (code && code != ENOTCONN)
-    eclsock_raise("shutdown", code, ECL_NIL, ECL_NIL, s);
+    raise_io(s, "shutdown", code);
   if (how != SHUT_WR) {
     b->shut_rd = 1;
     b->rpos = b->rlen = 0;

@@ -40,7 +40,7 @@ TESTS += $(C_CHECKS)
 ## The suites share Check's flags and the convenience library: the
 ## defaults (AM_CFLAGS, LDADD) serve them all; other programs set their own.
 AM_CFLAGS += $(CHECK_CFLAGS)
-LDADD = libeclsock-core.la $(CHECK_LIBS) $(ECL_LIBS)
+LDADD = libeclsock-core.la $(OPENSSL_LIBS) $(CHECK_LIBS) $(ECL_LIBS)
 C_CHECK_UTIL = tests/c/testutil.c tests/c/testutil.h
 
 tests_c_check_timeout_SOURCES = tests/c/check_timeout.c $(C_CHECK_UTIL)

@@ -21,6 +21,16 @@
               t))
           ext:*module-provider-functions*)))
 
+;;; (require :ssl) loads the build tree's ssl.fas ($SSL_FAS), as ECL would
+;;; load the installed one from SYS:.
+(let ((fas (ext:getenv "SSL_FAS")))
+  (when fas
+    (push (lambda (module)
+            (when (string-equal (string module) "SSL")
+              (load fas :verbose nil)
+              t))
+          ext:*module-provider-functions*)))
+
 (defvar *tests* '())
 (defvar *test-timeout* 120 "Seconds one test may take before it counts as hung.")
 (defvar *checks-failed* 0)
