@@ -95,6 +95,10 @@ says why (:EXPIRED, :HOSTNAME-MISMATCH, :UNKNOWN-CA, :SELF-SIGNED ...),
 SSL-VERIFY-ERROR-RESULT gives OpenSSL's X509 verify code, and the message
 OpenSSL's text for it."))
 
+(define-condition ssl-handshake-timeout-error (ssl-handshake-error socket-timeout-error) ()
+  (:documentation "The TLS handshake did not finish within *SSL-HANDSHAKE-TIMEOUT*
+seconds: the peer stopped answering in the middle of it."))
+
 (define-condition ssl-configuration-error (ssl-error) ()
   (:documentation "A TLS setting was refused before any connection: a
 certificate, key or CA file that cannot be loaded, a key that does not match
@@ -107,6 +111,7 @@ its certificate, a cipher list with nothing usable, an unsupported method."))
 (setf *code-classes*
       (append *code-classes*
               '((:tls-handshake . ssl-handshake-error) (:tls-verify . ssl-verify-error)
+                (:tls-handshake-timeout . ssl-handshake-timeout-error)
                 (:tls-config . ssl-configuration-error)
                 (:tls-unavailable . ssl-unavailable-error))))
 

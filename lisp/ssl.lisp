@@ -317,22 +317,26 @@ conses), -NOT-BEFORE and -NOT-AFTER (universal times), -SUBJECT-ALT-NAME
 (list of (\"DNS\" . name) and (\"IP Address\" . text))."
   version serial-number subject issuer not-before not-after subject-alt-name pem)
 
-(setf (documentation 'x509-certificate-version 'function)
-      "The certificate's version: :V1, :V2 or :V3."
-      (documentation 'x509-certificate-serial-number 'function)
-      "The certificate's serial number (an integer)."
-      (documentation 'x509-certificate-subject 'function)
-      "Who the certificate names: a list of (\"CN\" . \"localhost\") conses, in
+(loop for (name doc) on
+      '(x509-certificate-version "The certificate's version: :V1, :V2 or :V3."
+        x509-certificate-serial-number "The certificate's serial number (an integer)."
+        x509-certificate-subject
+        "Who the certificate names: a list of (\"CN\" . \"localhost\") conses, in
 the order of the certificate (\"C\" \"ST\" \"O\" \"OU\" \"CN\" ...)."
-      (documentation 'x509-certificate-issuer 'function)
-      "Who signed the certificate, as X509-CERTIFICATE-SUBJECT."
-      (documentation 'x509-certificate-not-before 'function)
-      "When the certificate becomes valid, as a universal time."
-      (documentation 'x509-certificate-not-after 'function)
-      "When the certificate expires, as a universal time."
-      (documentation 'x509-certificate-subject-alt-name 'function)
-      "The certificate's alternative names: (\"DNS\" . \"localhost\") and
-(\"IP Address\" . \"127.0.0.1\") conses.")
+        x509-certificate-issuer "Who signed the certificate, as X509-CERTIFICATE-SUBJECT."
+        x509-certificate-not-before "When the certificate becomes valid, as a universal time."
+        x509-certificate-not-after "When the certificate expires, as a universal time."
+        x509-certificate-subject-alt-name
+        "The certificate's alternative names: (\"DNS\" . \"localhost\") and
+(\"IP Address\" . \"127.0.0.1\") conses."
+        x509-certificate-p "True when the object is an X509-CERTIFICATE."
+        ssl-context-p "True when the object is an SSL-CONTEXT."
+        ssl-verify-error-result
+        "OpenSSL's X509 verify code of an SSL-VERIFY-ERROR (10 expired, 18 self-signed,
+20 unknown issuer, 62 host name mismatch ...)."
+        ssl-truncated-eof-stream "The TLS stream an SSL-TRUNCATED-EOF is about.")
+      by #'cddr
+      do (document-function name doc))
 
 (defmethod print-object ((c x509-certificate) out)
   (flet ((cn (alist) (or (cdr (assoc "CN" alist :test #'string=)) "?")))

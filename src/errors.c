@@ -57,6 +57,7 @@ eclsock_err_name(int code)
   case ECLSOCK_ETLSVERIFY: return "TLS-VERIFY";
   case ECLSOCK_ETLSCONFIG: return "TLS-CONFIG";
   case ECLSOCK_ENOTLS:  return "TLS-UNAVAILABLE";
+  case ECLSOCK_ETLSTIMEOUT: return "TLS-HANDSHAKE-TIMEOUT";
   default: return "UNKNOWN";
   }
 }
@@ -94,6 +95,7 @@ eclsock_err_message(int code)
   case ECLSOCK_ETLSVERIFY: return "The peer's certificate was refused";
   case ECLSOCK_ETLSCONFIG: return "Bad TLS setting";
   case ECLSOCK_ENOTLS:  return "ecl-sock was built without OpenSSL (--without-openssl)";
+  case ECLSOCK_ETLSTIMEOUT: return "The TLS handshake timed out";
   default: return "Unknown error";
   }
 }
@@ -107,6 +109,7 @@ code_errno(int code)
     return ecl_make_fixnum(code);
   switch (code) {
   case ECLSOCK_ETIMEOUT: return ecl_make_fixnum(ETIMEDOUT);
+  case ECLSOCK_ETLSTIMEOUT: return ecl_make_fixnum(ETIMEDOUT);
   case ECLSOCK_EBADARG:  return ecl_make_fixnum(EINVAL);
   case ECLSOCK_ETOOLONG: return ecl_make_fixnum(ENAMETOOLONG);
   default: return ECL_NIL;

@@ -240,9 +240,10 @@ status_run(cl_object what, int single, cl_index n, eclsock_deadline dl,
         result = ecl_cons(st, result);
       }
     }
-    /* with no deadline, return only when something is ready (a wakeup
-       can find nothing: data consumed by another thread) */
-    if (count > 0 || dl >= 0 || any_ready)
+    /* return only when something is ready or the deadline has passed (a
+       wakeup can find nothing: data consumed by another thread, or a TLS
+       record that held no application data) */
+    if (count > 0 || any_ready || (dl >= 0 && eclsock_tm_now() >= dl))
       break;
     for (i = 0; i < n; i++) pf[i].revents = 0;
   }

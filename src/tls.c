@@ -636,8 +636,10 @@ eclsock_tls_handshake(eclsock_tls *t, eclsock_deadline dl)
     code = eclsock_tm_wait(t->fd, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, dl);
     if (code) {
       t->failed = 1;
-      if (code == ECLSOCK_ETIMEOUT)
+      if (code == ECLSOCK_ETIMEOUT) {
         snprintf(t->msg, sizeof t->msg, "the TLS handshake timed out");
+        code = ECLSOCK_ETLSTIMEOUT;
+      }
       return code;
     }
   }

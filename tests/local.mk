@@ -12,6 +12,9 @@
 ## test-port: the PORT package (CLOCC names).
 ## test-examples: the examples run end to end as a user runs them (they
 ##   need curl and clisp: scripts/deps.sh).
+## test-ssl: TLS streams (Allegro's SSL API) against openssl s_server /
+##   s_client and Python's ssl module, certificate checks with a local CA
+##   (tests/tls/make-certs.sh), hostile peers, leaks.
 ## test-allegro: the Allegro face (make-socket & co, EXCL conditions,
 ##   MP:WITH-TIMEOUT) and the Allegro-style sum example.
 ## test-latency: line-oriented answers do not stall; every flush guarantee
@@ -22,10 +25,10 @@
 LISP_TESTS = tests/lisp/test-clisp.lisp tests/lisp/test-robust.lisp \
 	tests/lisp/test-port.lisp tests/lisp/test-examples.lisp \
 	tests/lisp/test-allegro.lisp tests/lisp/test-latency.lisp \
-	tests/lisp/test-fidelity.lisp
+	tests/lisp/test-fidelity.lisp tests/lisp/test-ssl.lisp
 TESTS += $(LISP_TESTS)
 EXTRA_DIST += $(LISP_TESTS) tests/lisp/allegro-program.lisp \
-	tests/lisp/allegro-peer.lisp
+	tests/lisp/allegro-peer.lisp tests/tls/make-certs.sh tests/tls/peer.py
 
 ## ---- Check suites for the C layer, one per C file of src/ ---------------
 ## Each program boots ECL once in main (TU_MAIN in testutil.h) and links
