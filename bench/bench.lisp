@@ -288,13 +288,87 @@
            (round-trips s n))
       (mapc #'close idle))))
 
+;;; TLS: ecl-sock only (the contrib has no TLS); certificates in
+;;; $BENCH_CERTS.  The same work as cbench's tlsbulk and tlshs.
+
+(defun cert-file (name)
+  (format nil "~A/~A" (env "BENCH_CERTS") name))
+
+(defun server-context ()
+  (socket:make-ssl-server-context :certificate (cert-file "server.pem")
+                                  :key (cert-file "server.key")))
+
+(defun client-context ()
+  (socket:make-ssl-client-context :ca-file (cert-file "ca.pem")))
+
+(defun check-ecl-sock (impl what)
+  (unless (eq impl *ecl-sock*)
+    (fail "~A: only ecl-sock has TLS" what)))
+
+(defun serve-tlsbulk (impl server n)
+  (check-ecl-sock impl "tlsbulk")
+  (let* ((ctx (server-context))
+         (s (socket:make-ssl-server-stream
+             (socket:socket-accept server :element-type '(unsigned-byte 8)) :context ctx))
+         (buf (octets +chunk+)))
+    (unwind-protect
+         (let ((want (* n 1048576)) (got 0))
+           (loop while (< got want)
+                 do (let ((k (read-sequence buf s)))
+                      (when (zerop k) (return))
+                      (incf got k)))
+           (write-byte 107 s)
+           (force-output s))
+      (close s))))
+
+(defun client-tlsbulk (impl port n)
+  (check-ecl-sock impl "tlsbulk")
+  (let* ((ctx (client-context))
+         (s (socket:make-ssl-client-stream
+             (socket:socket-connect port "127.0.0.1" :element-type '(unsigned-byte 8))
+             :context ctx :server-name "localhost"))
+         (buf (octets +chunk+)))
+    (unwind-protect
+         (let ((t0 (now)))
+           (dotimes (i (* n (/ 1048576 +chunk+)))
+             (write-sequence buf s))
+           (force-output s)
+           (unless (eql (read-byte s nil nil) 107)
+             (fail "tlsbulk: no answer"))
+           (/ n (- (now) t0)))
+      (close s))))
+
+(defun serve-tlshs (impl server n)
+  (check-ecl-sock impl "tlshs")
+  (let ((ctx (server-context)))
+    (dotimes (i n)
+      (let ((s (socket:make-ssl-server-stream
+                (socket:socket-accept server :element-type '(unsigned-byte 8)) :context ctx)))
+        (write-byte 107 s)
+        (close s)))))
+
+(defun client-tlshs (impl port n)
+  (check-ecl-sock impl "tlshs")
+  (let ((ctx (client-context))
+        (t0 (now)))
+    (dotimes (i n)
+      (let ((s (socket:make-ssl-client-stream
+                (socket:socket-connect port "127.0.0.1" :element-type '(unsigned-byte 8))
+                :context ctx :server-name "localhost")))
+        (unless (eql (read-byte s nil nil) 107)
+          (fail "tlshs: no answer"))
+        (close s)))
+    (/ n (- (now) t0))))
+
 (defun workload (name)
   (or (cdr (assoc name '(("bulk" serve-bulk client-bulk)
                          ("rtt" serve-rtt client-rtt)
                          ("text" serve-text client-text)
                          ("multi" serve-multi client-multi)
                          ("cycles" serve-cycles client-cycles)
-                         ("mux" serve-mux client-mux))
+                         ("mux" serve-mux client-mux)
+                         ("tlsbulk" serve-tlsbulk client-tlsbulk)
+                         ("tlshs" serve-tlshs client-tlshs))
                   :test #'string=))
       (fail "unknown workload ~A" name)))
 

@@ -26,6 +26,15 @@
  *   mux N     1000 idle connections and one active one; the server polls
  *             all 1001 descriptors before every one of the N round trips
  *                                                             unit: trips
+ *   tlsbulk N like bulk, over TLS (OpenSSL, blocking SSL_read/SSL_write,
+ *             the client verifying the server's certificate and name;
+ *             timed after the handshake)                      unit: MiB
+ *   tlshs N   N times: connect, full TLS handshake (no resumption, the
+ *             client verifies), the server sends one octet and closes
+ *             with close_notify, the client reads it and closes
+ *                                                             unit: handshakes
+ * The TLS workloads read the certificates from $BENCH_CERTS (made by
+ * tests/tls/make-certs.sh): server.pem/server.key, and ca.pem to verify.
  *
  * It is a benchmark, not a test: it asserts nothing about time.  It exits
  * non-zero when a transfer comes out wrong (short, or the wrong length).
@@ -42,6 +51,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef HAVE_OPENSSL
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#endif
 
 #define CHUNK 65536
 #define RTT_LINE 64             /* octets per round-trip line, newline included */
@@ -449,6 +462,147 @@ client_mux(int port, long n)
   return r;
 }
 
+/* -- TLS (OpenSSL): the same work as the Lisp side ---------------------- */
+
+#ifdef HAVE_OPENSSL
+static SSL_CTX *
+tls_ctx(int server)
+{
+  const char *dir = getenv("BENCH_CERTS");
+  char cert[1024], key[1024], ca[1024];
+  SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+  if (!dir || !ctx)
+    die("BENCH_CERTS / SSL_CTX_new");
+  snprintf(cert, sizeof cert, "%s/server.pem", dir);
+  snprintf(key, sizeof key, "%s/server.key", dir);
+  snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  if (server) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1
+        || SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+      die("server certificate");
+  } else {
+    SSL_CTX_set_default_verify_paths(ctx);
+    if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1)
+      die("CA file");
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+  }
+  return ctx;
+}
+
+static SSL *
+tls_start(SSL_CTX *ctx, int fd, int server)
+{
+  SSL *ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  if (!server) {
+    SSL_set_tlsext_host_name(ssl, "localhost");
+    SSL_set1_host(ssl, "localhost");
+  }
+  if ((server ? SSL_accept(ssl) : SSL_connect(ssl)) != 1) {
+    ERR_print_errors_fp(stderr);
+    die("handshake");
+  }
+  return ssl;
+}
+
+static void
+tls_write_all(SSL *ssl, const char *p, size_t n)
+{
+  while (n) {
+    size_t k;
+    if (!SSL_write_ex(ssl, p, n, &k))
+      die("SSL_write");
+    p += k;
+    n -= k;
+  }
+}
+
+static void
+serve_tlsbulk(int lfd, long n)
+{
+  static char buf[CHUNK];
+  SSL_CTX *ctx = tls_ctx(1);
+  int fd = accept_one(lfd);
+  SSL *ssl = tls_start(ctx, fd, 1);
+  long long want = (long long)n << 20, got = 0;
+  while (got < want) {
+    size_t k;
+    if (!SSL_read_ex(ssl, buf, CHUNK, &k))
+      break;
+    got += (long long)k;
+  }
+  tls_write_all(ssl, "k", 1);
+  SSL_shutdown(ssl);
+  SSL_free(ssl);
+  close(fd);
+  SSL_CTX_free(ctx);
+}
+
+static double
+client_tlsbulk(int port, long n)
+{
+  static char buf[CHUNK];
+  SSL_CTX *ctx = tls_ctx(0);
+  int fd = connect_to(port);
+  SSL *ssl = tls_start(ctx, fd, 0);
+  long i, chunks = n * ((1 << 20) / CHUNK);
+  size_t k;
+  double t0;
+  memset(buf, 'x', sizeof buf);
+  t0 = now();
+  for (i = 0; i < chunks; i++)
+    tls_write_all(ssl, buf, CHUNK);
+  if (!SSL_read_ex(ssl, buf, 1, &k) || k != 1) {
+    fprintf(stderr, "cbench: no answer after TLS bulk\n");
+    exit(1);
+  }
+  t0 = now() - t0;
+  SSL_shutdown(ssl);
+  SSL_free(ssl);
+  close(fd);
+  SSL_CTX_free(ctx);
+  return n / t0;
+}
+
+static void
+serve_tlshs(int lfd, long n)
+{
+  SSL_CTX *ctx = tls_ctx(1);
+  while (n-- > 0) {
+    int fd = accept_one(lfd);
+    SSL *ssl = tls_start(ctx, fd, 1);
+    tls_write_all(ssl, "k", 1);
+    SSL_shutdown(ssl);
+    SSL_free(ssl);
+    close(fd);
+  }
+  SSL_CTX_free(ctx);
+}
+
+static double
+client_tlshs(int port, long n)
+{
+  SSL_CTX *ctx = tls_ctx(0);
+  long i;
+  double t0 = now();
+  for (i = 0; i < n; i++) {
+    int fd = connect_to(port);
+    SSL *ssl = tls_start(ctx, fd, 0);
+    char c;
+    size_t k;
+    if (!SSL_read_ex(ssl, &c, 1, &k) || c != 'k')
+      die("handshake answer");
+    SSL_shutdown(ssl);
+    SSL_free(ssl);
+    close(fd);
+  }
+  t0 = now() - t0;
+  SSL_CTX_free(ctx);
+  return n / t0;
+}
+#endif
+
 struct workload {
   const char *name;
   void (*serve)(int, long);
@@ -462,6 +616,10 @@ static const struct workload workloads[] = {
   {"multi", serve_multi, client_multi},
   {"cycles", serve_cycles, client_cycles},
   {"mux", serve_mux, client_mux},
+#ifdef HAVE_OPENSSL
+  {"tlsbulk", serve_tlsbulk, client_tlsbulk},
+  {"tlshs", serve_tlshs, client_tlshs},
+#endif
 };
 
 int

@@ -10,7 +10,8 @@ CLEANFILES += bench/cbench$(EXEEXT) bench/bench.fas
 
 bench/cbench$(EXEEXT): bench/cbench.c
 	@$(MKDIR_P) bench
-	$(AM_V_CC)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN_CFLAGS) -o $@ $(srcdir)/bench/cbench.c
+	$(AM_V_CC)$(CC) $(DEFS) $(CPPFLAGS) $(CFLAGS) $(WARN_CFLAGS) $(OPENSSL_CFLAGS) -o $@ \
+	  $(srcdir)/bench/cbench.c $(OPENSSL_LIBS)
 
 ## bench.lisp names symbols of SOCKET and SB-BSD-SOCKETS, so both are loaded
 ## before it is compiled (and before it is loaded, by run-bench).
@@ -26,4 +27,6 @@ bench: bench/cbench$(EXEEXT) bench/bench.fas sock.fas
 	CBENCH='$(abs_builddir)/bench/cbench$(EXEEXT)' \
 	  SOCK_FAS='$(abs_builddir)/sock.fas' \
 	  BENCH_FAS='$(abs_builddir)/bench/bench.fas' ECL='$(ECL)' \
+	  MAKE_CERTS='$(abs_srcdir)/tests/tls/make-certs.sh' \
+	  BENCH_CERTS='$(abs_builddir)/bench/tls-certs' \
 	  $(SHELL) $(srcdir)/bench/run-bench

@@ -320,6 +320,75 @@ ecl_sock_wrap_fd(int fd, const char *element_type, const char *external_format,
   return ECL_SOCK_OK;
 }
 
+/* -- TLS ---------------------------------------------------------------- */
+
+struct tls_args {
+  cl_object stream;
+  const char *name, *certificate, *key, *ca_file;
+  int flags, server;
+};
+
+static cl_object
+text_or_nil(const char *s)
+{
+  return s ? ecl_make_simple_base_string(s, -1) : ECL_NIL;
+}
+
+static cl_object
+run_tls(cl_env_ptr env, void *ctx)
+{
+  struct tls_args *a = ctx;
+  (void)env;
+  if (a->server)
+    return cl_funcall(10, ecl_make_symbol("MAKE-SSL-SERVER-STREAM", "SOCKET"), a->stream,
+                      ecl_make_keyword("CERTIFICATE"), text_or_nil(a->certificate),
+                      ecl_make_keyword("KEY"), text_or_nil(a->key),
+                      ecl_make_keyword("CA-FILE"), text_or_nil(a->ca_file),
+                      ecl_make_keyword("VERIFY"),
+                      (a->flags & ECL_SOCK_TLS_REQUIRE_CLIENT)
+                      ? ecl_make_keyword("REQUIRED") : ECL_NIL);
+  return cl_funcall(8, ecl_make_symbol("MAKE-SSL-CLIENT-STREAM", "SOCKET"), a->stream,
+                    ecl_make_keyword("SERVER-NAME"), text_or_nil(a->name),
+                    ecl_make_keyword("CA-FILE"), text_or_nil(a->ca_file),
+                    ecl_make_keyword("VERIFY"),
+                    (a->flags & ECL_SOCK_TLS_NO_VERIFY) ? ECL_NIL
+                    : ecl_make_keyword("REQUIRED"));
+}
+
+static int
+start_tls(struct tls_args *a, int allowed, const char *who, cl_object *out)
+{
+  int rc;
+  cl_env_ptr env = module_env(&rc);
+  if (!env)
+    return rc;
+  if (!a->stream || !out) {
+    set_message("%s: %s is NULL", who, a->stream ? "OUT" : "STREAM");
+    return ECL_SOCK_EINVAL;
+  }
+  if (a->flags & ~allowed) {
+    set_message("%s: unknown flags 0x%x", who, (unsigned)a->flags);
+    return ECL_SOCK_EINVAL;
+  }
+  return protect(env, run_tls, a, out);
+}
+
+int
+ecl_sock_tls_client(cl_object stream, const char *server_name, const char *ca_file,
+                    int flags, cl_object *out)
+{
+  struct tls_args a = { stream, server_name, NULL, NULL, ca_file, flags, 0 };
+  return start_tls(&a, ECL_SOCK_TLS_NO_VERIFY, "ecl_sock_tls_client", out);
+}
+
+int
+ecl_sock_tls_server(cl_object stream, const char *certificate, const char *key,
+                    const char *ca_file, int flags, cl_object *out)
+{
+  struct tls_args a = { stream, NULL, certificate, key, ca_file, flags, 1 };
+  return start_tls(&a, ECL_SOCK_TLS_REQUIRE_CLIENT, "ecl_sock_tls_server", out);
+}
+
 struct fd_args { cl_object object; int kind; };   /* 1 stream, 2 server */
 
 static cl_object

@@ -157,6 +157,38 @@ ECL_SOCK_API int ecl_sock_thread_detach(void);
 ECL_SOCK_API int ecl_sock_call(const char *function, int nargs,
                                const cl_object *args, cl_object *result);
 
+/* Flags for ecl_sock_tls_client() and ecl_sock_tls_server(). */
+#define ECL_SOCK_TLS_NO_VERIFY      0x1  /* client: accept any certificate */
+#define ECL_SOCK_TLS_REQUIRE_CLIENT 0x2  /* server: refuse clients without a valid one */
+
+/* Start TLS (OpenSSL) as a client on STREAM, a connected socket stream
+   (from ecl_sock_wrap_fd() or Lisp), and store the TLS stream in *OUT: a
+   new socket stream on the same connection, with STREAM's element type
+   and external format, which owns the descriptor from now on; STREAM is
+   closed (without closing the descriptor) and must not be used again.
+   The handshake runs here, bounded by SOCKET:*SSL-HANDSHAKE-TIMEOUT*
+   (60 s).  The server's certificate must chain to the system CA store or
+   to CA_FILE (a PEM file; NULL for none) and name SERVER_NAME (a host name,
+   also sent as SNI, or an IP address; NULL: the host STREAM was connected
+   to), unless FLAGS has ECL_SOCK_TLS_NO_VERIFY.  On failure the
+   connection is closed (its descriptor too) and the message says why
+   ("certificate verify failed: certificate has expired", ...).
+   Errors: ECL_SOCK_EINVAL (STREAM or OUT NULL, unknown flags),
+   ECL_SOCK_ELISP (not a socket stream; handshake or verification failed;
+   built without OpenSSL), ECL_SOCK_ENOTINIT, ECL_SOCK_ENOTHREAD. */
+ECL_SOCK_API int ecl_sock_tls_client(cl_object stream, const char *server_name,
+                                     const char *ca_file, int flags,
+                                     cl_object *out);
+
+/* Start TLS as a server on STREAM (an accepted connection) with the PEM
+   certificate (and chain) CERTIFICATE and private key KEY (NULL: in the
+   certificate file); *OUT, ownership and failures as for
+   ecl_sock_tls_client().  With ECL_SOCK_TLS_REQUIRE_CLIENT, a client must
+   present a certificate that chains to CA_FILE. */
+ECL_SOCK_API int ecl_sock_tls_server(cl_object stream, const char *certificate,
+                                     const char *key, const char *ca_file,
+                                     int flags, cl_object *out);
+
 /* Load the Lisp file PATH (source or compiled), as CL:LOAD does, with
    *PACKAGE* bound to CL-USER.  Blocks while the file's top-level forms
    run.  Errors: ECL_SOCK_EINVAL (PATH NULL), ECL_SOCK_ELISP (the file is

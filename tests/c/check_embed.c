@@ -352,6 +352,104 @@ START_TEST(test_wrap_tcp_accepted)
 }
 END_TEST
 
+/* -- TLS over a host's descriptors ------------------------------------------ */
+
+/* A connected TCP pair on loopback: *CLIENT and *SERVER. */
+static void
+tcp_pair(int *client, int *server)
+{
+  struct sockaddr_in a;
+  socklen_t len = sizeof a;
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_int_eq(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+  ck_assert_int_eq(listen(l, 1), 0);
+  ck_assert_int_eq(getsockname(l, (struct sockaddr *)&a, &len), 0);
+  *client = socket(AF_INET, SOCK_STREAM, 0);
+  ck_assert_int_eq(connect(*client, (struct sockaddr *)&a, sizeof a), 0);
+  *server = accept(l, NULL, NULL);
+  ck_assert_int_ge(*server, 0);
+  close(l);
+}
+
+/* The test certificates (tests/tls/make-certs.sh), made once, in a
+   directory of this suite's own (the Lisp TLS test may run beside it). */
+static const char *
+certs_dir(void)
+{
+  static char dir[1024];
+  char cmd[2300];
+  const char *b = getenv("TEST_BUILDDIR"), *src = getenv("TEST_SRCDIR");
+  snprintf(dir, sizeof dir, "%s/tls-certs-embed", b ? b : "/tmp");
+  snprintf(cmd, sizeof cmd, "sh '%s/tls/make-certs.sh' '%s'", src ? src : "tests", dir);
+  ck_assert_int_eq(system(cmd), 0);
+  return dir;
+}
+
+/* A Lisp thread that makes *SRV* a TLS server stream and answers a line. */
+static void
+start_tls_server(const char *dir)
+{
+  char form[3000];
+  snprintf(form, sizeof form,
+           "(defparameter cl-user::*srv-thread*"
+           "  (mp:process-run-function \"tls server\""
+           "    (lambda ()"
+           "      (handler-case"
+           "          (let ((tls (socket:make-ssl-server-stream cl-user::*srv*"
+           "                       :certificate \"%s/server.pem\" :key \"%s/server.key\")))"
+           "            (write-line (concatenate 'string \"re: \" (read-line tls)) tls)"
+           "            (finish-output tls) (read-line tls nil) (close tls) :ok)"
+           "        (error (e) (close cl-user::*srv*) (type-of e))))))", dir, dir);
+  lisp(form);
+}
+
+START_TEST(test_tls_over_host_fds)
+{
+  const char *dir = certs_dir();
+  char ca[1200];
+  int c, conn, c2, conn2;
+  cl_object cs, ss, tls, args[2];
+  snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+  /* a good handshake: the host's client descriptor, the server in Lisp */
+  tcp_pair(&c, &conn);
+  ck_assert_int_eq(ecl_sock_wrap_fd(conn, NULL, NULL, 0, &ss), ECL_SOCK_OK);
+  lisp("(defvar cl-user::*srv* nil)");
+  args[0] = ecl_make_symbol("*SRV*", "CL-USER");
+  args[1] = ss;
+  ck_assert_int_eq(ecl_sock_call("set", 2, args, NULL), ECL_SOCK_OK);
+  start_tls_server(dir);
+  ck_assert_int_eq(ecl_sock_wrap_fd(c, NULL, ":utf-8", 0, &cs), ECL_SOCK_OK);
+  ck_assert_int_eq(ecl_sock_tls_client(cs, "localhost", NULL, 0x100, &tls),
+                   ECL_SOCK_EINVAL);               /* unknown flags */
+  ck_assert_int_eq(ecl_sock_tls_client(NULL, "localhost", ca, 0, &tls), ECL_SOCK_EINVAL);
+  ck_assert_int_eq(ecl_sock_tls_client(cs, "localhost", ca, 0, &tls), ECL_SOCK_OK);
+  set_s(tls);
+  ck_assert(lisp_true("(socket:ssl-stream-p *s*)"));
+  ck_assert(lisp_true("(progn (write-line \"hello\" *s*) (finish-output *s*)"
+                      " (string= (read-line *s*) \"re: hello\"))"));
+  lisp("(close *s*)");
+  ck_assert(lisp_true("(eq (mp:process-join cl-user::*srv-thread*) :ok)"));
+  ck_assert(!fd_open(c));
+  ck_assert(!fd_open(conn));
+  /* verification fails without the CA: a clear message, the fd closed */
+  tcp_pair(&c2, &conn2);
+  ck_assert_int_eq(ecl_sock_wrap_fd(conn2, NULL, NULL, 0, &ss), ECL_SOCK_OK);
+  args[1] = ss;
+  ck_assert_int_eq(ecl_sock_call("set", 2, args, NULL), ECL_SOCK_OK);
+  start_tls_server(dir);
+  ck_assert_int_eq(ecl_sock_wrap_fd(c2, NULL, NULL, 0, &cs), ECL_SOCK_OK);
+  ck_assert_int_eq(ecl_sock_tls_client(cs, "localhost", NULL, 0, &tls), ECL_SOCK_ELISP);
+  ck_assert_msg(strstr(ecl_sock_error_message(), "certificate verify failed") != NULL,
+                "message: %s", ecl_sock_error_message());
+  ck_assert(!fd_open(c2));
+  lisp("(mp:process-join cl-user::*srv-thread*)");
+  ck_assert(!fd_open(conn2));
+}
+END_TEST
+
 /* -- Bad arguments --------------------------------------------------------- */
 
 START_TEST(test_wrap_bad_arguments)
@@ -722,6 +820,7 @@ main(int argc, char **argv)
   tcase_add_test(tc, test_wrap_text_latin1_crlf);
   tcase_add_test(tc, test_wrap_octets);
   tcase_add_test(tc, test_wrap_tcp_accepted);
+  tcase_add_test(tc, test_tls_over_host_fds);
   tcase_add_test(tc, test_wrap_bad_arguments);
   tcase_add_test(tc, test_lisp_owns_fd);
   tcase_add_test(tc, test_host_owns_fd);
