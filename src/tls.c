@@ -117,6 +117,11 @@ bio_create(BIO *bio)
 static void
 make_bio_method(void)
 {
+  /* No atexit cleanup: ECL's exit runs finalizers (of contexts, of
+     streams) after atexit handlers registered later than its own, and
+     they must find the library still there. */
+  OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT | OPENSSL_INIT_LOAD_SSL_STRINGS
+                   | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
   BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
                                "ecl-sock socket");
   if (m && BIO_meth_set_write(m, bio_write) && BIO_meth_set_read(m, bio_read)
@@ -469,6 +474,7 @@ eclsock_tls_ctx_new(const struct eclsock_tls_opts *o, void **out, char *msg,
   SSL_CTX *ctx;
   int code = 0;
   *out = NULL;
+  pthread_once(&bio_once, make_bio_method);   /* first: OpenSSL's init */
   ERR_clear_error();
   ctx = SSL_CTX_new(o->server ? TLS_server_method() : TLS_client_method());
   if (!ctx)
