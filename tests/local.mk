@@ -74,3 +74,7 @@ EXTRA_DIST += tests/embed/installed.sh
 ## ---- The layer order of src/ (scripts/layers.sh, on the objects) ---------
 TESTS += scripts/layers.sh
 EXTRA_DIST += scripts/layers.sh
+
+## ---- The Lisp harness itself: a hung test fails its file, a skip is 77 --
+TESTS += tests/harness-selftest.sh
+EXTRA_DIST += tests/harness-selftest.sh
