@@ -7,6 +7,10 @@
 ;;;;   CFLAGS_EXTRA  flags for the C code ECL generates (optional)
 ;;;;   MODULE_FILES  the Lisp files, relative to SRCDIR, in load order
 ;;;;   STATIC_LIB    also write these objects to this archive (optional)
+;;;;   OUTPUT        the fas to write, relative to BUILDDIR (default sock.fas)
+;;;;   PRELOAD       a fas to load first (optional: sock.fas, for a face
+;;;;                 such as sock-bsd.fas that is built on the core module)
+;;;; CORE_LIB may be empty for a module without C of its own.
 ;;;; Each file is compiled to native code (:system-p) and then loaded from
 ;;;; source, so that the next file compiles against its packages and macros.
 ;;;; The objects are linked into sock.fas.
@@ -30,6 +34,9 @@
        (objdir (concatenate 'string build "/lisp-build/"))
        (objects '()))
   (ensure-directories-exist objdir)
+  (let ((pre (ext:getenv "PRELOAD")))
+    (when (and pre (plusp (length pre)))
+      (load pre :verbose nil)))
   (setf c::*user-cc-flags* (concatenate 'string "-I" src "/src " (env "CFLAGS_EXTRA" "")))
   (dolist (file (split (env "MODULE_FILES")))
     (let ((source (format nil "~A/~A" src file))
@@ -42,9 +49,11 @@
           (ext:quit 1)))
       (push object objects)
       (load source :verbose nil)))
-  (c:build-fasl (concatenate 'string build "/sock.fas")
+  (c:build-fasl (concatenate 'string build "/" (env "OUTPUT" "sock.fas"))
                 :lisp-files (reverse objects)
-                :ld-flags (cons (env "CORE_LIB") (split (env "LINK_LIBS" " "))))
+                :ld-flags (let ((core (ext:getenv "CORE_LIB")))
+                            (append (and core (plusp (length core)) (list core))
+                                    (split (env "LINK_LIBS" " ")))))
   ;; The same objects as an archive for libecl-sock, whose ecl_sock_init()
   ;; runs them through the stable entry point init_lib_ECL_SOCK.
   (let ((lib (ext:getenv "STATIC_LIB")))

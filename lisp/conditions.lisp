@@ -168,11 +168,18 @@ condition (HANDLER-BIND, or HANDLER-CASE to treat it as an error)."))
   "The errno keyword of an OS-ERROR, as CLISP's EXT:OS-ERROR-CODE."
   (if (typep condition 'socket-error) (socket-error-code condition) :unknown))
 
+(defvar *error-class-function* nil
+  "NIL, or a function of an error keyword that returns the condition class to
+signal for it.  A face with its own condition classes (the SB-BSD-SOCKETS
+face) binds it around its calls into C; its classes are SOCKET-ERRORs too.")
+
 (defun %signal-socket-error (syscall code errno message host port stream
                             &optional detail)
   "Called from C (errors.c) for every failure: signal the condition for CODE.
 DETAIL is the X509 verify result for :TLS-VERIFY."
-  (let ((class (or (cdr (assoc code *code-classes*)) 'socket-error)))
+  (let ((class (or (and *error-class-function* (funcall *error-class-function* code))
+                   (cdr (assoc code *code-classes*))
+                   'socket-error)))
     (if (eq class 'ssl-verify-error)
         (error class :syscall syscall :code code :errno errno :message message
                      :host host :port port :stream stream :detail detail)

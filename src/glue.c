@@ -1195,6 +1195,7 @@ eclsock_init_primitives(void)
     ecl_def_c_function(eclsock_sym(prims[i].name),
                        (cl_objectfn_fixed)prims[i].fn, prims[i].narg);
   }
+  eclsock_bsd_init();
   eclsock_stream_init();
   if (Null(context_finalizer)) {
     context_finalizer = ecl_make_cfun((cl_objectfn_fixed)l_ssl_free_context,

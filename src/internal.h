@@ -20,6 +20,9 @@
  *              handshakes, certificates
  *   stream.c   the buffered socket stream (a real ECL stream)
  *   status.c   socket-status / socket-wait over many objects with poll
+ *   bsd.c      the primitives of the SB-BSD-SOCKETS face (unconnected
+ *              sockets: socket, bind, listen, connect, accept, options,
+ *              datagrams with flags), registered by glue.c's init
  *   glue.c     the Lisp primitives (ECLSOCK::%...) and the module init
  *   api.c      the public C API (ecl-sock.h) for programs that embed ECL
  *
@@ -118,6 +121,17 @@ ECLSOCK_HIDDEN int eclsock_os_sendto(int fd, const unsigned char *p, size_t n,
                                      size_t *sent);
 ECLSOCK_HIDDEN int eclsock_os_recvfrom(int fd, unsigned char *p, size_t n,
                                        eclsock_addr *from, size_t *got);
+
+/* os.c, unconnected sockets (the SB-BSD-SOCKETS face) */
+ECLSOCK_HIDDEN int eclsock_os_socket_proto(int family, int type, int protocol,
+                                           volatile int *fd);
+ECLSOCK_HIDDEN int eclsock_os_get_nonblock(int fd, int *on);
+ECLSOCK_HIDDEN int eclsock_os_sendto_flags(int fd, const unsigned char *p, size_t n,
+                                           int flags, const struct sockaddr *sa,
+                                           socklen_t len, size_t *sent);
+ECLSOCK_HIDDEN int eclsock_os_recvfrom_flags(int fd, unsigned char *p, size_t n,
+                                             int flags, eclsock_addr *from,
+                                             size_t *got);
 
 /* Resolve HOST (NULL = wildcard for passive) and PORT into a malloc'd list;
    free it with eclsock_addr_free. */
@@ -284,12 +298,19 @@ ECLSOCK_HIDDEN void eclsock_stream_set_shared(cl_object x);
    the descriptor (its pending output is sent first). */
 ECLSOCK_HIDDEN cl_object eclsock_stream_move_to_tls(cl_object old, eclsock_tls *t);
 ECLSOCK_HIDDEN eclsock_tls *eclsock_stream_tls(cl_object x);
+ECLSOCK_HIDDEN void eclsock_stream_restrict(cl_object x, int input, int output);
 
 /* -- status.c ------------------------------------------------------------- */
 
 ECLSOCK_HIDDEN cl_object eclsock_status(cl_object what, eclsock_deadline dl);
 ECLSOCK_HIDDEN void eclsock_status_set_server_class(cl_object cls);
 ECLSOCK_HIDDEN int eclsock_server_fd(cl_object x);
+
+/* -- bsd.c ---------------------------------------------------------------- */
+
+/* Register the SB-BSD-SOCKETS face's primitives (ECLSOCK::%BSD-...); called
+   by glue.c's module init. */
+ECLSOCK_HIDDEN void eclsock_bsd_init(void);
 
 /* -- glue.c --------------------------------------------------------------- */
 

@@ -459,3 +459,71 @@ eclsock_os_pid(void)
 {
   return (int)getpid();
 }
+
+/* -- Unconnected sockets (the SB-BSD-SOCKETS face) ------------------------ */
+
+/* Create a socket of FAMILY, TYPE and PROTOCOL in *FD, close-on-exec. */
+int
+eclsock_os_socket_proto(int family, int type, int protocol, volatile int *fd)
+{
+  const cl_env_ptr env = ecl_process_env();
+  int e;
+  ECLSOCK_BLOCKING(env, *fd, e, socket(family, type | SOCK_CLOEXEC, protocol));
+  return *fd < 0 ? e : 0;
+}
+
+/* *ON = whether FD is in non-blocking mode. */
+int
+eclsock_os_get_nonblock(int fd, int *on)
+{
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0)
+    return errno;
+  *on = (flags & O_NONBLOCK) != 0;
+  return 0;
+}
+
+/* Send N octets of P with FLAGS (MSG_NOSIGNAL always) to SA (NULL: the
+   connected peer), looping on EINTR.  *SENT gets the count; EAGAIN comes
+   back as EAGAIN (a non-blocking socket, or MSG_DONTWAIT). */
+int
+eclsock_os_sendto_flags(int fd, const unsigned char *p, size_t n, int flags,
+                        const struct sockaddr *sa, socklen_t len, size_t *sent)
+{
+  const cl_env_ptr env = ecl_process_env();
+  for (;;) {
+    ssize_t w;
+    int e;
+    ECLSOCK_BLOCKING(env, w, e, sendto(fd, p, n, flags | MSG_NOSIGNAL, sa,
+                                       sa ? len : 0));
+    if (w >= 0) {
+      *sent = (size_t)w;
+      return 0;
+    }
+    if (e != EINTR)
+      return e == EWOULDBLOCK ? EAGAIN : e;
+  }
+}
+
+/* Receive into P (at most N octets) with FLAGS (MSG_PEEK, MSG_TRUNC ...),
+   the sender in *FROM.  *GOT is what recvfrom returned (with MSG_TRUNC, a
+   datagram's full length).  Loops on EINTR; EAGAIN comes back as EAGAIN. */
+int
+eclsock_os_recvfrom_flags(int fd, unsigned char *p, size_t n, int flags,
+                          eclsock_addr *from, size_t *got)
+{
+  const cl_env_ptr env = ecl_process_env();
+  for (;;) {
+    ssize_t r;
+    int e;
+    from->len = sizeof from->ss;
+    ECLSOCK_BLOCKING(env, r, e, recvfrom(fd, p, n, flags,
+                                         (struct sockaddr *)&from->ss, &from->len));
+    if (r >= 0) {
+      *got = (size_t)r;
+      return 0;
+    }
+    if (e != EINTR)
+      return e == EWOULDBLOCK ? EAGAIN : e;
+  }
+}

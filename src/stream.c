@@ -1213,6 +1213,19 @@ eclsock_stream_shutdown(cl_object s, int how)
     b->shut_wr = 1;
 }
 
+/* Make a stream for one direction only (SB-BSD-SOCKETS' socket-make-stream
+   with :input or :output alone): the other direction is refused as after
+   a shutdown, but the connection itself is left alone. */
+void
+eclsock_stream_restrict(cl_object s, int input, int output)
+{
+  struct sockbuf *b = SB(s);
+  if (!input)
+    b->shut_rd = 1;
+  if (!output)
+    b->shut_wr = 1;
+}
+
 /* -- Module setup ------------------------------------------------------- */
 
 void

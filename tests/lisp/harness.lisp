@@ -14,11 +14,18 @@
 
 (in-package "HARNESS")
 
-(let ((fas (ext:getenv "SOCK_FAS")))
+(let ((fas (ext:getenv "SOCK_FAS"))
+      (bsd (ext:getenv "SOCK_BSD_FAS")))
   (when fas
     (push (lambda (module)
             (when (string-equal (string module) "SOCK")
               (load fas :verbose nil)
+              t))
+          ext:*module-provider-functions*))
+  (when bsd
+    (push (lambda (module)
+            (when (string-equal (string module) "SOCK-BSD")
+              (load bsd :verbose nil)
               t))
           ext:*module-provider-functions*)))
 

@@ -1,0 +1,528 @@
+/* -*- mode: c; c-basic-offset: 2; indent-tabs-mode: nil -*- */
+/*
+ * bsd.c - the Lisp primitives of the SB-BSD-SOCKETS face (lisp/bsd.lisp).
+ *
+ * Owns: ECLSOCK::%BSD-... : socket creation, bind, listen, connect and
+ * accept as separate steps on a descriptor that the Lisp socket object
+ * holds, socket-name/peername as octet vectors, non-blocking mode,
+ * getsockopt/setsockopt by level and name, send/receive with flags and
+ * addresses, and the C constants the face needs.  Arguments are checked
+ * here (type errors before any system call); the address vectors are
+ * already normalised by the Lisp face.  Failures go through
+ * eclsock_raise() like everything else; the face picks its own condition
+ * classes (ECLSOCK::*ERROR-CLASS-FUNCTION*).
+ * Must not: make system calls itself (os.c does), hold a descriptor that
+ * no Lisp object knows about across an unwind (accept closes it then).
+ */
+#include "internal.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+/* A C string for Lisp string S; *KEEP owns the characters. */
+static char *
+cstring(cl_object s, cl_object *keep)
+{
+  if (!ECL_STRINGP(s))
+    FEwrong_type_argument(ecl_make_symbol("STRING", "CL"), s);
+  *keep = ecl_null_terminated_base_string(si_coerce_to_base_string(s));
+  return (char *)(*keep)->base_string.self;
+}
+
+static int
+fd_arg(cl_object fd)
+{
+  if (!ECL_FIXNUMP(fd) || ecl_fixnum(fd) < 0 || ecl_fixnum(fd) > 0x7fffffff)
+    FEwrong_type_argument(cl_list(2, ecl_make_symbol("INTEGER", "CL"),
+                                  ecl_make_fixnum(0)), fd);
+  return (int)ecl_fixnum(fd);
+}
+
+static int
+int_arg(cl_object x)
+{
+  if (!ECL_FIXNUMP(x) || ecl_fixnum(x) < -0x7fffffff || ecl_fixnum(x) > 0x7fffffff)
+    FEwrong_type_argument(ecl_make_symbol("FIXNUM", "CL"), x);
+  return (int)ecl_fixnum(x);
+}
+
+/* The octets of V (an (unsigned-byte 8) vector) from START to END. */
+static void
+octets(cl_object v, cl_object start, cl_object end, unsigned char **p, size_t *n)
+{
+  cl_index a, e;
+  if (!ECL_VECTORP(v) || ecl_array_elttype(v) != ecl_aet_b8)
+    FEwrong_type_argument(cl_list(2, ecl_make_symbol("VECTOR", "CL"),
+                                  cl_list(2, ecl_make_symbol("UNSIGNED-BYTE", "CL"),
+                                          ecl_make_fixnum(8))), v);
+  a = ecl_to_size(start);
+  e = ecl_to_size(end);
+  if (a > e || e > v->vector.dim)
+    FEerror("Invalid bounds ~D..~D for a vector of length ~D", 3, start, end,
+            ecl_make_fixnum(v->vector.dim));
+  *p = v->vector.self.b8 + a;
+  *n = e - a;
+}
+
+/* Fill *A from FAMILY (2, 10 or 1), ADDRESS (an octet vector of 4 or 16,
+   for 1 a path string or, abstract, an octet vector) and PORT. */
+static void
+sockaddr_arg(cl_object family, cl_object address, cl_object port, eclsock_addr *a)
+{
+  int f = int_arg(family);
+  memset(a, 0, sizeof *a);
+  if (f == AF_INET || f == AF_INET6) {
+    unsigned char *p;
+    size_t n;
+    int pt = int_arg(port);
+    if (pt < 0 || pt > 65535)
+      FEwrong_type_argument(cl_list(3, ecl_make_symbol("INTEGER", "CL"),
+                                    ecl_make_fixnum(0), ecl_make_fixnum(65535)), port);
+    octets(address, ecl_make_fixnum(0),
+           ecl_make_fixnum(ECL_VECTORP(address) ? address->vector.fillp : 0), &p, &n);
+    if (n != (f == AF_INET ? 4u : 16u))
+      FEerror("An address of family ~D has ~D octets, not ~D", 3, family,
+              ecl_make_fixnum(f == AF_INET ? 4 : 16), ecl_make_fixnum(n));
+    if (f == AF_INET) {
+      struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
+      s4->sin_family = AF_INET;
+      s4->sin_port = htons((unsigned short)pt);
+      memcpy(&s4->sin_addr, p, 4);
+      a->len = sizeof *s4;
+    } else {
+      struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
+      s6->sin6_family = AF_INET6;
+      s6->sin6_port = htons((unsigned short)pt);
+      memcpy(&s6->sin6_addr, p, 16);
+      a->len = sizeof *s6;
+    }
+  } else if (f == AF_UNIX) {
+    struct sockaddr_un *su = (struct sockaddr_un *)&a->ss;
+    size_t n;
+    su->sun_family = AF_UNIX;
+    if (ECL_STRINGP(address)) {
+      cl_object keep;
+      char *path = cstring(address, &keep);
+      n = strlen(path);
+      if (n >= sizeof su->sun_path)
+        eclsock_raise("bind", ECLSOCK_ETOOLONG, address, ECL_NIL, ECL_NIL);
+      memcpy(su->sun_path, path, n);
+      a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    } else {                    /* abstract: a NUL, then the name's octets */
+      unsigned char *p;
+      octets(address, ecl_make_fixnum(0),
+             ecl_make_fixnum(ECL_VECTORP(address) ? address->vector.fillp : 0), &p, &n);
+      if (n + 1 > sizeof su->sun_path)
+        eclsock_raise("bind", ECLSOCK_ETOOLONG, ECL_NIL, ECL_NIL, ECL_NIL);
+      memcpy(su->sun_path + 1, p, n);
+      a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+    }
+  } else {
+    FEwrong_type_argument(cl_list(5, ecl_make_symbol("MEMBER", "CL"), ecl_make_fixnum(2),
+                                  ecl_make_fixnum(10), ecl_make_fixnum(1), ECL_NIL),
+                          family);
+  }
+}
+
+/* The Lisp view of address A: *FAM the family, *ADDR the address (octet
+   vector of 4 or 16; a path string; an octet vector for an abstract name;
+   NIL when unnamed), *PORT the port. */
+static void
+address_objects(const eclsock_addr *a, cl_object *fam, cl_object *addr,
+                cl_object *portp)
+{
+  cl_object v = ECL_NIL;
+  int family = a->ss.ss_family, port = 0;
+  if (family == AF_INET) {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->ss;
+    v = si_make_vector(ecl_make_symbol("BYTE8", "EXT"), ecl_make_fixnum(4), ECL_NIL,
+                       ECL_NIL, ECL_NIL, ECL_NIL);
+    memcpy(v->vector.self.b8, &s4->sin_addr, 4);
+    port = ntohs(s4->sin_port);
+  } else if (family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+    v = si_make_vector(ecl_make_symbol("BYTE8", "EXT"), ecl_make_fixnum(16), ECL_NIL,
+                       ECL_NIL, ECL_NIL, ECL_NIL);
+    memcpy(v->vector.self.b8, &s6->sin6_addr, 16);
+    port = ntohs(s6->sin6_port);
+  } else if (family == AF_UNIX) {
+    const struct sockaddr_un *su = (const struct sockaddr_un *)&a->ss;
+    size_t off = offsetof(struct sockaddr_un, sun_path);
+    size_t n = a->len > off ? a->len - off : 0;
+    if (n > 0 && su->sun_path[0] == 0) {        /* abstract */
+      v = si_make_vector(ecl_make_symbol("BYTE8", "EXT"), ecl_make_fixnum(n - 1),
+                         ECL_NIL, ECL_NIL, ECL_NIL, ECL_NIL);
+      memcpy(v->vector.self.b8, su->sun_path + 1, n - 1);
+    } else if (n > 0) {
+      char path[sizeof su->sun_path + 1];
+      memcpy(path, su->sun_path, n);
+      path[n] = 0;
+      v = ecl_make_simple_base_string(path, -1);
+    }
+  } else {
+    family = AF_UNSPEC;
+  }
+  *fam = ecl_make_fixnum(family);
+  *addr = v;
+  *portp = ecl_make_fixnum(port);
+}
+
+/* (%bsd-socket family type protocol) -> a new descriptor. */
+static cl_object
+l_bsd_socket(cl_object family, cl_object type, cl_object protocol)
+{
+  volatile int fd = -1;
+  int code = eclsock_os_socket_proto(int_arg(family), int_arg(type),
+                                     int_arg(protocol), &fd);
+  if (code)
+    eclsock_raise("socket", code, ECL_NIL, ECL_NIL, ECL_NIL);
+  ecl_return1(ecl_process_env(), ecl_make_fixnum(fd));
+}
+
+/* (%bsd-bind fd family address port) */
+static cl_object
+l_bsd_bind(cl_object fd, cl_object family, cl_object address, cl_object port)
+{
+  eclsock_addr a;
+  int f = fd_arg(fd), code;
+  sockaddr_arg(family, address, port, &a);
+  code = eclsock_os_bind(f, (struct sockaddr *)&a.ss, a.len, 0);
+  if (code)
+    eclsock_raise("bind", code, address, port, ECL_NIL);
+  ecl_return1(ecl_process_env(), ECL_T);
+}
+
+/* (%bsd-connect fd family address port): blocks until connected (a
+   non-blocking socket gives EINPROGRESS). */
+static cl_object
+l_bsd_connect(cl_object fd, cl_object family, cl_object address, cl_object port)
+{
+  eclsock_addr a;
+  int f = fd_arg(fd), code;
+  sockaddr_arg(family, address, port, &a);
+  code = eclsock_os_connect(f, (struct sockaddr *)&a.ss, a.len, ECLSOCK_NO_DEADLINE);
+  if (code)
+    eclsock_raise("connect", code, address, port, ECL_NIL);
+  ecl_return1(ecl_process_env(), ECL_T);
+}
+
+/* (%bsd-listen fd backlog) */
+static cl_object
+l_bsd_listen(cl_object fd, cl_object backlog)
+{
+  int code = eclsock_os_listen(fd_arg(fd), int_arg(backlog));
+  if (code)
+    eclsock_raise("listen", code, ECL_NIL, ECL_NIL, ECL_NIL);
+  ecl_return1(ecl_process_env(), ECL_T);
+}
+
+/* (%bsd-accept fd) -> the new connection's descriptor (blocking, close on
+   exec), or NIL when FD is non-blocking and nothing is pending.  The Lisp
+   caller owns the descriptor at once; until this returns, an unwind
+   closes it. */
+static cl_object
+l_bsd_accept(cl_object lfd)
+{
+  const cl_env_ptr env = ecl_process_env();
+  int l = fd_arg(lfd), nonblock = 0;
+  volatile int fd = -1, code, done = 0;
+  code = eclsock_os_get_nonblock(l, &nonblock);
+  if (code)
+    eclsock_raise("accept", code, ECL_NIL, ECL_NIL, ECL_NIL);
+  ECL_UNWIND_PROTECT_BEGIN(env) {
+    code = eclsock_os_accept(l, &fd, nonblock ? eclsock_tm_deadline(0.0)
+                             : ECLSOCK_NO_DEADLINE);
+    done = 1;
+  } ECL_UNWIND_PROTECT_EXIT {
+    if ((!done || code) && fd >= 0)
+      eclsock_os_close(fd);
+  } ECL_UNWIND_PROTECT_END;
+  if (code == ECLSOCK_ETIMEOUT)
+    ecl_return1(env, ECL_NIL);
+  if (code)
+    eclsock_raise("accept", code, ECL_NIL, ECL_NIL, ECL_NIL);
+  ecl_return1(env, ecl_make_fixnum(fd));
+}
+
+/* (%bsd-address fd peer-p) -> family, address, port (see address_values). */
+static cl_object
+l_bsd_address(cl_object fd, cl_object peer)
+{
+  eclsock_addr a;
+  cl_object fam, addr, port;
+  int f = fd_arg(fd);
+  int code = Null(peer) ? eclsock_addr_local(f, &a) : eclsock_addr_peer(f, &a);
+  if (code)
+    eclsock_raise(Null(peer) ? "getsockname" : "getpeername", code, ECL_NIL,
+                  ECL_NIL, ECL_NIL);
+  address_objects(&a, &fam, &addr, &port);
+  ecl_return3(ecl_process_env(), fam, addr, port);
+}
+
+static cl_object
+l_bsd_nonblock(cl_object fd)
+{
+  int on = 0, code = eclsock_os_get_nonblock(fd_arg(fd), &on);
+  if (code)
+    eclsock_raise("fcntl", code, ECL_NIL, ECL_NIL, ECL_NIL);
+  ecl_return1(ecl_process_env(), on ? ECL_T : ECL_NIL);
+}
+
+static cl_object
+l_bsd_set_nonblock(cl_object fd, cl_object flag)
+{
+  int code = eclsock_os_set_nonblock(fd_arg(fd), !Null(flag));
+  if (code)
+    eclsock_raise("fcntl", code, ECL_NIL, ECL_NIL, ECL_NIL);
+  ecl_return1(ecl_process_env(), flag);
+}
+
+/* Option value kinds, as lisp/bsd.lisp numbers them. */
+enum { K_INT, K_BOOL, K_TIMEVAL, K_LINGER, K_STRING };
+
+static int
+kind_arg(cl_object k)
+{
+  int x = int_arg(k);
+  if (x < K_INT || x > K_STRING)
+    FEwrong_type_argument(cl_list(3, ecl_make_symbol("INTEGER", "CL"),
+                                  ecl_make_fixnum(0), ecl_make_fixnum(4)), k);
+  return x;
+}
+
+/* (%bsd-getsockopt fd level name kind) -> the value: an integer, a
+   boolean, seconds (a double), linger seconds (0 when off) or a string. */
+static cl_object
+l_bsd_getsockopt(cl_object fd, cl_object level, cl_object name, cl_object kind)
+{
+  const cl_env_ptr env = ecl_process_env();
+  int f = fd_arg(fd), lv = int_arg(level), nm = int_arg(name), k = kind_arg(kind);
+  union { int i; struct timeval tv; struct linger l; char s[64]; } v;
+  socklen_t len = sizeof v;
+  int code;
+  cl_object out;
+  memset(&v, 0, sizeof v);
+  code = eclsock_os_getsockopt(f, lv, nm, &v, &len);
+  if (code)
+    eclsock_raise("getsockopt", code, ECL_NIL, ECL_NIL, ECL_NIL);
+  switch (k) {
+  case K_INT: out = ecl_make_integer(v.i); break;
+  case K_BOOL: out = v.i ? ECL_T : ECL_NIL; break;
+  case K_TIMEVAL:
+    out = ecl_make_double_float((double)v.tv.tv_sec + v.tv.tv_usec * 1e-6);
+    break;
+  case K_LINGER: out = ecl_make_integer(v.l.l_onoff ? v.l.l_linger : 0); break;
+  default:
+    v.s[sizeof v.s - 1] = 0;
+    out = ecl_make_simple_base_string(v.s, -1);
+  }
+  ecl_return1(env, out);
+}
+
+/* (%bsd-setsockopt fd level name kind value) -> VALUE. */
+static cl_object
+l_bsd_setsockopt(cl_object fd, cl_object level, cl_object name, cl_object kind,
+                 cl_object value)
+{
+  int f = fd_arg(fd), lv = int_arg(level), nm = int_arg(name), k = kind_arg(kind);
+  union { int i; struct timeval tv; struct linger l; } v;
+  const void *p = &v;
+  socklen_t len = sizeof(int);
+  cl_object keep = ECL_NIL;
+  int code;
+  memset(&v, 0, sizeof v);
+  switch (k) {
+  case K_INT:
+    v.i = int_arg(value);
+    break;
+  case K_BOOL:
+    /* SBCL stores any true value as 1; an integer 0 means off */
+    v.i = !(Null(value) || (ECL_FIXNUMP(value) && ecl_fixnum(value) == 0));
+    break;
+  case K_TIMEVAL: {
+    double t;
+    if (!ECL_REAL_TYPE_P(ecl_t_of(value)) || ecl_minusp(value))
+      FEwrong_type_argument(cl_list(2, ecl_make_symbol("REAL", "CL"), ecl_make_fixnum(0)),
+                            value);
+    t = ecl_to_double(value);
+    v.tv.tv_sec = (time_t)t;
+    v.tv.tv_usec = (suseconds_t)((t - (double)v.tv.tv_sec) * 1e6);
+    len = sizeof v.tv;
+    break;
+  }
+  case K_LINGER:
+    if (!ECL_FIXNUMP(value) || ecl_fixnum(value) < 0 || ecl_fixnum(value) > 0x7fffffff)
+      FEwrong_type_argument(cl_list(2, ecl_make_symbol("INTEGER", "CL"),
+                                    ecl_make_fixnum(0)), value);
+    v.l.l_onoff = ecl_fixnum(value) > 0;
+    v.l.l_linger = (int)ecl_fixnum(value);
+    len = sizeof v.l;
+    break;
+  default: {
+    char *s = cstring(value, &keep);
+    p = s;
+    len = (socklen_t)strlen(s) + 1;
+  }
+  }
+  code = eclsock_os_setsockopt(f, lv, nm, p, len);
+  if (code)
+    eclsock_raise("setsockopt", code, ECL_NIL, ECL_NIL, ECL_NIL);
+  ecl_return1(ecl_process_env(), value);
+}
+
+/* (%bsd-send fd octets start end flags family address port) -> octets
+   sent, or NIL when the socket cannot take them now (EAGAIN).  FAMILY 0:
+   to the connected peer. */
+static cl_object
+l_bsd_send(cl_object fd, cl_object v, cl_object start, cl_object end,
+           cl_object flags, cl_object family, cl_object address, cl_object port)
+{
+  const cl_env_ptr env = ecl_process_env();
+  int f = fd_arg(fd), fl = int_arg(flags), code;
+  unsigned char *p;
+  size_t n, sent = 0;
+  eclsock_addr to;
+  octets(v, start, end, &p, &n);
+  to.len = 0;
+  if (int_arg(family) != 0)
+    sockaddr_arg(family, address, port, &to);
+  code = eclsock_os_sendto_flags(f, p, n, fl, to.len ? (struct sockaddr *)&to.ss : NULL,
+                                 to.len, &sent);
+  if (code == EAGAIN)
+    ecl_return1(env, ECL_NIL);
+  if (code)
+    eclsock_raise("sendto", code, address, port, ECL_NIL);
+  ecl_return1(env, ecl_make_fixnum(sent));
+}
+
+/* (%bsd-receive fd octets start end flags) -> count, family, address,
+   port; or NIL when nothing is there on a non-blocking socket. */
+static cl_object
+l_bsd_receive(cl_object fd, cl_object v, cl_object start, cl_object end,
+              cl_object flags)
+{
+  const cl_env_ptr env = ecl_process_env();
+  int f = fd_arg(fd), fl = int_arg(flags), code;
+  unsigned char *p;
+  size_t n, got = 0;
+  eclsock_addr from;
+  cl_object count;
+  octets(v, start, end, &p, &n);
+  memset(&from, 0, sizeof from);
+  code = eclsock_os_recvfrom_flags(f, p, n, fl, &from, &got);
+  if (code == EAGAIN)
+    ecl_return1(env, ECL_NIL);
+  if (code)
+    eclsock_raise("recvfrom", code, ECL_NIL, ECL_NIL, ECL_NIL);
+  count = ecl_make_fixnum(got);
+  if (from.len == 0) {          /* a stream socket: a zero address, as SBCL */
+    eclsock_addr self;
+    memset(&from, 0, sizeof from);
+    if (eclsock_addr_local(f, &self) == 0 && self.ss.ss_family == AF_INET) {
+      from.ss.ss_family = AF_INET;
+      from.len = sizeof(struct sockaddr_in);
+    } else if (self.ss.ss_family == AF_INET6) {
+      from.ss.ss_family = AF_INET6;
+      from.len = sizeof(struct sockaddr_in6);
+    }
+  }
+  {
+    cl_object fam, addr, port;
+    address_objects(&from, &fam, &addr, &port);
+    env->values[1] = fam;
+    env->values[2] = addr;
+    env->values[3] = port;
+    env->nvalues = 4;
+    return count;
+  }
+}
+
+/* The C constants the face needs, by name. */
+static const struct { const char *name; int value; } constants[] = {
+  { "SOL_SOCKET", SOL_SOCKET }, { "IPPROTO_TCP", IPPROTO_TCP },
+  { "SO_TYPE", SO_TYPE }, { "SO_RCVBUF", SO_RCVBUF }, { "SO_SNDBUF", SO_SNDBUF },
+  { "SO_RCVLOWAT", SO_RCVLOWAT }, { "SO_SNDLOWAT", SO_SNDLOWAT },
+  { "SO_REUSEADDR", SO_REUSEADDR }, { "SO_KEEPALIVE", SO_KEEPALIVE },
+  { "SO_DONTROUTE", SO_DONTROUTE }, { "SO_BROADCAST", SO_BROADCAST },
+  { "SO_DEBUG", SO_DEBUG }, { "SO_OOBINLINE", SO_OOBINLINE },
+  { "SO_LINGER", SO_LINGER }, { "SO_RCVTIMEO", SO_RCVTIMEO },
+  { "SO_SNDTIMEO", SO_SNDTIMEO }, { "TCP_NODELAY", TCP_NODELAY },
+#ifdef SO_BINDTODEVICE
+  { "SO_BINDTODEVICE", SO_BINDTODEVICE },
+#endif
+#ifdef SO_PRIORITY
+  { "SO_PRIORITY", SO_PRIORITY },
+#endif
+#ifdef SO_PASSCRED
+  { "SO_PASSCRED", SO_PASSCRED },
+#endif
+#ifdef SO_BSDCOMPAT
+  { "SO_BSDCOMPAT", SO_BSDCOMPAT },
+#endif
+#ifdef TCP_KEEPIDLE
+  { "TCP_KEEPIDLE", TCP_KEEPIDLE }, { "TCP_KEEPINTVL", TCP_KEEPINTVL },
+  { "TCP_KEEPCNT", TCP_KEEPCNT },
+#endif
+  { "MSG_OOB", MSG_OOB }, { "MSG_PEEK", MSG_PEEK }, { "MSG_WAITALL", MSG_WAITALL },
+  { "MSG_DONTWAIT", MSG_DONTWAIT }, { "MSG_TRUNC", MSG_TRUNC }, { "MSG_EOR", MSG_EOR },
+  { "MSG_DONTROUTE", MSG_DONTROUTE },
+#ifdef MSG_CONFIRM
+  { "MSG_CONFIRM", MSG_CONFIRM },
+#endif
+#ifdef MSG_MORE
+  { "MSG_MORE", MSG_MORE },
+#endif
+};
+
+/* (%bsd-constant name) -> the value of C constant NAME, or NIL. */
+static cl_object
+l_bsd_constant(cl_object name)
+{
+  cl_object keep;
+  char *n = cstring(name, &keep);
+  size_t i;
+  for (i = 0; i < sizeof constants / sizeof constants[0]; i++)
+    if (!strcmp(constants[i].name, n))
+      ecl_return1(ecl_process_env(), ecl_make_fixnum(constants[i].value));
+  ecl_return1(ecl_process_env(), ECL_NIL);
+}
+
+/* (%stream-restrict stream input output): a stream that SOCKET-MAKE-STREAM
+   made for one direction refuses the other. */
+static cl_object
+l_stream_restrict(cl_object s, cl_object input, cl_object output)
+{
+  if (!eclsock_stream_p(s))
+    FEwrong_type_argument(ecl_make_symbol("STREAM", "CL"), s);
+  eclsock_stream_restrict(s, !Null(input), !Null(output));
+  ecl_return1(ecl_process_env(), s);
+}
+
+static const struct { const char *name; void *fn; int narg; } prims[] = {
+  { "%BSD-SOCKET",        (void *)l_bsd_socket,        3 },
+  { "%BSD-BIND",          (void *)l_bsd_bind,          4 },
+  { "%BSD-CONNECT",       (void *)l_bsd_connect,       4 },
+  { "%BSD-LISTEN",        (void *)l_bsd_listen,        2 },
+  { "%BSD-ACCEPT",        (void *)l_bsd_accept,        1 },
+  { "%BSD-ADDRESS",       (void *)l_bsd_address,       2 },
+  { "%BSD-NONBLOCK",      (void *)l_bsd_nonblock,      1 },
+  { "%BSD-SET-NONBLOCK",  (void *)l_bsd_set_nonblock,  2 },
+  { "%BSD-GETSOCKOPT",    (void *)l_bsd_getsockopt,    4 },
+  { "%BSD-SETSOCKOPT",    (void *)l_bsd_setsockopt,    5 },
+  { "%BSD-SEND",          (void *)l_bsd_send,          8 },
+  { "%BSD-RECEIVE",       (void *)l_bsd_receive,       5 },
+  { "%BSD-CONSTANT",      (void *)l_bsd_constant,      1 },
+  { "%STREAM-RESTRICT",   (void *)l_stream_restrict,   3 },
+};
+
+void
+eclsock_bsd_init(void)
+{
+  size_t i;
+  for (i = 0; i < sizeof prims / sizeof prims[0]; i++)
+    ecl_def_c_function(eclsock_sym(prims[i].name),
+                       (cl_objectfn_fixed)prims[i].fn, prims[i].narg);
+}
