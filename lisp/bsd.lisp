@@ -791,11 +791,12 @@ here: immutable preloaded systems, so it never loads ECL's contrib."
   "A module provider: when ASDF is REQUIREd after this face, load it the
 usual way, then register sb-bsd-sockets with it."
   (when (string-equal (string module) "ASDF")
-    (let ((ext:*module-provider-functions*
-            (remove 'asdf-provider ext:*module-provider-functions*)))
-      (require "ASDF"))
-    (register-with-asdf)
-    t))
+    ;; the other providers, as REQUIRE would call them (calling REQUIRE
+    ;; again from here is a circularity for ECL)
+    (when (loop for p in ext:*module-provider-functions*
+                thereis (and (not (eq p 'asdf-provider)) (funcall p module)))
+      (register-with-asdf)
+      t)))
 
 (pushnew "SB-BSD-SOCKETS" *modules* :test #'string=)
 (pushnew "SOCKETS" *modules* :test #'string=)
