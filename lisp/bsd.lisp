@@ -13,15 +13,8 @@
 ;;;; Where ECL's contrib and SBCL differ, SBCL's behaviour is followed
 ;;;; (see doc/bsd.texi).
 
-;;; Refuse to load over ECL's contrib: its package has the same name and
-;;; its generic functions would be redefined half-way.
-(eval-when (:compile-toplevel :load-toplevel :execute)
-  (let ((pkg (find-package "SB-BSD-SOCKETS")))
-    (when (and pkg (not (find-symbol "%ECL-SOCK-FACE" pkg)))
-      (error "ECL's contrib sb-bsd-sockets is already loaded in this image, so
-ecl-sock's SB-BSD-SOCKETS face cannot be loaded over it.  Load the face first:
-put (require :sock-bsd) (or ASDF's \"ecl-sock-bsd\") before anything requires
-sb-bsd-sockets or loads usocket, in a fresh image."))))
+;;; lisp/bsd-check.lisp, loaded just before this file, refuses to load over
+;;; ECL's contrib.
 
 (eval-when (:compile-toplevel :load-toplevel :execute)
   (unless (find-package "ECLSOCK")
@@ -607,7 +600,15 @@ now on; SOCKET-CLOSE closes the stream."))
       (error 'type-error :datum buffering :expected-type '(member :none :line :full)))
     (let* ((fd (open-fd socket "socket-make-stream"))
            (bivalent (eq element-type :default))
-           (et (eclsock::normalize-element-type (if bivalent 'character element-type)))
+           (et (eclsock::normalize-element-type
+                (cond (bivalent 'character)
+                      ;; named types such as FLEXI-STREAMS:OCTET
+                      ((and (subtypep element-type '(unsigned-byte 8))
+                            (subtypep '(unsigned-byte 8) element-type))
+                       '(unsigned-byte 8))
+                      ((and (not (keywordp element-type)) (subtypep element-type 'character))
+                       'character)
+                      (t element-type))))
            (ef (eclsock::normalize-external-format external-format)))
       (when timeout
         (unless (typep timeout '(real 0))

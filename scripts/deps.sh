@@ -2,7 +2,8 @@
 # deps.sh - install the Debian packages ecl-sock needs to build, test and
 # document itself, when they are missing.  Uses sudo when not root.
 set -e
-pkgs="ecl check autoconf automake libtool pkg-config make gcc texinfo curl clisp libssl-dev openssl python3"
+pkgs="ecl check autoconf automake libtool pkg-config make gcc texinfo curl clisp libssl-dev openssl python3
+  cl-usocket cl-rt cl-hunchentoot cl-drakma"
 missing=
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

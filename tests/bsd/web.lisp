@@ -1,0 +1,140 @@
+;;;; web.lisp - Hunchentoot serving and Drakma fetching over ecl-sock's
+;;;; SB-BSD-SOCKETS face, both loaded unchanged with ASDF after
+;;;; (require :sock-bsd).
+;;;;
+;;;; Owns: the acceptance test of the face with real libraries: GET, 404, a
+;;;; 100 KB POST echoed back, ten requests on one keep-alive connection, 8
+;;;; concurrent clients, Hunchentoot's read timeout closing an idle client,
+;;;; and proof that the streams underneath are ecl-sock's.  Loopback only,
+;;;; kernel-chosen port.  Prints "N passed, N failed"; exits non-zero on a
+;;;; failure.  Compiled output goes to $XDG_CACHE_HOME (the build tree).
+;;;; Must not: patch Hunchentoot or Drakma.
+(setf *debugger-hook*
+      (lambda (c h) (declare (ignore h))
+        (format t "~&web: unhandled ~A: ~A~%0 passed, 1 failed~%" (type-of c) c)
+        (ext:quit 1)))
+(load (ext:getenv "SOCK_FAS") :verbose nil)
+(load (ext:getenv "SOCK_BSD_FAS") :verbose nil)
+(require :asdf)
+;; Plain HTTP only: the libraries' documented features that leave cl+ssl out.
+(pushnew :hunchentoot-no-ssl *features*)
+(pushnew :drakma-no-ssl *features*)
+(let ((*compile-verbose* nil) (*load-verbose* nil) (*compile-print* nil))
+  (handler-bind ((warning #'muffle-warning))
+    (asdf:load-system "hunchentoot")
+    (asdf:load-system "drakma")))
+
+(defpackage "WEB-TEST" (:use "CL"))
+(in-package "WEB-TEST")
+
+(defvar *passed* 0)
+(defvar *failed* 0)
+(defmacro check (name form)
+  `(let ((ok (handler-case ,form
+               (error (e) (format t "~&  error: ~A~%" e) nil))))
+     (if ok (incf *passed*) (incf *failed*))
+     (format t "~&~:[FAIL~;PASS~] ~A~%" ok ,name)))
+
+(defun ecl-sock-stream-p (s) (eclsock::%socket-stream-p s))
+
+(defun innermost (s)
+  "The stream under Drakma's / Hunchentoot's flexi and chunked streams."
+  (loop (typecase s
+          (flexi-streams:flexi-stream (setf s (flexi-streams:flexi-stream-stream s)))
+          (chunga:chunked-stream (setf s (chunga:chunked-stream-stream s)))
+          (t (return s)))))
+
+(hunchentoot:define-easy-handler (hello :uri "/hello") ()
+  (setf (hunchentoot:content-type*) "text/plain")
+  "hello world")
+
+(hunchentoot:define-easy-handler (echo :uri "/echo") ()
+  (setf (hunchentoot:content-type*) "application/octet-stream")
+  (hunchentoot:raw-post-data :force-binary t))
+
+(hunchentoot:define-easy-handler (kind :uri "/kind") ()
+  (setf (hunchentoot:content-type*) "text/plain")
+  (let ((s (innermost hunchentoot::*hunchentoot-stream*)))
+    (if (ecl-sock-stream-p s) "ecl-sock" (princ-to-string (type-of s)))))
+
+(defun start (&rest args)
+  (let ((a (apply #'make-instance 'hunchentoot:easy-acceptor :address "127.0.0.1" :port 0
+                  :access-log-destination nil :message-log-destination nil args)))
+    (hunchentoot:start a)
+    a))
+
+(defun port-of (acceptor)
+  (usocket:get-local-port (hunchentoot::acceptor-listen-socket acceptor)))
+
+(defun url (acceptor path) (format nil "http://127.0.0.1:~D~A" (port-of acceptor) path))
+
+(defun octets (n)
+  (let ((v (make-array n :element-type '(unsigned-byte 8))) (st (make-random-state t)))
+    (dotimes (i n v) (setf (aref v i) (random 256 st)))))
+
+(let ((a (start :read-timeout 20 :write-timeout 20)))
+  (unwind-protect
+       (progn
+         (check "listening socket is the face's"
+                (typep (usocket:socket (hunchentoot::acceptor-listen-socket a))
+                       'sb-bsd-sockets:inet-socket))
+         (check "GET /hello"
+                (multiple-value-bind (body status) (drakma:http-request (url a "/hello"))
+                  (and (= status 200) (equal body "hello world"))))
+         (check "GET of a missing page is 404"
+                (= 404 (nth-value 1 (drakma:http-request (url a "/no-such-page")))))
+         (check "server-side stream is ecl-sock's"
+                (equal "ecl-sock" (drakma:http-request (url a "/kind"))))
+         (check "client-side stream is ecl-sock's"
+                (let ((s (drakma:http-request (url a "/hello") :want-stream t)))
+                  (prog1 (ecl-sock-stream-p (innermost s)) (close s))))
+         (check "100 KB POST echoed back"
+                (let ((data (octets (* 100 1024))))
+                  (multiple-value-bind (body status)
+                      (drakma:http-request (url a "/echo") :method :post :content data
+                                           :content-type "application/octet-stream"
+                                           :force-binary t)
+                    (and (= status 200) (equalp body data)))))
+         (check "ten requests on one keep-alive connection"
+                (let ((stream nil) (ok t))
+                  (dotimes (i 10)
+                    (multiple-value-bind (body status headers uri s must-close)
+                        (drakma:http-request (url a "/hello") :close nil :keep-alive t
+                                                              :stream stream)
+                      (declare (ignore headers uri))
+                      (unless (and (= status 200) (equal body "hello world") (not must-close)
+                                   (or (null stream) (eq s stream)))
+                        (setf ok nil))
+                      (setf stream s)))
+                  (close stream)
+                  ok))
+         (check "8 concurrent clients, 10 requests each"
+                (let ((threads (loop repeat 8 collect
+                                 (mp:process-run-function
+                                  "client"
+                                  (lambda ()
+                                    (handler-case
+                                        (loop repeat 10
+                                              always (equal "hello world"
+                                                            (drakma:http-request (url a "/hello"))))
+                                      (error (e) (format t "~&  client error: ~A~%" e) nil)))))))
+                  (every #'identity (mapcar #'mp:process-join threads)))))
+    (hunchentoot:stop a)))
+
+;;; Hunchentoot's #+ecl timeout code sets SO_RCVTIMEO/SO_SNDTIMEO through
+;;; SB-BSD-SOCKETS; an idle client must be dropped by the read timeout.
+(let ((a (start :read-timeout 1 :write-timeout 1)))
+  (unwind-protect
+       (check "read timeout closes an idle client (1 s timeout, < 15 s)"
+              (let* ((c (usocket:socket-connect "127.0.0.1" (port-of a)))
+                     (start (get-internal-real-time))
+                     (eof (read-line (usocket:socket-stream c) nil :eof))
+                     (secs (/ (- (get-internal-real-time) start)
+                              internal-time-units-per-second)))
+                (usocket:socket-close c)
+                (format t "~&  idle client dropped after ~,2F s~%" secs)
+                (and (eq eof :eof) (>= secs 0.9) (< secs 15))))
+    (hunchentoot:stop a)))
+
+(format t "~&~D passed, ~D failed~%" *passed* *failed*)
+(ext:quit (if (zerop *failed*) 0 1))
