@@ -31,8 +31,8 @@ AM_DISTCHECK_DVI_TARGET = html
 ## Automake builds and installs HTML only on request; make it part of
 ## `make', `make install' and `make uninstall'.
 all-local: html
-install-data-local: install-html-am
-uninstall-local: uninstall-html-am
+install-data-local: install-html-am install-asd
+uninstall-local: uninstall-html-am uninstall-asd
 
 ## examples/README (the list of examples); the examples themselves are
 ## listed by examples/local.mk.

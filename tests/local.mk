@@ -85,9 +85,10 @@ EXTRA_DIST += tests/harness-selftest.sh
 ## Hunchentoot and Drakma, unchanged, over the face; tests/usocket/run.sh:
 ## usocket's own suite on ECL's contrib and on the face, side by side.
 ## The libraries are compiled by ASDF into tests/scratch (XDG_CACHE_HOME).
-TESTS += tests/lisp/test-bsd.lisp tests/bsd/web.sh tests/usocket/run.sh
+TESTS += tests/lisp/test-bsd.lisp tests/bsd/web.sh tests/usocket/run.sh \
+	tests/bsd/installed-asdf.sh
 TEST_EXTENSIONS += .sh
 SH_LOG_COMPILER = $(SHELL)
-EXTRA_DIST += tests/lisp/test-bsd.lisp tests/bsd/web.lisp tests/bsd/web.sh \
+EXTRA_DIST += tests/lisp/test-bsd.lisp tests/bsd/web.lisp tests/bsd/web.sh tests/bsd/installed-asdf.sh \
 	tests/usocket/run.sh tests/usocket/inside.sh tests/usocket/suite.lisp \
 	tests/usocket/http-stub.lisp
