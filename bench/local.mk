@@ -4,9 +4,14 @@
 ## side over loopback (see bench/run-bench).  Not part of `make check`; the
 ## programs are built on demand, in the build directory.
 
-BENCH_SRC = bench/cbench.c bench/bench.lisp bench/run-bench
+BENCH_SRC = bench/cbench.c bench/bench.lisp bench/run-bench \
+	bench/httpbench.c bench/web-server.lisp bench/run-web-bench
 EXTRA_DIST += $(BENCH_SRC)
-CLEANFILES += bench/cbench$(EXEEXT) bench/bench.fas
+CLEANFILES += bench/cbench$(EXEEXT) bench/bench.fas bench/httpbench$(EXEEXT)
+
+bench/httpbench$(EXEEXT): bench/httpbench.c
+	@$(MKDIR_P) bench
+	$(AM_V_CC)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN_CFLAGS) -o $@ $(srcdir)/bench/httpbench.c
 
 bench/cbench$(EXEEXT): bench/cbench.c
 	@$(MKDIR_P) bench
@@ -23,10 +28,14 @@ bench/bench.fas: bench/bench.lisp sock.fas
 	  -eval '(ext:quit (if (compile-file "$(abs_srcdir)/bench/bench.lisp" :output-file "$(abs_builddir)/bench/bench.fas") 0 1))'
 
 .PHONY: bench
-bench: bench/cbench$(EXEEXT) bench/bench.fas sock.fas
+bench: bench/cbench$(EXEEXT) bench/bench.fas sock.fas bench/httpbench$(EXEEXT) sock-bsd.fas
 	CBENCH='$(abs_builddir)/bench/cbench$(EXEEXT)' \
 	  SOCK_FAS='$(abs_builddir)/sock.fas' \
 	  BENCH_FAS='$(abs_builddir)/bench/bench.fas' ECL='$(ECL)' \
 	  MAKE_CERTS='$(abs_srcdir)/tests/tls/make-certs.sh' \
 	  BENCH_CERTS='$(abs_builddir)/bench/tls-certs' \
 	  $(SHELL) $(srcdir)/bench/run-bench
+	HTTPBENCH='$(abs_builddir)/bench/httpbench$(EXEEXT)' \
+	  SOCK_FAS='$(abs_builddir)/sock.fas' SOCK_BSD_FAS='$(abs_builddir)/sock-bsd.fas' \
+	  WEB_CACHE='$(abs_builddir)/bench/web-cache' ECL='$(ECL)' \
+	  $(SHELL) $(srcdir)/bench/run-web-bench
