@@ -19,6 +19,7 @@ doc_ecl_sock_TEXINFOS += doc/allegro.texi
 doc_ecl_sock_TEXINFOS += doc/embedding.texi
 doc_ecl_sock_TEXINFOS += doc/port.texi
 doc_ecl_sock_TEXINFOS += doc/ssl.texi
+doc_ecl_sock_TEXINFOS += doc/bsd.texi
 ## (end of the API faces' chapter lines)
 
 AM_MAKEINFOFLAGS = --no-split

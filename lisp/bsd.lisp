@@ -231,6 +231,15 @@ or NIL) or :DESCRIPTOR (wrap an existing descriptor)."))
   (:documentation "A Linux abstract Unix-domain socket.  Addresses are strings
 or octet vectors, without the leading NUL (added for you)."))
 
+(eclsock::document-function 'socket-file-descriptor
+  "The descriptor of SOCKET (an integer; -1 after SOCKET-CLOSE without a stream).")
+(eclsock::document-function 'socket-family
+  "The address family number of SOCKET: 2 inet, 10 inet6, 1 local.")
+(eclsock::document-function 'socket-protocol
+  "The protocol number of SOCKET (6 for :TCP, 17 for :UDP, 0 for the default).")
+(eclsock::document-function 'socket-type
+  "The type of SOCKET: :STREAM or :DATAGRAM.")
+
 (defparameter *protocols*
   '((:ip 0 "ip" "IP") (:icmp 1 "icmp" "ICMP") (:igmp 2 "igmp" "IGMP")
     (:tcp 6 "tcp" "TCP") (:udp 17 "udp" "UDP") (:ipv6 41 "ipv6" "IPv6")
@@ -354,6 +363,20 @@ for SOCKET: (values family address port)."))
                 ((array (unsigned-byte 8) (*)) (coerce name '(simple-array (unsigned-byte 8) (*)))))
             0)))
 
+(define-condition unknown-keyword-error (program-error simple-condition) ()
+  (:report (lambda (c s) (apply #'format s (simple-condition-format-control c)
+                                (simple-condition-format-arguments c))))
+  (:documentation "A keyword argument the function does not take."))
+
+(defun check-keys (who args allowed)
+  "Signal a PROGRAM-ERROR when the keyword arguments ARGS name a key not in
+ALLOWED (ECL's generic functions do not check them; SBCL's do)."
+  (loop for (k) on args by #'cddr
+        unless (member k allowed)
+          do (error 'unknown-keyword-error
+                    :format-control "~S: unknown keyword argument ~S (allowed: ~{~S~^ ~})"
+                    :format-arguments (list who k allowed))))
+
 (defun encode-string (string external-format)
   "The octets of STRING in EXTERNAL-FORMAT (:DEFAULT means UTF-8)."
   (let ((v (make-array (length string) :element-type '(unsigned-byte 8)
@@ -453,7 +476,8 @@ or the file name (NIL for an unnamed peer).  NOT-CONNECTED-ERROR when unconnecte
 with ABORT, without sending buffered output).  Returns T, and NIL when it was
 already closed."))
 
-(defmethod socket-close ((socket socket) &key abort)
+(defmethod socket-close ((socket socket) &rest args &key abort)
+  (check-keys 'socket-close args '(:abort))
   (with-slots (file-descriptor stream owner) socket
     (let ((was owner))
       (setf owner nil)
@@ -474,7 +498,8 @@ already closed."))
 DIRECTION :INPUT, :OUTPUT or :IO.  The peer reads end of file after :OUTPUT.
 Returns NIL."))
 
-(defmethod socket-shutdown ((socket socket) &key direction)
+(defmethod socket-shutdown ((socket socket) &rest args &key direction)
+  (check-keys 'socket-shutdown args '(:direction))
   (let ((how (ecase direction (:input 0) (:output 1) (:io 2)))
         (stream (slot-value socket 'stream)))
     (with-bsd-errors
@@ -511,7 +536,8 @@ longer than LENGTH), the sender's address and port.  NIL when the socket is
 non-blocking (or DONTWAIT) and nothing is there."))
 
 (defmethod socket-receive ((socket socket) buffer length
-                           &key oob peek waitall dontwait (element-type 'character))
+                           &rest args &key oob peek waitall dontwait (element-type 'character))
+  (check-keys 'socket-receive args '(:oob :peek :waitall :dontwait :element-type))
   (let* ((fd (open-fd socket "recvfrom"))
          (length (or length (and buffer (length buffer))
                      (error "SOCKET-RECEIVE needs a BUFFER or a LENGTH")))
@@ -545,9 +571,11 @@ list of address and port, or a file name list), to that address.  Returns
 the octets sent, or NIL when a non-blocking socket cannot take them now."))
 
 (defmethod socket-send ((socket socket) buffer length
-                        &key address (external-format :default) oob eor dontroute
+                        &rest args &key address (external-format :default) oob eor dontroute
                           dontwait nosignal confirm more)
   (declare (ignore nosignal))           ; always: MSG_NOSIGNAL
+  (check-keys 'socket-send args '(:address :external-format :oob :eor :dontroute
+                                  :dontwait :nosignal :confirm :more))
   (let* ((fd (open-fd socket "sendto"))
          (octets (etypecase buffer
                    (string (encode-string buffer external-format))
@@ -587,10 +615,14 @@ descriptor when closed or collected.  The stream owns the descriptor from
 now on; SOCKET-CLOSE closes the stream."))
 
 (defmethod socket-make-stream ((socket socket)
+                               &rest args
                                &key input output (element-type 'character)
                                  (buffering :full) (external-format :default)
                                  timeout auto-close serve-events)
   (declare (ignore auto-close serve-events))
+  (check-keys 'socket-make-stream args '(:input :output :element-type :buffering
+                                         :external-format :timeout :auto-close
+                                         :serve-events))
   (with-slots (stream owner) socket
     (when stream
       (return-from socket-make-stream stream))
@@ -705,6 +737,11 @@ Reads on the socket's stream that wait longer signal SOCKET:SOCKET-TIMEOUT-ERROR
               :documentation "The addresses, octet vectors of 4 or 16."))
   (:documentation "A host's name and addresses, from GET-HOST-BY-NAME or
 GET-HOST-BY-ADDRESS."))
+
+(eclsock::document-function 'host-ent-name "The name of a HOST-ENT (for GET-HOST-BY-NAME, the name given).")
+(eclsock::document-function 'host-ent-aliases "Other names of a HOST-ENT (a list; NIL).")
+(eclsock::document-function 'host-ent-address-type "The address family of a HOST-ENT: 2 (IPv4) or 10 (IPv6).")
+(eclsock::document-function 'host-ent-addresses "The addresses of a HOST-ENT: octet vectors of 4 or 16.")
 
 (defmethod print-object ((h host-ent) out)
   (print-unreadable-object (h out :type t)

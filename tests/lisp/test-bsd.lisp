@@ -254,6 +254,9 @@
       (signals type-error (setf (sockopt-receive-buffer s) "big"))
       (signals type-error (socket-make-stream s :input t :element-type 'single-float))
       (signals error (socket-make-stream s))
+      (signals program-error (socket-make-stream s :input t :foo 1))
+      (signals program-error (socket-receive s nil 1 :dont-wait t))
+      (signals program-error (socket-close s :force t))
       (signals type-error (socket-send s (vector 1 2 3) 3))
       (signals type-error (socket-send s (make-array 2 :element-type '(unsigned-byte 8)) 5)))
     (with-sockets ((s (make-instance 'inet6-socket :type :stream :protocol :tcp)))
@@ -284,6 +287,45 @@
     (loop repeat 20 until (<= (open-fd-count) before)
           do (si:gc t) (sleep 0.05))
     (is (<= (open-fd-count) before))))
+
+(deftest exports-and-docstrings ()
+  ;; every symbol ECL's contrib exports, and SBCL's extras, with a docstring
+  (dolist (name '("SOCKET" "INET-SOCKET" "LOCAL-SOCKET" "SOCKET-FILE-DESCRIPTOR"
+                  "SOCKET-FAMILY" "SOCKET-PROTOCOL" "SOCKET-TYPE" "SOCKET-BIND"
+                  "SOCKET-LISTEN" "SOCKET-ACCEPT" "SOCKET-CONNECT" "SOCKET-NAME"
+                  "SOCKET-PEERNAME" "SOCKET-RECEIVE" "SOCKET-SEND" "SOCKET-CLOSE"
+                  "SOCKET-MAKE-STREAM" "NON-BLOCKING-MODE" "GET-HOST-BY-NAME"
+                  "GET-HOST-BY-ADDRESS" "HOST-ENT" "HOST-ENT-NAME" "HOST-ENT-ALIASES"
+                  "HOST-ENT-ADDRESS-TYPE" "HOST-ENT-ADDRESSES" "HOST-ENT-ADDRESS"
+                  "MAKE-INET-ADDRESS" "GET-PROTOCOL-BY-NAME" "SOCKOPT-TYPE"
+                  "SOCKOPT-RECEIVE-BUFFER" "SOCKOPT-REUSE-ADDRESS" "SOCKOPT-KEEP-ALIVE"
+                  "SOCKOPT-DONT-ROUTE" "SOCKOPT-TCP-NODELAY" "SOCKET-ERROR"
+                  "NAME-SERVICE-ERROR" "UNKNOWN-PROTOCOL" "ADDRESS-IN-USE-ERROR"
+                  "INTERRUPTED-ERROR" "BAD-FILE-DESCRIPTOR-ERROR"
+                  "CONNECTION-REFUSED-ERROR" "OPERATION-TIMEOUT-ERROR"
+                  "INVALID-ARGUMENT-ERROR" "NO-BUFFERS-ERROR" "OUT-OF-MEMORY-ERROR"
+                  "OPERATION-NOT-SUPPORTED-ERROR" "OPERATION-NOT-PERMITTED-ERROR"
+                  "PROTOCOL-NOT-SUPPORTED-ERROR" "SOCKET-TYPE-NOT-SUPPORTED-ERROR"
+                  "NETWORK-UNREACHABLE-ERROR" "SOCKOPT-LINGER" "SOCKOPT-RECEIVE-TIMEOUT"
+                  "SOCKOPT-SEND-TIMEOUT" "UNKNOWN-PROTOCOL-NAME" "EAI_NONAME"
+                  "EAI_AGAIN" "EAI_FAIL"
+                  ;; SBCL's extras
+                  "INET6-SOCKET" "LOCAL-ABSTRACT-SOCKET" "MAKE-INET6-ADDRESS"
+                  "MAKE-INET-SOCKET" "SOCKET-SHUTDOWN" "SOCKET-OPEN-P"
+                  "SOCKOPT-SEND-BUFFER" "SOCKOPT-RECEIVE-LOW-WATER"
+                  "SOCKOPT-SEND-LOW-WATER" "SOCKOPT-BROADCAST" "SOCKOPT-DEBUG"
+                  "SOCKOPT-OOB-INLINE" "SOCKOPT-BIND-TO-DEVICE" "SOCKOPT-PRIORITY"
+                  "SOCKOPT-PASS-CREDENTIALS" "SOCKOPT-BSD-COMPATIBLE"
+                  "SOCKOPT-TCP-KEEPIDLE" "SOCKOPT-TCP-KEEPINTVL" "SOCKOPT-TCP-KEEPCNT"
+                  "NOT-CONNECTED-ERROR" "ADDRESS-FAMILY-NOT-SUPPORTED"
+                  "OPERATION-IN-PROGRESS" "HOST-NOT-FOUND-ERROR" "TRY-AGAIN-ERROR"
+                  "NO-RECOVERY-ERROR" "NETDB-INTERNAL-ERROR" "NETDB-SUCCESS-ERROR"))
+    (multiple-value-bind (s status) (find-symbol name "SB-BSD-SOCKETS")
+      (is (eq status :external) name)))
+  (do-external-symbols (s "SB-BSD-SOCKETS")
+    (is (or (documentation s 'function) (documentation s 'type)
+            (documentation s 'variable))
+        (format nil "docstring of ~A" s))))
 
 ;;; ------------------------------------------------------------------
 ;;; Drop-in, each order in a fresh image
