@@ -81,7 +81,7 @@ EXTRA_DIST += tests/harness-selftest.sh
 
 ## ---- The SB-BSD-SOCKETS face ------------------------------------------
 ## test-bsd.lisp: the face itself (classes, options, datagrams, errors, bad
-## input, descriptor leaks, the drop-in in both orders); tests/bsd/web.lisp:
+## input, descriptor leaks, the drop-in in both orders); tests/bsd/hunchentoot-drakma.lisp:
 ## Hunchentoot and Drakma, unchanged, over the face; tests/usocket/run.sh:
 ## usocket's own suite on ECL's contrib and on the face, side by side.
 ## The libraries are compiled by ASDF into tests/scratch (XDG_CACHE_HOME).
@@ -89,6 +89,6 @@ TESTS += tests/lisp/test-bsd.lisp tests/bsd/web.sh tests/usocket/run.sh \
 	tests/bsd/installed-asdf.sh
 TEST_EXTENSIONS += .sh
 SH_LOG_COMPILER = $(SHELL)
-EXTRA_DIST += tests/lisp/test-bsd.lisp tests/bsd/web.lisp tests/bsd/web.sh tests/bsd/installed-asdf.sh \
+EXTRA_DIST += tests/lisp/test-bsd.lisp tests/bsd/hunchentoot-drakma.lisp tests/bsd/web.sh tests/bsd/installed-asdf.sh \
 	tests/usocket/run.sh tests/usocket/inside.sh tests/usocket/suite.lisp \
 	tests/usocket/http-stub.lisp

@@ -1,5 +1,5 @@
 #!/bin/sh
-# web.sh - run tests/bsd/web.lisp: Hunchentoot and Drakma (Debian's
+# web.sh - run tests/bsd/hunchentoot-drakma.lisp: Hunchentoot and Drakma (Debian's
 # cl-hunchentoot and cl-drakma, loaded with ASDF, unchanged) over the
 # SB-BSD-SOCKETS face.  ASDF compiles them into the build tree
 # (XDG_CACHE_HOME under tests/scratch), not into the user's cache.
@@ -13,4 +13,4 @@ for sys in hunchentoot/hunchentoot.asd drakma/drakma.asd; do
 done
 mkdir -p "$scratch"
 XDG_CACHE_HOME=$scratch/cache-web; export XDG_CACHE_HOME
-exec timeout 900 "${ECL:-ecl}" -norc -shell "$here/web.lisp"
+exec timeout 900 "${ECL:-ecl}" -norc -shell "$here/hunchentoot-drakma.lisp"

@@ -1,4 +1,4 @@
-;;;; web.lisp - Hunchentoot serving and Drakma fetching over ecl-sock's
+;;;; hunchentoot-drakma.lisp - Hunchentoot serving and Drakma fetching over ecl-sock's
 ;;;; SB-BSD-SOCKETS face, both loaded unchanged with ASDF after
 ;;;; (require :sock-bsd).
 ;;;;
