@@ -78,6 +78,7 @@ ECLSOCK_HIDDEN int eclsock_os_socket(int family, int type, volatile int *fd);
 ECLSOCK_HIDDEN int eclsock_os_close(int fd);
 ECLSOCK_HIDDEN int eclsock_os_dup(int fd, int *newfd);
 ECLSOCK_HIDDEN int eclsock_os_open_null(int *fd);
+ECLSOCK_HIDDEN void eclsock_os_pin_module(const void *addr);
 ECLSOCK_HIDDEN int eclsock_os_connect(int fd, const struct sockaddr *sa,
                                       socklen_t len, eclsock_deadline dl);
 ECLSOCK_HIDDEN int eclsock_os_bind(int fd, const struct sockaddr *sa,

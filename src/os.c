@@ -453,6 +453,19 @@ eclsock_os_code_name(const void *addr, const void **start)
   return info.dli_sname;
 }
 
+/* Keep the shared object that holds ADDR (sock.fas, libecl-sock.so)
+   mapped until the process ends: ECL's exit (cl_shutdown) dlcloses every
+   library it loaded, and a thread of ours still running there (the
+   flusher) would then wake up in unmapped code.  Nothing to do when ADDR
+   lies in the program itself or the loader refuses. */
+void
+eclsock_os_pin_module(const void *addr)
+{
+  Dl_info info;
+  if (dladdr(addr, &info) && info.dli_fname && info.dli_fname[0])
+    (void)dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 /* This process's id (a forked child has no flusher thread yet). */
 int
 eclsock_os_pid(void)

@@ -231,6 +231,9 @@ hold_output(cl_object s)
   ecl_disable_interrupts_env(env);
   pthread_mutex_lock(&fl_lock);
   if (!fl_failed && fl_pid != eclsock_os_pid()) {
+    /* the thread runs our code until the process ends: exit must not
+       unmap it (ECL dlcloses sock.fas in cl_shutdown) */
+    eclsock_os_pin_module((const void *)flusher_main);
     if (eclsock_os_start_thread(flusher_main, NULL) == 0)
       fl_pid = eclsock_os_pid();
     else
