@@ -76,6 +76,14 @@ NIL means wait forever."
   (format nil "~D.~D.~D.~D" (ldb (byte 8 24) ipaddr) (ldb (byte 8 16) ipaddr)
           (ldb (byte 8 8) ipaddr) (ldb (byte 8 0) ipaddr)))
 
+(defun string-without-nul-p (object)
+  (and (stringp object) (not (find (code-char 0) object))))
+
+(deftype c-string ()
+  "A string C can take: one without a NUL character (a NUL would end the
+name early in C, so that the name checked in Lisp is not the name used)."
+  '(and string (satisfies string-without-nul-p)))
+
 (defun check-host (host)
   "HOST as a string: a name, a numeric address, or a 32-bit IPv4 integer."
   (typecase host
