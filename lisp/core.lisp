@@ -112,12 +112,13 @@ give CHARACTER.  Anything else, or an n that is not a multiple of 8 up to
                                    resolves to ~A, whose size is not a multiple of 8 ~
                                    up to 64)~]: use CHARACTER or (UNSIGNED-BYTE 8)."
                   :format-arguments
-                  (list (write-to-string element-type :pretty nil)
-                        (and resolved (write-to-string resolved :pretty nil)))))
+                  (list (write-to-string element-type :pretty nil :circle t)
+                        (and resolved (write-to-string resolved :pretty nil :circle t)))))
          (sub (a b)
            (handler-case (subtypep a b) (error () (values nil nil)))))
     (cond ((member element-type '(nil :default)) 'character)
           ((not (typep element-type '(or symbol cons))) (bad))
+          ((and (consp element-type) (not (si::proper-list-p element-type))) (bad))
           ((sub element-type 'character) 'character)
           ((sub element-type 'integer)
            (let ((type (loop for n from 1 to 64

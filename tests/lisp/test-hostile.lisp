@@ -286,9 +286,10 @@ the list of values, :ERROR and the condition, or :HUNG."
         (make-hash-table)))
 
 (defun face-functions ()
-  "Every exported function (not macro) of SOCKET, PORT and EXCL, and our EXT and MP names."
+  "Every exported function (not macro) of SOCKET, PORT, EXCL and SB-BSD-SOCKETS
+(when loaded), and our EXT and MP names."
   (let ((names '()))
-    (dolist (pkg '("SOCKET" "PORT" "EXCL"))
+    (dolist (pkg (remove nil (mapcar #'find-package '("SOCKET" "PORT" "EXCL" "SB-BSD-SOCKETS"))))
       (do-external-symbols (s pkg)
         (when (and (fboundp s) (not (macro-function s)) (not (special-operator-p s)))
           (pushnew s names))))
