@@ -10,6 +10,8 @@
 ;;;;   --interface ADDR   address to listen on (default 127.0.0.1)
 ;;;;   --max N            stop after N connections (default: never)
 ;;;;   --idle SECONDS     drop a client that has not sent its request (default 10)
+;;;;   --max-clients N    clients served at once (default 64); the others get
+;;;;                      "503 Service Unavailable" at once and are closed
 ;;;;
 ;;;; A request is "GET /path" or "GET /path HTTP/x.y" followed by header
 ;;;; lines up to a blank line.  The answer is the file's lines, each ended
@@ -21,7 +23,11 @@
 ;;;; than 8 KiB is refused; a client that sends nothing for --idle seconds
 ;;;; is dropped; every client runs in its own process, and whatever goes
 ;;;; wrong with one client (it vanishes, it sends junk) is logged and ends
-;;;; only that client.
+;;;; only that client.  A flood of idle connections cannot take it down:
+;;;; at most --max-clients processes exist at once (ECL runs out of thread
+;;;; storage at a few hundred), the rest are refused with a 503 line, and
+;;;; a process that cannot be made (storage exhausted) refuses that client
+;;;; only; the listener goes on.
 
 (require :sock)
 
@@ -31,6 +37,11 @@
 (defparameter *max-line* 8192 "Longest request or header line, in characters.")
 (defparameter *max-headers* 100 "Most header lines read after a request line.")
 (defvar *log-lock* (make-lock :name "log"))
+(defvar *active-lock* (make-lock :name "active clients"))
+(defvar *active* 0 "Client processes running now.")
+
+(defun count-active (delta)
+  (with-lock (*active-lock*) (incf *active* delta)))
 
 (defun log-line (control &rest args)
   "Print one line to the log (standard output), whole, whichever thread calls."
@@ -129,6 +140,17 @@ names an HTTP version).  NIL for anything else."
 
 (defun serve-client (sock root idle)
   "Answer one request on SOCK and close it.  Nothing escapes: every failure is logged."
+  (unwind-protect (serve-client-1 sock root idle)
+    (count-active -1)))
+
+(defun refuse (sock why)
+  "Answer SOCK with 503 and close it, from the listener: a short line the
+kernel buffers, and a close that never waits for the client."
+  (ignore-errors (send-line "503 Service Unavailable" sock) (finish-output sock))
+  (ignore-errors (close sock :abort t))
+  (log-line "refused: ~A" why))
+
+(defun serve-client-1 (sock root idle)
   (let ((peer "?") (request "(none)") (outcome "?"))
     (handler-case
         (progn
@@ -159,9 +181,9 @@ names an HTTP version).  NIL for anything else."
 
 ;;; The server
 
-(defun serve (port root &key (interface "127.0.0.1") max (idle 10))
-  "Serve ROOT on INTERFACE:PORT, one process per client, MAX connections
-\(NIL: forever)."
+(defun serve (port root &key (interface "127.0.0.1") max (idle 10) (max-clients 64))
+  "Serve ROOT on INTERFACE:PORT, one process per client (at most
+MAX-CLIENTS at once), MAX connections \(NIL: forever)."
   (let* ((root (or (probe-file (concatenate 'string (string-right-trim "/" root) "/"))
                    (error "~A: no such directory" root)))
          (server (open-socket-server port :interface interface :backlog 64))
@@ -176,11 +198,19 @@ names an HTTP version).  NIL for anything else."
                                   (network (c)    ; e.g. out of descriptors: wait, go on
                                     (log-line "http-server: accept failed: ~A" c)
                                     (sleep 0.1)))))
-                      (when sock
-                        (push (make-process (format nil "http client ~D" n)
-                                            #'serve-client sock root idle)
-                              clients)
-                        (setf clients (remove-if-not #'process-active-p clients))))))
+                      (cond ((null sock))
+                            ((>= (count-active 0) max-clients)
+                             (refuse sock (format nil "~D clients already" max-clients)))
+                            (t
+                             (count-active 1)
+                             (handler-case
+                                 (push (make-process (format nil "http client ~D" n)
+                                                     #'serve-client sock root idle)
+                                       clients)
+                               (serious-condition (c) ; e.g. STORAGE-EXHAUSTED
+                                 (count-active -1)
+                                 (refuse sock (printable (princ-to-string c)))))
+                             (setf clients (remove-if-not #'process-active-p clients)))))))
       (socket-server-close server)
       (process-wait-with-timeout (* 12 idle) "clients" (lambda () (notany #'process-active-p clients)))
       (log-line "http-server: stopped"))))
@@ -190,10 +220,11 @@ names an HTTP version).  NIL for anything else."
            (let ((tail (member name args :test #'string=)))
              (if tail (second tail) default))))
     (if (< (length args) 2)
-        (format *error-output* "usage: http-server.lisp PORT ROOT [--interface ADDR] [--max N] [--idle SECONDS]~%")
+        (format *error-output* "usage: http-server.lisp PORT ROOT [--interface ADDR] [--max N] [--idle SECONDS] [--max-clients N]~%")
         (serve (parse-integer (first args)) (second args)
                :interface (option "--interface" "127.0.0.1")
                :max (let ((m (option "--max" nil))) (and m (parse-integer m)))
-               :idle (let ((i (option "--idle" nil))) (if i (read-from-string i) 10))))))
+               :idle (let ((i (option "--idle" nil))) (if i (read-from-string i) 10))
+               :max-clients (parse-integer (option "--max-clients" "64"))))))
 
 (main (cddr (member "-shell" ext:*command-args* :test #'string=)))

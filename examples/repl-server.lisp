@@ -29,8 +29,12 @@
 
 (defparameter *max-pending* 65536 "Most characters of one unfinished form.")
 
+(defparameter *max-clients* 64 "Clients at once; the others are refused.")
+(defparameter *idle* 300 "Seconds a silent client keeps its place.")
+
 (defstruct client
   stream
+  (last (get-universal-time))
   (text (make-array 0 :element-type 'character :adjustable t :fill-pointer t)))
 
 (defun answer (form stream)
@@ -77,6 +81,10 @@
                    (t (vector-push-extend ch (client-text client)))))))
 
 (defun serve (port &key (interface "127.0.0.1") max)
+  "Serve on INTERFACE:PORT until MAX connections have come and gone
+\(NIL: forever).  At most *MAX-CLIENTS* at once: the others get the line
+\";; busy, try later\" and are closed; a client silent for *IDLE* seconds
+is dropped."
   (let ((server (socket-server port :interface interface :backlog 8))
         (clients '())
         (accepted 0))
@@ -97,19 +105,37 @@
                          (status (socket-status
                                   (append (and listening (list server))
                                           (mapcar (lambda (c) (cons (client-stream c) :input))
-                                                  current)))))
+                                                  current))
+                                  1)))
                     (when (and listening (pop status))
                       (let ((stream (socket-accept server)))
                         (incf accepted)
+                        (when (>= (length clients) *max-clients*)
+                          (ignore-errors (write-line ";; busy, try later" stream)
+                                         (force-output stream))
+                          (ignore-errors (close stream :abort t))
+                          (format t "connection ~D refused: ~D clients already~%"
+                                  accepted *max-clients*)
+                          (finish-output)
+                          (setf stream nil))
+                      (when stream
                         (multiple-value-bind (peer peer-port) (socket-stream-peer stream t)
                           (multiple-value-bind (local local-port) (socket-stream-local stream t)
                             (format t "connection ~D: peer ~A:~D local ~A:~D~%"
                                     accepted peer peer-port local local-port)))
                         (finish-output)
-                        (push (make-client :stream stream) clients)))
+                        (push (make-client :stream stream) clients))))
+                    (let ((now (get-universal-time)))
+                      (loop for client in current
+                            for s in status
+                            do (if s
+                                   (setf (client-last client) now)
+                                   (when (> (- now (client-last client)) *idle*)
+                                     (ignore-errors (close (client-stream client) :abort t))
+                                     (setf clients (remove client clients))))))
                     (loop for client in current
                           for s in status
-                          when s                        ; :INPUT, :EOF or :ERROR
+                          when (and s (open-stream-p (client-stream client))) ; :INPUT, :EOF or :ERROR
                             do (let ((eof (handler-case (read-available client)
                                             (error () :eof))))
                                  (handler-case (eval-pending client)
@@ -124,9 +150,13 @@
 (defun main (args)
   (flet ((option (name) (second (member name args :test #'string=))))
     (if (null args)
-        (format *error-output* "usage: repl-server.lisp PORT [--interface ADDR] [--max N]~%")
-        (serve (parse-integer (first args))
+        (format *error-output* "usage: repl-server.lisp PORT [--interface ADDR] [--max N] [--max-clients N] [--idle SECONDS]~%")
+        (progn
+          (let ((m (option "--max-clients")) (i (option "--idle")))
+            (when m (setf *max-clients* (parse-integer m)))
+            (when i (setf *idle* (parse-integer i))))
+          (serve (parse-integer (first args))
                :interface (or (option "--interface") "127.0.0.1")
-               :max (let ((m (option "--max"))) (and m (parse-integer m)))))))
+               :max (let ((m (option "--max"))) (and m (parse-integer m))))))))
 
 (main (cddr (member "-shell" ext:*command-args* :test #'string=)))

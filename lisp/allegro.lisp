@@ -313,14 +313,13 @@ returns normally (when the object BODY made owns it)."
        (unwind-protect (multiple-value-prog1 (progn ,@body) (setf ,ok t))
          (unless ,ok (close ,var))))))
 
-(defun make-socket (&rest args &key (type :stream) (format :text) (connect :active)
-                                    (address-family :internet) eol
-                                    local-host local-port remote-host remote-port
-                                    reuse-address (backlog 5) keepalive
-                                    (nodelay :default) broadcast local-filename
-                                    remote-filename
-                                    (external-format :default)
-                    &allow-other-keys)
+(defun make-socket (&key (type :stream) (format :text) (connect :active)
+                          (address-family :internet) eol
+                          local-host local-port remote-host remote-port
+                          reuse-address (backlog 5) keepalive
+                          (nodelay :default) broadcast local-filename
+                          remote-filename
+                          (external-format :default))
   "Make a socket, Allegro's way.
 TYPE :STREAM (TCP or a Unix stream) or :DATAGRAM (UDP or Unix datagrams);
 FORMAT :TEXT, :BINARY or :BIVALENT (text and bivalent streams take both
@@ -342,7 +341,7 @@ address goes there, RECEIVE-FROM takes only that peer's datagrams, and a
 peer port where nobody listens makes the next RECEIVE-FROM signal
 CONNECTION-REFUSED-ERROR.  Failures are SOCKET-ERRORs
 \(EXCL:SOCKET-ERROR) with an identifier such as :CONNECTION-REFUSED."
-  (declare (ignore eol args))
+  (declare (ignore eol))
   (check-member type '(:stream :datagram))
   (check-member format '(:text :binary :bivalent))
   (check-member connect '(:active :passive))

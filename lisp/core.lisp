@@ -76,6 +76,14 @@ NIL means wait forever."
   (format nil "~D.~D.~D.~D" (ldb (byte 8 24) ipaddr) (ldb (byte 8 16) ipaddr)
           (ldb (byte 8 8) ipaddr) (ldb (byte 8 0) ipaddr)))
 
+(defun string-without-nul-p (object)
+  (and (stringp object) (not (find (code-char 0) object))))
+
+(deftype c-string ()
+  "A string C can take: one without a NUL character (a NUL would end the
+name early in C, so that the name checked in Lisp is not the name used)."
+  '(and string (satisfies string-without-nul-p)))
+
 (defun check-host (host)
   "HOST as a string: a name, a numeric address, or a 32-bit IPv4 integer."
   (typecase host
@@ -104,12 +112,13 @@ give CHARACTER.  Anything else, or an n that is not a multiple of 8 up to
                                    resolves to ~A, whose size is not a multiple of 8 ~
                                    up to 64)~]: use CHARACTER or (UNSIGNED-BYTE 8)."
                   :format-arguments
-                  (list (write-to-string element-type :pretty nil)
-                        (and resolved (write-to-string resolved :pretty nil)))))
+                  (list (write-to-string element-type :pretty nil :circle t)
+                        (and resolved (write-to-string resolved :pretty nil :circle t)))))
          (sub (a b)
            (handler-case (subtypep a b) (error () (values nil nil)))))
     (cond ((member element-type '(nil :default)) 'character)
           ((not (typep element-type '(or symbol cons))) (bad))
+          ((and (consp element-type) (not (si::proper-list-p element-type))) (bad))
           ((sub element-type 'character) 'character)
           ((sub element-type 'integer)
            (let ((type (loop for n from 1 to 64

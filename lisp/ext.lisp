@@ -9,7 +9,10 @@
 
 (defun sequence-end (sequence start end)
   "END (or SEQUENCE's length) after checking that START and END bound a
-part of SEQUENCE, as CL's sequence functions want."
+part of SEQUENCE, as CL's sequence functions want.  A circular or dotted
+list is a type error (LENGTH would never return on a circular one)."
+  (unless (or (vectorp sequence) (si::proper-list-p sequence))
+    (error 'type-error :datum sequence :expected-type '(or vector list)))
   (let* ((length (length sequence))
          (end (or end length)))
     (unless (typep end `(integer 0 ,length))
@@ -47,11 +50,11 @@ socket streams buffer, so NO-HANG and INTERACTIVE never stop a write)."
 
 (defun ext:read-char-sequence (sequence stream &key (start 0) end)
   "Read characters into SEQUENCE; return the index of the first element not filled."
-  (read-sequence sequence stream :start start :end end))
+  (read-sequence sequence stream :start start :end (sequence-end sequence start end)))
 
 (defun ext:write-char-sequence (sequence stream &key (start 0) end)
   "Write the characters of SEQUENCE from START to END; return SEQUENCE."
-  (write-sequence sequence stream :start start :end end)
+  (write-sequence sequence stream :start start :end (sequence-end sequence start end))
   sequence)
 
 (defun ext:read-byte-no-hang (stream &optional (eof-error-p t) eof-value)

@@ -141,6 +141,8 @@ first (NIL: wait as long as it takes).  WAIT-FUNCTION, when given, decides
 readiness of each item instead.  WHOSTATE is accepted and ignored.
 Allegro's function, added to ECL's MP."
   (declare (ignore whostate))
+  (when (and (listp streams) (not (si::proper-list-p streams)))
+    (error 'type-error :datum streams :expected-type 'list))
   (let* ((items (if (listp streams) streams (list streams)))
          (ready-p (or wait-function #'input-ready-p))
          (deadline (and timeout

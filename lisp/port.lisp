@@ -563,12 +563,20 @@ do not use WITHOUT-SCHEDULING keep running (best effort, as PORT's note says)."
   "Let other threads run."
   (mp:process-yield))
 
+(defun check-process (process)
+  "A type error unless PROCESS is a process: ECL's MP functions do not
+check, and crash on anything else."
+  (unless (typep process 'mp:process)
+    (error 'type-error :datum process :expected-type 'mp:process)))
+
 (defun port:kill-process (process)
   "Terminate PROCESS."
+  (check-process process)
   (mp:process-kill process))
 
 (defun port:interrupt-process (process function &rest args)
   "Make PROCESS run (APPLY FUNCTION ARGS) where it is, then carry on."
+  (check-process process)
   (let ((args (copy-list args)))
     (mp:interrupt-process process (lambda () (apply function args)))))
 
@@ -577,6 +585,7 @@ do not use WITHOUT-SCHEDULING keep running (best effort, as PORT's note says)."
 the same arguments.  Only processes made by MAKE-PROCESS can be restarted:
 ECL cannot re-enter another thread's initial function, so those signal
 PORT:NOT-IMPLEMENTED."
+  (check-process process)
   (unless (gethash process *restartable*)
     (not-implemented 'port:restart-process
                      "~S was not started by PORT:MAKE-PROCESS, so it has no restart point."
@@ -592,15 +601,18 @@ PORT:NOT-IMPLEMENTED."
 
 (defun port:process-name (process)
   "The name of PROCESS."
+  (check-process process)
   (mp:process-name process))
 
 (defun port:process-active-p (process)
   "True while PROCESS runs."
+  (check-process process)
   (and (mp:process-active-p process) t))
 
 (defun port:process-whostate (process)
   "What PROCESS is doing: the whostate of its PROCESS-WAIT, else \"Run\"
 while it runs and \"Done\" after."
+  (check-process process)
   (or (gethash process *whostates*)
       (if (mp:process-active-p process) "Run" "Done")))
 

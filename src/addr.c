@@ -139,7 +139,8 @@ eclsock_addr_service_port(const char *name, int socktype, int *port)
 }
 
 /* The address of the Unix socket file PATH in *A; ECLSOCK_ETOOLONG when it
-   does not fit in sun_path. */
+   does not fit in sun_path, ECLSOCK_ENOPATH when it is empty (Linux would
+   take an empty name as an unnamed or abstract socket, silently). */
 int
 eclsock_addr_unix(const char *path, eclsock_addr *a)
 {
@@ -147,6 +148,8 @@ eclsock_addr_unix(const char *path, eclsock_addr *a)
   size_t n = strlen(path);
   memset(&a->ss, 0, sizeof a->ss);
   su->sun_family = AF_UNIX;
+  if (n == 0)
+    return ECLSOCK_ENOPATH;
   if (n >= sizeof su->sun_path)
     return ECLSOCK_ETOOLONG;
   memcpy(su->sun_path, path, n);

@@ -58,6 +58,7 @@ eclsock_err_name(int code)
   case ECLSOCK_ETLSCONFIG: return "TLS-CONFIG";
   case ECLSOCK_ENOTLS:  return "TLS-UNAVAILABLE";
   case ECLSOCK_ETLSTIMEOUT: return "TLS-HANDSHAKE-TIMEOUT";
+  case ECLSOCK_ENOPATH:  return "EINVAL";
   default: return "UNKNOWN";
   }
 }
@@ -96,6 +97,8 @@ eclsock_err_message(int code)
   case ECLSOCK_ETLSCONFIG: return "Bad TLS setting";
   case ECLSOCK_ENOTLS:  return "ecl-sock was built without OpenSSL (--without-openssl)";
   case ECLSOCK_ETLSTIMEOUT: return "The TLS handshake timed out";
+  case ECLSOCK_ENOPATH:
+    return "Empty socket file name (abstract Unix sockets are not supported)";
   default: return "Unknown error";
   }
 }
@@ -112,6 +115,7 @@ code_errno(int code)
   case ECLSOCK_ETLSTIMEOUT: return ecl_make_fixnum(ETIMEDOUT);
   case ECLSOCK_EBADARG:  return ecl_make_fixnum(EINVAL);
   case ECLSOCK_ETOOLONG: return ecl_make_fixnum(ENAMETOOLONG);
+  case ECLSOCK_ENOPATH:  return ecl_make_fixnum(EINVAL);
   default: return ECL_NIL;
   }
 }

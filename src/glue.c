@@ -12,6 +12,7 @@
  */
 #include "internal.h"
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,15 +22,41 @@
 
 #define PKG "ECLSOCK"
 
+/* ecl_return1 stores the value count before it evaluates its value, and
+   a value computed by a call that runs an unwind-protect (or signals
+   through one) leaves the count of that inner form: the primitive then
+   returns zero values.  RETURN1 computes the value first. */
+#define RETURN1(env, x)                                 \
+  do {                                                  \
+    cl_object value_ = (x);                             \
+    ecl_return1((env), value_);                         \
+  } while (0)
+
 /* -- Argument conversion ------------------------------------------------ */
 
 /* A C string for the Lisp string S; *KEEP holds the Lisp object that owns
-   the characters (keep it alive while the pointer is used). */
+   the characters (keep it alive while the pointer is used).  Every Lisp
+   string that reaches C passes here.  A NUL inside S would end the C
+   string early (the name checked in Lisp would not be the name used), so
+   it is a type error (ECLSOCK::C-STRING: a string without NUL). */
 static char *
 cstring_arg(cl_object s, cl_object *keep)
 {
+  cl_index i, n;
   if (!ECL_STRINGP(s))
     FEwrong_type_argument(ecl_make_symbol("STRING", "CL"), s);
+  for (i = 0, n = ecl_length(s); i < n; i++) {
+    if (ecl_char(s, i) == 0)
+      cl_error(9, ecl_make_symbol("SIMPLE-TYPE-ERROR", "CL"),
+               ecl_make_keyword("DATUM"), s,
+               ecl_make_keyword("EXPECTED-TYPE"), eclsock_sym("C-STRING"),
+               ecl_make_keyword("FORMAT-CONTROL"),
+               ecl_make_simple_base_string("The string ~S holds a NUL character "
+                                           "at index ~D: it cannot be passed "
+                                           "to the C library.", -1),
+               ecl_make_keyword("FORMAT-ARGUMENTS"),
+               cl_list(2, s, ecl_make_fixnum(i)));
+  }
   *keep = ecl_null_terminated_base_string(si_coerce_to_base_string(s));
   return (char *)(*keep)->base_string.self;
 }
@@ -51,13 +78,17 @@ fd_arg(cl_object fd)
   return (int)ecl_fixnum(fd);
 }
 
-/* X, a non-negative real, as a double; a type error otherwise. */
+/* X, a non-negative real, as a double; a type error otherwise.  More than
+   INT_MAX seconds (68 years) waits as long as INT_MAX: a huge bignum or
+   ratio would overflow the conversion to a double. */
 static double
 seconds_arg(cl_object x)
 {
   if (!ECL_REAL_TYPE_P(ecl_t_of(x)) || ecl_minusp(x))
     FEwrong_type_argument(cl_list(2, ecl_make_symbol("REAL", "CL"), ecl_make_fixnum(0)),
                           x);
+  if (ecl_number_compare(x, ecl_make_fixnum(INT_MAX)) > 0)
+    return (double)INT_MAX;
   return ecl_to_double(x);
 }
 
@@ -133,6 +164,22 @@ stream_name(int fd)
 
 /* -- Making sockets ----------------------------------------------------- */
 
+/* After CODE from a call that makes a descriptor: when it says the process
+   or the system is out of descriptors (EMFILE, ENFILE) and *TRIED is 0,
+   run one full collection with finalizers, (EXT:GC T), so that streams
+   dropped without CLOSE give theirs back, and return 1: the caller tries
+   once more.  A GC otherwise runs only when memory is allocated, long
+   after the descriptors have run out. */
+static int
+collect_for_fds(int code, volatile int *tried)
+{
+  if ((code != EMFILE && code != ENFILE) || *tried)
+    return 0;
+  *tried = 1;
+  cl_funcall(2, ecl_make_symbol("GC", "EXT"), ECL_T);
+  return 1;
+}
+
 /* How to finish a fresh socket for one address (TRY: bind and listen,
    connect, bind a datagram socket) and which Lisp object then owns it
    (OWN: a stream; NULL: the descriptor itself), with their arguments. */
@@ -160,7 +207,7 @@ open_socket(const char *op, const char *host, int port, int passive, int family,
   struct addrinfo *volatile ai = NULL;
   struct addrinfo local;
   eclsock_addr su;
-  volatile int fd = -1, code = 0, done = 0;
+  volatile int fd = -1, code = 0, done = 0, collected = 0;
   cl_object volatile result = ECL_NIL;
   memset(&local, 0, sizeof local);
   if (family == AF_UNIX) {
@@ -181,6 +228,8 @@ open_socket(const char *op, const char *host, int port, int passive, int family,
     }
     for (a = res; !code && a; a = a->ai_next) {
       code = eclsock_os_socket(a->ai_family, socktype, &fd);
+      if (collect_for_fds(code, &collected))
+        code = eclsock_os_socket(a->ai_family, socktype, &fd);
       if (!code)
         code = s->try(fd, a, s);
       if (!code)
@@ -259,8 +308,8 @@ l_connect_from(cl_object host, cl_object port, cl_object lhost, cl_object lport,
   s.dl = deadline_arg(timeout);
   s.host = host; s.port = port;
   s.elttype = elttype; s.extfmt = extfmt; s.buffered = buffered;
-  ecl_return1(ecl_process_env(),
-              open_socket("connect", h, p, 0, AF_UNSPEC, SOCK_STREAM, &s));
+  RETURN1(ecl_process_env(),
+          open_socket("connect", h, p, 0, AF_UNSPEC, SOCK_STREAM, &s));
 }
 
 /* (%connect host port timeout element-type external-format buffered) */
@@ -286,8 +335,8 @@ l_connect_unix(cl_object path, cl_object timeout, cl_object elttype,
   s.dl = deadline_arg(timeout);
   s.host = path; s.port = ECL_NIL;
   s.elttype = elttype; s.extfmt = extfmt; s.buffered = buffered;
-  ecl_return1(ecl_process_env(),
-              open_socket("connect", p, 0, 0, AF_UNIX, SOCK_STREAM, &s));
+  RETURN1(ecl_process_env(),
+          open_socket("connect", p, 0, 0, AF_UNIX, SOCK_STREAM, &s));
 }
 
 /* Bind, listen, and go non-blocking, so that accept never blocks past its
@@ -315,8 +364,8 @@ l_listen(cl_object host, cl_object port, cl_object backlog)
   s.try = try_listen;
   s.backlog = ecl_to_int(backlog);
   s.host = host; s.port = port;
-  ecl_return1(ecl_process_env(),
-              open_socket("bind", h, p, 1, AF_UNSPEC, SOCK_STREAM, &s));
+  RETURN1(ecl_process_env(),
+          open_socket("bind", h, p, 1, AF_UNSPEC, SOCK_STREAM, &s));
 }
 
 /* (%listen-unix path backlog) -> descriptor. */
@@ -330,8 +379,8 @@ l_listen_unix(cl_object path, cl_object backlog)
   s.try = try_listen;
   s.backlog = ecl_to_int(backlog);
   s.host = path; s.port = ECL_NIL;
-  ecl_return1(ecl_process_env(),
-              open_socket("bind", p, 0, 1, AF_UNIX, SOCK_STREAM, &s));
+  RETURN1(ecl_process_env(),
+          open_socket("bind", p, 0, 1, AF_UNIX, SOCK_STREAM, &s));
 }
 
 /* (%accept fd timeout element-type external-format buffered host port)
@@ -343,10 +392,12 @@ l_accept(cl_object lfd, cl_object timeout, cl_object elttype,
   const cl_env_ptr env = ecl_process_env();
   int l = fd_arg(lfd);
   eclsock_deadline dl = deadline_arg(timeout);
-  volatile int fd = -1, code = 0, done = 0;
+  volatile int fd = -1, code = 0, done = 0, collected = 0;
   cl_object stream = ECL_NIL;
   ECL_UNWIND_PROTECT_BEGIN(env) {
     code = eclsock_os_accept(l, &fd, dl);
+    if (collect_for_fds(code, &collected))
+      code = eclsock_os_accept(l, &fd, dl);
     if (!code)
       stream = eclsock_stream_make(fd, elttype, extfmt, !Null(buffered),
                                    host, port, stream_name(fd));
@@ -369,9 +420,9 @@ l_wrap_fd(cl_object fd, cl_object elttype, cl_object extfmt,
           cl_object buffered, cl_object host, cl_object port)
 {
   int f = fd_arg(fd);
-  ecl_return1(ecl_process_env(),
-              eclsock_stream_make(f, elttype, extfmt, !Null(buffered), host,
-                                  port, stream_name(f)));
+  RETURN1(ecl_process_env(),
+          eclsock_stream_make(f, elttype, extfmt, !Null(buffered), host,
+                              port, stream_name(f)));
 }
 
 static cl_object
@@ -508,13 +559,13 @@ l_stream_pending(cl_object s)
 static cl_object
 l_stream_host(cl_object s)
 {
-  ecl_return1(ecl_process_env(), eclsock_stream_host(check_stream(s)));
+  RETURN1(ecl_process_env(), eclsock_stream_host(check_stream(s)));
 }
 
 static cl_object
 l_stream_port(cl_object s)
 {
-  ecl_return1(ecl_process_env(), eclsock_stream_port(check_stream(s)));
+  RETURN1(ecl_process_env(), eclsock_stream_port(check_stream(s)));
 }
 
 /* (%stream-name s) -> "socket LOCAL -> PEER", fixed when it was made */
@@ -544,8 +595,8 @@ l_set_element_type(cl_object s, cl_object elttype, cl_object extfmt)
 static cl_object
 l_stream_buffered(cl_object s)
 {
-  ecl_return1(ecl_process_env(),
-              eclsock_stream_get_buffered(check_stream(s)) ? ECL_T : ECL_NIL);
+  RETURN1(ecl_process_env(),
+          eclsock_stream_get_buffered(check_stream(s)) ? ECL_T : ECL_NIL);
 }
 
 static cl_object
@@ -603,8 +654,13 @@ static const struct eclsock_option *
 option_arg(cl_object kw)
 {
   const struct eclsock_option *o = NULL;
-  if (ECL_SYMBOLP(kw) && !Null(kw))
-    o = eclsock_opt_find((char *)ecl_symbol_name(kw)->base_string.self);
+  size_t n, i;
+  const struct eclsock_option *t = eclsock_opt_table(&n);
+  /* By identity, not by the C text of the name: a keyword whose name holds
+     a NUL or non-base characters is no option. */
+  for (i = 0; i < n && !o; i++)
+    if (kw == ecl_make_keyword(t[i].name))
+      o = &t[i];
   if (!o)
     FEwrong_type_argument(ecl_cons(ecl_make_symbol("MEMBER", "CL"), option_names()), kw);
   return o;
@@ -636,6 +692,23 @@ l_getsockopt(cl_object fd, cl_object kw)
   ecl_return1(env, out);
 }
 
+/* VALUE as the C int of an integer option: every one of them (buffer
+   sizes, low-water marks, keepalive counts and times, linger seconds)
+   takes 0 to INT_MAX; anything else is a type error, never truncated or
+   left to the kernel to clamp.  LINGER: the type named is :so-linger's. */
+static int
+int_option_arg(cl_object value, int linger)
+{
+  if (!ECL_FIXNUMP(value) || ecl_fixnum(value) < 0 || ecl_fixnum(value) > INT_MAX) {
+    cl_object range = cl_list(3, ecl_make_symbol("INTEGER", "CL"), ecl_make_fixnum(0),
+                              ecl_make_fixnum(INT_MAX));
+    FEwrong_type_argument(linger ? cl_list(3, ecl_make_symbol("OR", "CL"),
+                                           ecl_make_symbol("BOOLEAN", "CL"), range)
+                          : range, value);
+  }
+  return (int)ecl_fixnum(value);
+}
+
 /* (%setsockopt fd option value); VALUE is a boolean, an integer, seconds
    (a real) or, for :so-linger, NIL, T or seconds. */
 static cl_object
@@ -650,9 +723,14 @@ l_setsockopt(cl_object fd, cl_object kw, cl_object value)
   memset(&v, 0, sizeof v);
   switch (o->kind) {
   case OPT_BOOL: v.i = !Null(value); break;
-  case OPT_INT: v.i = ecl_to_int(value); break;
+  case OPT_INT: v.i = int_option_arg(value, 0); break;
   case OPT_TIMEVAL: {
-    double t = seconds_arg(value);
+    double t;
+    if (!ECL_REAL_TYPE_P(ecl_t_of(value)) || ecl_minusp(value)
+        || ecl_number_compare(value, ecl_make_fixnum(INT_MAX)) > 0)
+      FEwrong_type_argument(cl_list(3, ecl_make_symbol("REAL", "CL"), ecl_make_fixnum(0),
+                                    ecl_make_fixnum(INT_MAX)), value);
+    t = ecl_to_double(value);
     v.tv.tv_sec = (time_t)t;
     v.tv.tv_usec = (suseconds_t)((t - (double)v.tv.tv_sec) * 1e6);
     len = sizeof v.tv;
@@ -665,12 +743,8 @@ l_setsockopt(cl_object fd, cl_object kw, cl_object value)
     } else if (value == ECL_T) {
       v.l.l_onoff = 1;
     } else {
-      if (!ECL_FIXNUMP(value) || ecl_fixnum(value) < 0)
-        FEwrong_type_argument(cl_list(3, ecl_make_symbol("OR", "CL"),
-                                      ecl_make_symbol("BOOLEAN", "CL"),
-                                      ecl_make_symbol("UNSIGNED-BYTE", "CL")), value);
       v.l.l_onoff = 1;
-      v.l.l_linger = (int)ecl_fixnum(value);
+      v.l.l_linger = int_option_arg(value, 1);
     }
   }
   if ((code = eclsock_os_setsockopt(f, o->level, o->optname, &v, len)))
@@ -682,7 +756,7 @@ l_setsockopt(cl_object fd, cl_object kw, cl_object value)
 static cl_object
 l_option_names(void)
 {
-  ecl_return1(ecl_process_env(), option_names());
+  RETURN1(ecl_process_env(), option_names());
 }
 
 /* (%raise op code-keyword message host port stream): signal the socket
@@ -708,7 +782,7 @@ l_raise(cl_object op, cl_object kw, cl_object message, cl_object host,
 static cl_object
 l_error_name(cl_object code)
 {
-  ecl_return1(ecl_process_env(), ecl_make_keyword(eclsock_err_name(ecl_to_int(code))));
+  RETURN1(ecl_process_env(), ecl_make_keyword(eclsock_err_name(ecl_to_int(code))));
 }
 
 /* -- Datagrams and numeric addresses (the Allegro face) ------------------ */
@@ -752,8 +826,8 @@ l_datagram(cl_object host, cl_object port, cl_object family, cl_object reuse,
   s.reuse = !Null(reuse);
   s.broadcast = !Null(broadcast);
   s.host = host; s.port = port;
-  ecl_return1(ecl_process_env(),
-              open_socket("bind", h, p, 1, fam, SOCK_DGRAM, &s));
+  RETURN1(ecl_process_env(),
+          open_socket("bind", h, p, 1, fam, SOCK_DGRAM, &s));
 }
 
 /* (%datagram-unix path) -> descriptor of a Unix datagram socket bound to
@@ -767,8 +841,8 @@ l_datagram_unix(cl_object path)
   memset(&s, 0, sizeof s);
   s.try = try_datagram;
   s.host = path; s.port = ECL_NIL;
-  ecl_return1(ecl_process_env(),
-              open_socket("bind", p, 0, 1, AF_UNIX, SOCK_DGRAM, &s));
+  RETURN1(ecl_process_env(),
+          open_socket("bind", p, 0, 1, AF_UNIX, SOCK_DGRAM, &s));
 }
 
 /* (%send-to fd octets start end host port) -> octets sent, as one

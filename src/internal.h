@@ -54,6 +54,7 @@ enum {
   ECLSOCK_ETLSCONFIG = -8,      /* bad TLS setting (certificate file, ciphers) */
   ECLSOCK_ENOTLS   = -9,        /* built without OpenSSL (--without-openssl) */
   ECLSOCK_ETLSTIMEOUT = -10,    /* the TLS handshake did not finish in time */
+  ECLSOCK_ENOPATH  = -11,       /* empty Unix socket path (not an abstract socket) */
   ECLSOCK_EAI_BASE = -1000      /* getaddrinfo code X is ECLSOCK_EAI_BASE + X */
 };
 #define ECLSOCK_EAI(x) (ECLSOCK_EAI_BASE + (x))

@@ -270,10 +270,24 @@ eclsock_status(cl_object what, eclsock_deadline dl)
     single = 1;                           /* (stream . direction) */
     n = 1;
   } else if (ECL_CONSP(what)) {
-    for (l = what; ECL_CONSP(l); l = ECL_CONS_CDR(l))
+    /* L runs two conses per step of SLOW: if they meet, the list is
+       circular (a type error, never an endless count). */
+    cl_object slow = what;
+    for (l = what; ECL_CONSP(l); l = ECL_CONS_CDR(l)) {
       n++;
+      if (!(n & 1))
+        slow = ECL_CONS_CDR(slow);
+      if (n > 1 && slow == ECL_CONS_CDR(l))   /* (a report that printed */
+        cl_error(9, ecl_make_symbol("SIMPLE-TYPE-ERROR", "CL"), /* it would */
+                 ecl_make_keyword("DATUM"), what,               /* not end) */
+                 ecl_make_keyword("EXPECTED-TYPE"), ecl_make_symbol("PROPER-LIST", "SI"),
+                 ecl_make_keyword("FORMAT-CONTROL"),
+                 ecl_make_simple_base_string("SOCKET-STATUS: the list of objects "
+                                             "to wait on is circular.", -1),
+                 ecl_make_keyword("FORMAT-ARGUMENTS"), ECL_NIL);
+    }
     if (!Null(l))
-      FEwrong_type_argument(ecl_make_symbol("LIST", "CL"), what);
+      FEwrong_type_argument(ecl_make_symbol("PROPER-LIST", "SI"), what);
   } else if (Null(what)) {
     FEwrong_type_argument(cl_list(3, ecl_make_symbol("OR", "CL"),
                                   ecl_make_symbol("SOCKET-STREAM", "SOCKET"),

@@ -22,10 +22,14 @@
 ## test-fidelity: details CLISP and Allegro code relies on (issue 10):
 ##   element type specifiers, read-byte-no-hang, status after a reset,
 ##   EXT:OS-STREAM-ERROR, connected datagram sockets, keyword values.
+## test-hostile: hostile input against every exported function of every
+##   face (wrong types, extreme integers, NULs, circular lists, bad
+##   keywords), value counts, descriptor exhaustion under a low ulimit.
 LISP_TESTS = tests/lisp/test-clisp.lisp tests/lisp/test-robust.lisp \
 	tests/lisp/test-port.lisp tests/lisp/test-examples.lisp \
 	tests/lisp/test-allegro.lisp tests/lisp/test-latency.lisp \
-	tests/lisp/test-fidelity.lisp tests/lisp/test-ssl.lisp
+	tests/lisp/test-fidelity.lisp tests/lisp/test-ssl.lisp \
+	tests/lisp/test-hostile.lisp
 TESTS += $(LISP_TESTS)
 EXTRA_DIST += $(LISP_TESTS) tests/lisp/allegro-program.lisp \
 	tests/lisp/allegro-peer.lisp tests/tls/make-certs.sh tests/tls/peer.py

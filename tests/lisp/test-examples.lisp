@@ -379,3 +379,80 @@ one pointing out at a secret beside the root."
            (is (eql (finish server 30) 0) "stopped by itself after 2 connections")
            (is (= 2 (count-if (lambda (l) (search "connection " l)) (program-output server)))))
       (finish server 1))))
+
+;;; ------------------------------------------------------------------
+;;; A flood of idle clients (issue 14): the server caps its clients,
+;;; refuses the rest with a clear answer, drops idle ones and keeps
+;;; serving normal requests during and after the flood.
+
+(defun fd-room ()
+  "How many more descriptors this process may open (soft limit minus open ones)."
+  (let ((limit (ignore-errors
+                (parse-integer
+                 (first (run "/bin/sh" (list "-c" "ulimit -Sn"))) :junk-allowed t))))
+    (and limit (- limit (open-fd-count)))))
+
+(defun served-during-flood (port request expected &key (tries 200))
+  "Send REQUEST until the answer is EXPECTED (a refusal means: busy, try
+again shortly); how many tries it took, or NIL."
+  (loop for try from 1 to tries
+        for answer = (safe-exchange port request)
+        do (when (equal answer expected) (return try))
+           (sleep 0.1)))
+
+(defun flood (port n)
+  "Open N idle connections to 127.0.0.1:PORT (sending nothing); the list."
+  (let ((streams '()))
+    (handler-case
+        (dotimes (i n)
+          (push (socket:socket-connect port "127.0.0.1" :timeout 5) streams))
+      (socket:socket-error (c)
+        (format t "~&  flood: ~D connections, then ~A~%" (length streams) c)))
+    streams))
+
+(deftest http-server-survives-a-flood-of-idle-clients (:timeout 240)
+  (let ((room (fd-room)) (n 2000))
+    (if (or (null room) (< room (+ n 100)))
+        (format t "~&  SKIP: ~D idle connections need ~D descriptors; the soft limit leaves ~A ~
+                     (the hard limit is too low to raise it)~%" n (+ n 100) room)
+        (let* ((root (make-root))
+               (p (start-example "http-server.lisp" "0" root "--idle" "1"
+                                 "--max-clients" "32" "--max" "100000"))
+               (port (listening-port p))
+               (idle '()))
+          (unwind-protect
+               (progn
+                 (let ((answer (safe-exchange port (crlf "GET /hello.txt"))))
+                   (is (equal (utf8-latin1 *hello-response*) answer)
+                       (format nil "before the flood: ~S; server: ~S" answer (program-output p))))
+                 ;; the flood, in four waves with normal requests between
+                 (dotimes (wave 4)
+                   (setf idle (nconc (flood port (floor n 4)) idle))
+                   (is (served-during-flood port (crlf "GET /hello.txt") (utf8-latin1 *hello-response*))
+                       (format nil "a normal request is served during wave ~D" wave)))
+                 (is (>= (length idle) n) (format nil "~D idle connections made" (length idle)))
+                 (let ((busy (count-if (lambda (l) (search "refused: " l)) (program-output p))))
+                   (is (plusp busy) "clients over the cap were refused (with a 503 line)"))
+                 ;; 64 at once against a cap of 32: some are told so
+                 (let* ((burst (loop repeat 64
+                                     collect (socket:socket-connect port "127.0.0.1")))
+                        (answers (mapcar (lambda (s)
+                                           (mp:with-timeout (5 nil) (read-line s nil)))
+                                         burst)))
+                   (mapc #'close burst)
+                   (is (find "503 Service Unavailable" answers
+                             :test (lambda (a b) (and b (search a b))))
+                       (format nil "a client over the cap reads 503: ~S"
+                               (remove-duplicates answers :test #'equal))))
+                 (mapc #'close idle)
+                 (setf idle '())
+                 (sleep 1.5)
+                 (is (eql 1 (served-during-flood port (crlf "GET /hello.txt") (utf8-latin1 *hello-response*)))
+                     "served at once after the flood")
+                 (is (not (find-if (lambda (l) (search "STORAGE-EXHAUSTED" (string-upcase l)))
+                                   (program-output p)))
+                     "no storage exhaustion")
+                 (is (eq :running (ext:external-process-status (program-process p)))
+                     "the server is still running"))
+            (mapc #'close idle)
+            (finish p 1))))))
