@@ -21,8 +21,9 @@
 
 static cl_object server_class = ECL_NIL;
 
-enum { K_STREAM, K_SERVER, K_FD };
-enum { D_INPUT = 1, D_OUTPUT = 2, D_IO = 3 };
+enum { K_STREAM = ECLSOCK_KIND_STREAM, K_SERVER = ECLSOCK_KIND_SERVER,
+       K_FD = ECLSOCK_KIND_FD };
+enum { D_INPUT = ECLSOCK_DIR_INPUT, D_OUTPUT = ECLSOCK_DIR_OUTPUT, D_IO = ECLSOCK_DIR_IO };
 
 struct entry {
   cl_object obj;                /* the stream, server or fd */
@@ -183,6 +184,28 @@ status_of(struct entry *e, short revents)
   if (out)
     return in ? kw_io : eof ? kw_append : kw_output;
   return in ? kw_input : eof ? kw_eof : ECL_NIL;
+}
+
+/* The status of one object, as socket-status gives it (for the poller). */
+cl_object
+eclsock_status_of(cl_object obj, int kind, int dir, int fd, int buffered,
+                  short revents)
+{
+  struct entry e;
+  intern_keywords();
+  e.obj = obj;
+  e.cell = ECL_NIL;
+  e.kind = kind;
+  e.dir = kind == K_SERVER ? D_INPUT : dir;
+  e.fd = fd;
+  e.ready = buffered;
+  return status_of(&e, revents);
+}
+
+int
+eclsock_server_p(cl_object x)
+{
+  return server_p(x);
 }
 
 /* The work of socket-status over the N objects of WHAT (SINGLE: WHAT is

@@ -90,6 +90,10 @@ struct sockbuf {
   cl_index (*orig_read_vector)(cl_object, cl_object, cl_index, cl_index);
   pthread_mutex_t wlock;            /* guards wbuf and wlen */
   eclsock_tls *tls;                 /* the transport: NULL = plain fd */
+  struct eclsock_watch *watch;      /* the poller holding it, or NULL; */
+  int wslot;                        /* its slot there; the marks say it is */
+  unsigned char in_mark, out_mark;  /* in watch->in / watch->out (under
+                                       watch->lock) */
 };
 
 #define SB(s) ((struct sockbuf *)(s)->stream.buffer)
@@ -101,6 +105,63 @@ struct sockbuf {
 #define WAIT_BEGIN(b) ((void)__atomic_add_fetch(&(b)->waiters, 1, __ATOMIC_RELAXED))
 #define WAIT_END(b) ((void)__atomic_sub_fetch(&(b)->waiters, 1, __ATOMIC_RELAXED))
 #define FD(s) ((int)(s)->stream.file.descriptor)
+
+/* -- The poller's marks (see struct eclsock_watch) --------------------- */
+
+static void
+set_add(struct eclsock_slotset *set, int slot)
+{
+  set->v[set->n++] = slot;
+}
+
+static void
+set_del(struct eclsock_slotset *set, int slot)
+{
+  size_t i;
+  for (i = 0; i < set->n; i++)
+    if (set->v[i] == slot) {
+      set->v[i] = set->v[--set->n];
+      return;
+    }
+}
+
+/* Mark B in its poller's sets by what it holds now.  Called with the
+   watch lock held. */
+static void
+mark_locked(struct sockbuf *b)
+{
+  struct eclsock_watch *w = b->watch;
+  if (!b->in_mark && b->rpos < b->rlen) {
+    set_add(&w->in, b->wslot);
+    b->in_mark = 1;
+  }
+  if (!b->out_mark && b->wlen) {
+    set_add(&w->out, b->wslot);
+    b->out_mark = 1;
+  }
+}
+
+/* After a read left octets in S's buffer or a write left output pending:
+   tell the poller that holds S (if any), so that its next wait looks at
+   S.  Costs one load when S is in no poller, a lock when it is marked
+   already. */
+static void
+note(struct sockbuf *b)
+{
+  struct eclsock_watch *w;
+  cl_env_ptr env;
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);  /* pairs with eclsock_stream_watch */
+  w = __atomic_load_n(&b->watch, __ATOMIC_ACQUIRE);
+  if (ecl_likely(w == NULL))
+    return;
+  env = ecl_process_env();
+  ecl_disable_interrupts_env(env);
+  pthread_mutex_lock(&w->lock);
+  if (b->watch == w)
+    mark_locked(b);
+  pthread_mutex_unlock(&w->lock);
+  ecl_enable_interrupts_env(env);
+}
 
 /* ECL's generic_close is static; we take it from a closed template stream. */
 static cl_object (*generic_close_fn)(cl_object);
@@ -384,6 +445,7 @@ write_through(cl_object s, const unsigned char *c, size_t n, int try_only)
         if (b->buffered && n < DIRECT_MIN && n <= b->wcap) {
           memcpy(b->wbuf, c, n);
           b->wlen = n;
+          code = -100;            /* not an error: note it after the lock */
         } else {
           code = eclsock_tp_send_all(b->tls, FD(s), c, n);
         }
@@ -394,6 +456,10 @@ write_through(cl_object s, const unsigned char *c, size_t n, int try_only)
     if (locked)
       pthread_mutex_unlock(&b->wlock);
   } ECL_UNWIND_PROTECT_END;
+  if (code == -100) {
+    code = 0;
+    note(b);                    /* output pending: the poller pushes it */
+  }
   if (!code && b->wlen && !b->listed && !hold_output(s))
     return write_through(s, NULL, 0, try_only);
   return code;
@@ -440,12 +506,14 @@ sb_write_byte8(cl_object s, unsigned char *c, cl_index n)
     if (ecl_unlikely(b->wlen + n > b->wcap) && b->wcap < WBUF_SIZE)
       wbuf_reserve(b, b->wlen + n);
     if (b->wlen + n <= b->wcap) {
+      done = b->wlen ? 1 : 2;
       memcpy(b->wbuf + b->wlen, c, n);
       b->wlen += n;
-      done = 1;
     }
     pthread_mutex_unlock(&b->wlock);
     ecl_enable_interrupts_env(env);
+    if (done == 2)
+      note(b);                  /* output pending: the poller pushes it */
     if (done && (b->listed || hold_output(s)))
       return n;
     if (done) {                         /* cannot hold it: send it now */
@@ -647,6 +715,8 @@ fill(cl_object s, int flags)
   b->rlen = got;
   if (!got && eclsock_tp_take_truncation(b->tls))
     eclsock_signal_truncation(s);     /* EOF all the same, unless handled */
+  if (got)
+    note(b);                    /* what the reader leaves, the poller sees */
   return (ssize_t)got;
 }
 
@@ -789,6 +859,7 @@ listen_rest(cl_object s)
   if (code || got == 0)
     return ECL_LISTEN_AVAILABLE;  /* the read reports the error or EOF */
   b->rlen += got;
+  note(b);
   return b->rlen < char_octets(b, b->rbuf, b->rlen) ? ECL_LISTEN_NO_CHAR
     : ECL_LISTEN_AVAILABLE;
 }
@@ -846,6 +917,8 @@ eclsock_stream_probe(cl_object s)
   }
   b->rpos = 0;
   b->rlen = got;
+  if (got)
+    note(b);
   return got ? 1 : -1;
 }
 
@@ -884,6 +957,30 @@ flush_for_close(struct sockbuf *b, int fd)
   }
 }
 
+/* A registered stream being closed leaves its poller by itself: out of
+   the epoll set before its descriptor closes (a duplicate of it would
+   keep the registration alive), and its slot goes to the poller's closed
+   set, which the poller frees at its next call. */
+static void
+drop_watch(struct sockbuf *b, int fd)
+{
+  struct eclsock_watch *w = b->watch;
+  const cl_env_ptr env = ecl_process_env();
+  ecl_disable_interrupts_env(env);
+  pthread_mutex_lock(&w->lock);
+  if (b->watch == w) {
+    if (w->epfd >= 0)
+      (void)eclsock_os_epoll_ctl(w->epfd, ECLSOCK_EP_DEL, fd, 0, 0);
+    if (b->in_mark) set_del(&w->in, b->wslot);
+    if (b->out_mark) set_del(&w->out, b->wslot);
+    set_add(&w->closed, b->wslot);
+    b->in_mark = b->out_mark = 0;
+    b->watch = NULL;
+  }
+  pthread_mutex_unlock(&w->lock);
+  ecl_enable_interrupts_env(env);
+}
+
 /* close: send pending output (bounded, errors ignored: call finish-output
    to see them), shut the connection down when a thread is blocked reading
    or writing this stream, so that it wakes up (unless another descriptor
@@ -912,6 +1009,8 @@ sb_close(cl_object s)
         }
       }
     } ECL_UNWIND_PROTECT_EXIT {
+      if (b->watch)
+        drop_watch(b, fd);
       b->wlen = 0;
       ecl_disable_interrupts_env(env);
       unlist(s, 1);             /* the descriptor is -1 from here on */
@@ -1179,6 +1278,70 @@ size_t
 eclsock_stream_pending(cl_object x)
 {
   return __atomic_load_n(&SB(x)->wlen, __ATOMIC_RELAXED);
+}
+
+/* True when output waits in the stream's buffer. */
+int
+eclsock_stream_pending_output(cl_object x)
+{
+  return SB(x)->wlen != 0;
+}
+
+/* Register S with poller W at SLOT (W's lock held).  Returns 0, or EEXIST
+   when S is in a poller already.  What S holds now gets marked. */
+int
+eclsock_stream_watch(cl_object s, struct eclsock_watch *w, int slot)
+{
+  struct sockbuf *b = SB(s);
+  if (b->watch)
+    return EEXIST;
+  b->wslot = slot;
+  b->in_mark = b->out_mark = 0;
+  __atomic_store_n(&b->watch, w, __ATOMIC_RELEASE);
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);  /* pairs with note() */
+  mark_locked(b);
+  return 0;
+}
+
+/* Take S out of its poller's sets (its lock held). */
+void
+eclsock_stream_unwatch(cl_object s)
+{
+  struct sockbuf *b = SB(s);
+  struct eclsock_watch *w = b->watch;
+  if (!w)
+    return;
+  if (b->in_mark) set_del(&w->in, b->wslot);
+  if (b->out_mark) set_del(&w->out, b->wslot);
+  b->in_mark = b->out_mark = 0;
+  b->watch = NULL;
+}
+
+/* The poller holding S (and its slot there), or NULL. */
+struct eclsock_watch *
+eclsock_stream_watcher(cl_object s, int *slot)
+{
+  struct sockbuf *b = SB(s);
+  *slot = b->wslot;
+  return b->watch;
+}
+
+/* The poller took S's slot out of its sets (its lock held): clear the
+   marks, saying in *IN / *OUT which were set. */
+void
+eclsock_stream_unmark(cl_object s, int *in, int *out)
+{
+  struct sockbuf *b = SB(s);
+  *in = b->in_mark;
+  *out = b->out_mark;
+  b->in_mark = b->out_mark = 0;
+}
+
+/* Mark S again by what it holds now (the poller, without its lock). */
+void
+eclsock_stream_note(cl_object s)
+{
+  note(SB(s));
 }
 
 cl_object eclsock_stream_host(cl_object x) { return SB(x)->host; }
