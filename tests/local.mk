@@ -22,10 +22,13 @@
 ## test-fidelity: details CLISP and Allegro code relies on (issue 10):
 ##   element type specifiers, read-byte-no-hang, status after a reset,
 ##   EXT:OS-STREAM-ERROR, connected datagram sockets, keyword values.
+## test-poller: the poller (statuses, bad input, threads, interrupts) and
+##   examples/event-echo-server.lisp holding thousands of connections.
 LISP_TESTS = tests/lisp/test-clisp.lisp tests/lisp/test-robust.lisp \
 	tests/lisp/test-port.lisp tests/lisp/test-examples.lisp \
 	tests/lisp/test-allegro.lisp tests/lisp/test-latency.lisp \
-	tests/lisp/test-fidelity.lisp tests/lisp/test-ssl.lisp
+	tests/lisp/test-fidelity.lisp tests/lisp/test-ssl.lisp \
+	tests/lisp/test-poller.lisp
 TESTS += $(LISP_TESTS)
 EXTRA_DIST += $(LISP_TESTS) tests/lisp/allegro-program.lisp \
 	tests/lisp/allegro-peer.lisp tests/tls/make-certs.sh tests/tls/peer.py
