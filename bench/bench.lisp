@@ -24,9 +24,12 @@
 ;;;;             the request times, in microseconds            ("med p99")
 ;;;;   cycles N  connect, the server accepts and closes, the client reads
 ;;;;             end of file and closes                              (cycles)
-;;;;   mux N     1000 idle connections and an active one; the server calls
-;;;;             SOCKET-STATUS over all 1001 streams before every round trip
-;;;;             (ecl-sock only: sb-bsd-sockets has no readiness call)
+;;;;   mux N     $MUX_IDLE (default 1000) idle connections and an active
+;;;;             one; the server calls SOCKET-STATUS over all of them before
+;;;;             every round trip (ecl-sock only: sb-bsd-sockets has no
+;;;;             readiness call)
+;;;;   pmux N    the same on a poller (SOCKET:POLLER-WAIT): the streams
+;;;;             registered once, one wait per round trip
 ;;;;
 ;;;; A benchmark, not a test: nothing here asserts a time.  A transfer that
 ;;;; comes out wrong exits with status 1.
@@ -43,7 +46,9 @@
 (defconstant +chunk+ 65536)
 (defconstant +rtt-line+ 63)             ; characters, newline not counted
 (defconstant +text-line+ 80)
-(defconstant +mux-idle+ 1000)
+(defparameter *mux-idle*
+  (let ((n (ext:getenv "MUX_IDLE")))
+    (or (and n (parse-integer n :junk-allowed t)) 1000)))
 (defconstant +server-limit+ 600)        ; seconds before a server gives up
 
 (ffi:clines "#include <time.h>" "#include <unistd.h>")
@@ -200,7 +205,7 @@
   (unless (eq impl *ecl-sock*)
     (fail "mux: only ecl-sock has SOCKET-STATUS"))
   ;; (stream :input . status) elements: SOCKET-STATUS stores into them
-  (let ((entries (loop repeat (1+ +mux-idle+)
+  (let ((entries (loop repeat (1+ *mux-idle*)
                        collect (list* (socket:socket-accept server) :input nil))))
     (unwind-protect
          (loop
@@ -213,6 +218,23 @@
                    (write-line line (car e))
                    (force-output (car e)))))))
       (dolist (e entries) (close (car e))))))
+
+(defun serve-pmux (impl server n)
+  (declare (ignore n))
+  (unless (eq impl *ecl-sock*)
+    (fail "pmux: only ecl-sock has a poller"))
+  (let ((streams (loop repeat (1+ *mux-idle*) collect (socket:socket-accept server))))
+    (unwind-protect
+         (socket:with-poller (p)
+           (dolist (s streams) (socket:poller-add p s))
+           (loop
+             (dolist (r (socket:poller-wait p))
+               (let* ((s (car r))
+                      (line (and (eq (cdr r) :input) (read-line s nil nil))))
+                 (unless line (return-from serve-pmux))
+                 (write-line line s)
+                 (force-output s)))))
+      (mapc #'close streams))))
 
 ;;; ------------------------------------------------------------------
 ;;; Clients (timed)
@@ -281,7 +303,7 @@
     (/ n (- (now) t0))))
 
 (defun client-mux (impl port n)
-  (let ((idle (loop repeat +mux-idle+
+  (let ((idle (loop repeat *mux-idle*
                     collect (socket:socket-connect port "127.0.0.1"))))
     (unwind-protect
          (with-connected (s impl port 'character)
@@ -368,7 +390,8 @@
                          ("cycles" serve-cycles client-cycles)
                          ("mux" serve-mux client-mux)
                          ("tlsbulk" serve-tlsbulk client-tlsbulk)
-                         ("tlshs" serve-tlshs client-tlshs))
+                         ("tlshs" serve-tlshs client-tlshs)
+                         ("pmux" serve-pmux client-mux))
                   :test #'string=))
       (fail "unknown workload ~A" name)))
 

@@ -318,7 +318,10 @@ ECLSOCK_HIDDEN void eclsock_stream_unwatch(cl_object x);
 ECLSOCK_HIDDEN struct eclsock_watch *eclsock_stream_watcher(cl_object x, int *slot);
 ECLSOCK_HIDDEN void eclsock_stream_unmark(cl_object x, int *in, int *out);
 ECLSOCK_HIDDEN void eclsock_stream_note(cl_object x);
-ECLSOCK_HIDDEN int eclsock_stream_pending_output(cl_object x);
+ECLSOCK_HIDDEN uint64_t eclsock_stream_status_token(cl_object x, uint64_t token);
+ECLSOCK_HIDDEN int eclsock_stream_sset_acquire(int *fresh);
+ECLSOCK_HIDDEN int eclsock_stream_sset_release(void);
+ECLSOCK_HIDDEN void eclsock_stream_sset_close(int fd);
 
 /* -- status.c ------------------------------------------------------------- */
 

@@ -94,6 +94,8 @@ struct sockbuf {
   int wslot;                        /* its slot there; the marks say it is */
   unsigned char in_mark, out_mark;  /* in watch->in / watch->out (under
                                        watch->lock) */
+  uint64_t status_token;            /* socket-status's epoll registration */
+  int in_sset;                      /* (status.c): counted in sset_count */
 };
 
 #define SB(s) ((struct sockbuf *)(s)->stream.buffer)
@@ -564,9 +566,10 @@ void
 eclsock_stream_flush_some(cl_object s)
 {
   struct sockbuf *b = SB(s);
-  const cl_env_ptr env = ecl_process_env();
+  cl_env_ptr env;
   if (!b->wlen || FD(s) < 0)
     return;
+  env = ecl_process_env();
   ecl_disable_interrupts_env(env);
   if (pthread_mutex_trylock(&b->wlock) == 0) {
     (void)send_some(b, FD(s));
@@ -957,6 +960,41 @@ flush_for_close(struct sockbuf *b, int fd)
   }
 }
 
+/* socket-status's epoll set (status.c registers streams in it, see
+   eclsock_stream_status_token): the descriptor, and how many open streams
+   were registered in it.  It lives here because a stream's close must
+   leave it, and the last close of a registered stream closes it. */
+static pthread_mutex_t sset_lock = PTHREAD_MUTEX_INITIALIZER;
+static int sset_fd = -1;
+static long sset_count;
+
+/* A stream of socket-status's set closes: out of the set first (a
+   duplicate of FD would keep the registration alive); the last one
+   closes the set unless a socket-status call has it (its release does). */
+static void
+sset_leave(int fd)
+{
+  /* the set stays open while this stream counts, so sset_fd is valid */
+  int ep = __atomic_load_n(&sset_fd, __ATOMIC_SEQ_CST);
+  if (ep >= 0)
+    (void)eclsock_os_epoll_ctl(ep, ECLSOCK_EP_DEL, fd, 0, 0);
+  if (__atomic_sub_fetch(&sset_count, 1, __ATOMIC_SEQ_CST) == 0) {
+    const cl_env_ptr env = ecl_process_env();
+    int old = -1;
+    ecl_disable_interrupts_env(env);
+    if (pthread_mutex_trylock(&sset_lock) == 0) {
+      if (__atomic_load_n(&sset_count, __ATOMIC_SEQ_CST) == 0) {
+        old = sset_fd;
+        __atomic_store_n(&sset_fd, -1, __ATOMIC_SEQ_CST);
+      }
+      pthread_mutex_unlock(&sset_lock);
+    }
+    ecl_enable_interrupts_env(env);
+    if (old >= 0)
+      (void)eclsock_os_close(old);
+  }
+}
+
 /* A registered stream being closed leaves its poller by itself: out of
    the epoll set before its descriptor closes (a duplicate of it would
    keep the registration alive), and its slot goes to the poller's closed
@@ -1011,6 +1049,8 @@ sb_close(cl_object s)
     } ECL_UNWIND_PROTECT_EXIT {
       if (b->watch)
         drop_watch(b, fd);
+      if (b->in_sset)
+        sset_leave(fd);
       b->wlen = 0;
       ecl_disable_interrupts_env(env);
       unlist(s, 1);             /* the descriptor is -1 from here on */
@@ -1280,13 +1320,6 @@ eclsock_stream_pending(cl_object x)
   return __atomic_load_n(&SB(x)->wlen, __ATOMIC_RELAXED);
 }
 
-/* True when output waits in the stream's buffer. */
-int
-eclsock_stream_pending_output(cl_object x)
-{
-  return SB(x)->wlen != 0;
-}
-
 /* Register S with poller W at SLOT (W's lock held).  Returns 0, or EEXIST
    when S is in a poller already.  What S holds now gets marked. */
 int
@@ -1342,6 +1375,66 @@ void
 eclsock_stream_note(cl_object s)
 {
   note(SB(s));
+}
+
+/* socket-status's epoll registration of S: the token it was made with (0:
+   none); a nonzero TOKEN sets it (the socket-status set's lock held). */
+uint64_t
+eclsock_stream_status_token(cl_object s, uint64_t token)
+{
+  struct sockbuf *b = SB(s);
+  if (token) {
+    b->status_token = token;
+    if (!b->in_sset) {
+      b->in_sset = 1;
+      __atomic_add_fetch(&sset_count, 1, __ATOMIC_SEQ_CST);
+    }
+  }
+  return b->status_token;
+}
+
+/* Take socket-status's epoll set, making it when there is none: its
+   descriptor, or -1 when another thread has it or none can be made.
+   *FRESH is set when it is new (every token given before is void). */
+int
+eclsock_stream_sset_acquire(int *fresh)
+{
+  *fresh = 0;
+  if (pthread_mutex_trylock(&sset_lock))
+    return -1;
+  if (sset_fd < 0) {
+    int fd;
+    if (eclsock_os_epoll_create(&fd)) {
+      pthread_mutex_unlock(&sset_lock);
+      return -1;
+    }
+    __atomic_store_n(&sset_fd, fd, __ATOMIC_SEQ_CST);
+    *fresh = 1;
+  }
+  return sset_fd;
+}
+
+/* Give the set back; with no registered stream left open, close it (the
+   module holds no descriptor for socket-status after the streams are
+   gone).  Returns the descriptor the caller closes, or -1. */
+int
+eclsock_stream_sset_release(void)
+{
+  int old = -1;
+  if (__atomic_load_n(&sset_count, __ATOMIC_SEQ_CST) == 0) {
+    old = sset_fd;
+    __atomic_store_n(&sset_fd, -1, __ATOMIC_SEQ_CST);
+  }
+  pthread_mutex_unlock(&sset_lock);
+  return old;
+}
+
+/* Close what eclsock_stream_sset_release returned (interrupts enabled). */
+void
+eclsock_stream_sset_close(int fd)
+{
+  if (fd >= 0)
+    (void)eclsock_os_close(fd);
 }
 
 cl_object eclsock_stream_host(cl_object x) { return SB(x)->host; }

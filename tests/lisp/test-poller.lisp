@@ -325,6 +325,41 @@
           (dolist (pr pairs) (close (first pr)) (close (second pr))))))))
 
 ;;; ------------------------------------------------------------------
+;;; socket-status over big lists (an epoll set kept across calls)
+
+(deftest socket-status-big-lists ()
+  (with-server (srv)
+    (let* ((before (open-fd-count))
+           (pairs (loop repeat 40 collect (multiple-value-list (connected-pair srv))))
+           (servers (mapcar #'second pairs)))
+      (unwind-protect
+           (progn
+             (is (every #'null (socket-status (mapcar (lambda (s) (cons s :input)) servers) 0))
+                 "40 idle streams: nothing ready")
+             (write-line "a" (first (nth 5 pairs))) (finish-output (first (nth 5 pairs)))
+             (let ((st (socket-status (mapcar (lambda (s) (cons s :input)) servers) 5)))
+               (is (equal (loop for x in st for i from 0 when x collect (list i x))
+                          '((5 :input)))))
+             ;; a stream leaves, its descriptor number comes back in a new one
+             (let ((old (nth 10 pairs)))
+               (close (first old)) (close (second old))
+               (let ((new (multiple-value-list (connected-pair srv))))
+                 (setf (nth 10 pairs) new
+                       servers (mapcar #'second pairs))
+                 (write-line "b" (first new)) (finish-output (first new))
+                 (let ((st (socket-status (mapcar (lambda (s) (cons s :input)) servers) 5)))
+                   (is (equal (loop for x in st for i from 0 when x collect (list i x))
+                              '((5 :input) (10 :input)))
+                       "the new stream on a reused number is seen"))))
+             ;; a shorter list: streams that left it are not reported
+             (let ((st (socket-status (mapcar (lambda (s) (cons s :input)) (nthcdr 6 servers)) 0)))
+               (is (equal (loop for x in st for i from 6 when x collect (list i x))
+                          '((10 :input))))))
+        (dolist (pr pairs) (close (first pr)) (close (second pr))))
+      (is (wait-until (lambda () (<= (open-fd-count) before)))
+          "every descriptor released, the epoll set's too"))))
+
+;;; ------------------------------------------------------------------
 ;;; The example: a one-thread echo server holding thousands of connections
 
 (defun srcdir () (or (ext:getenv "TEST_SRCDIR") "tests"))
