@@ -40,9 +40,10 @@ struct pslot {
 /* An object found ready (or to look at) during a wait. */
 struct ready {
   cl_object obj;
-  int slot, kind, dir, fd, buffered;
+  int slot, fd;
   uint32_t gen;
   short revents;
+  unsigned char kind, dir, buffered;
 };
 
 struct poller {
@@ -204,8 +205,12 @@ grow(cl_env_ptr env, struct poller *p, int fd)
       int *cl = gc_copy(NULL, 0, ncap * sizeof(int), 1);
       struct ready *todo = gc_copy(NULL, 0, 2 * ncap * sizeof *todo, 0);
       struct ready *rd = gc_copy(NULL, 0, ncap * sizeof *rd, 0);
-      struct pollfd *pfd = gc_copy(NULL, 0, (ncap + 1) * sizeof *pfd, 1);
-      int *pslot = gc_copy(NULL, 0, (ncap + 1) * sizeof(int), 1);
+      struct pollfd *pfd = NULL;  /* only the poll fallback needs them */
+      int *pslot = NULL;
+      if (p->w.epfd < 0) {
+        pfd = gc_copy(NULL, 0, (ncap + 1) * sizeof *pfd, 1);
+        pslot = gc_copy(NULL, 0, (ncap + 1) * sizeof(int), 1);
+      }
       size_t i;
       LOCK(env, p);
       if (p->w.cap == cap) {
@@ -271,8 +276,10 @@ eclsock_poller_make(void)
   p->w.closed.v = gc_copy(NULL, 0, START_CAP * sizeof(int), 1);
   p->todo = gc_copy(NULL, 0, 2 * START_CAP * sizeof *p->todo, 0);
   p->rd = gc_copy(NULL, 0, START_CAP * sizeof *p->rd, 0);
+#ifndef HAVE_EPOLL
   p->pfd = gc_copy(NULL, 0, (START_CAP + 1) * sizeof *p->pfd, 1);
   p->pslot = gc_copy(NULL, 0, (START_CAP + 1) * sizeof(int), 1);
+#endif
   for (i = START_CAP; i-- > 0; ) {
     p->slots[i].fd = -1;
     p->slots[i].next = p->free_head;
@@ -492,7 +499,7 @@ take_sets(struct poller *p, size_t *nout)
       t->obj = p->objs[s];
       t->slot = s;
       t->gen = p->slots[s].gen;
-      t->dir = p->slots[s].dir;
+      t->dir = (unsigned char)p->slots[s].dir;
       t->fd = p->slots[s].fd;
       eclsock_stream_unmark(t->obj, &in, &out);
     }
@@ -636,8 +643,8 @@ wait_round(cl_env_ptr env, struct poller *p, eclsock_deadline dl)
       rd[k].obj = p->objs[sl];
       rd[k].slot = (int)sl;
       rd[k].gen = gen;
-      rd[k].kind = e->kind;
-      rd[k].dir = e->dir;
+      rd[k].kind = (unsigned char)e->kind;
+      rd[k].dir = (unsigned char)e->dir;
       rd[k].fd = e->fd;
       rd[k].buffered = 0;
       rd[k].revents = rev[i];
