@@ -351,13 +351,14 @@ epc_poll(struct entry *es, struct pollfd *pf, cl_index n, eclsock_deadline dl,
     if (epc_register(es, pf, n) == 0) {
       uint64_t data[ECLSOCK_EPOLL_MAX];
       short rev[ECLSOCK_EPOLL_MAX];
-      int k, i, found = 0;
+      int k, i, found = 0, before;
       for (;;) {
         code = eclsock_tm_epoll_wait(epc.epfd, data, rev, ECLSOCK_EPOLL_MAX, dl, &k);
         if (code == ECLSOCK_ETIMEOUT)
           k = 0;
         else if (code)
           break;
+        before = found;
         for (i = 0; i < k; i++) {
           int fd = (int)data[i];
           if ((size_t)fd < epc.cap && epc.mark[fd] == epc.stamp) {
@@ -366,8 +367,11 @@ epc_poll(struct entry *es, struct pollfd *pf, cl_index n, eclsock_deadline dl,
             pf[epc.ent[fd]].revents = rev[i];
           }
         }
-        if (k == ECLSOCK_EPOLL_MAX) {
-          dl = 0.0;             /* more may be ready: take them too */
+        /* a full batch: more may be ready.  The kernel hands the ready
+           ones out in turn, so ask again while a batch brings new ones
+           (level-triggered, the same ones come back once all were seen) */
+        if (k == ECLSOCK_EPOLL_MAX && found > before) {
+          dl = 0.0;
           continue;
         }
         if (found || code == ECLSOCK_ETIMEOUT || (dl >= 0 && eclsock_tm_now() >= dl))

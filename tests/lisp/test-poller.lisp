@@ -359,6 +359,30 @@
       (is (wait-until (lambda () (<= (open-fd-count) before)))
           "every descriptor released, the epoll set's too"))))
 
+(deftest socket-status-many-ready ()
+  ;; more streams ready at once than one epoll_wait returns (256)
+  (with-server (srv)
+    (let ((pairs (loop repeat 600 collect (multiple-value-list (connected-pair srv)))))
+      (unwind-protect
+           (progn
+             (dolist (pr pairs) (write-line "x" (first pr)) (finish-output (first pr)))
+             (sleep 0.2)
+             (multiple-value-bind (st n)
+                 (socket-status (mapcar (lambda (pr) (cons (second pr) :input)) pairs) 5)
+               (is (= n 600) (format nil "~D of 600 ready" n))
+               (is (every (lambda (x) (eq x :input)) st)))
+             ;; and the poller, 256 at most per wait, all of them over a few waits
+             (with-poller (p)
+               (dolist (pr pairs) (poller-add p (second pr)))
+               (let ((seen (make-hash-table)))
+                 (loop repeat 10
+                       do (dolist (r (poller-wait p 1))
+                            (setf (gethash (car r) seen) t)
+                            (read-line (car r))))
+                 (is (= (hash-table-count seen) 600)
+                     (format nil "~D of 600 reported" (hash-table-count seen))))))
+        (dolist (pr pairs) (close (first pr)) (close (second pr)))))))
+
 ;;; ------------------------------------------------------------------
 ;;; The example: a one-thread echo server holding thousands of connections
 
