@@ -1049,8 +1049,10 @@ sb_close(cl_object s)
     } ECL_UNWIND_PROTECT_EXIT {
       if (b->watch)
         drop_watch(b, fd);
-      if (b->in_sset)
+      if (b->in_sset) {
+        b->in_sset = 0;
         sset_leave(fd);
+      }
       b->wlen = 0;
       ecl_disable_interrupts_env(env);
       unlist(s, 1);             /* the descriptor is -1 from here on */
@@ -1252,6 +1254,10 @@ eclsock_stream_move_to_tls(cl_object old, eclsock_tls *t)
   b = ecl_alloc(sizeof *b);
   *b = *ob;                         /* settings; ops = OLD's table */
   pthread_mutex_init(&b->wlock, NULL);
+  b->watch = NULL;                  /* in no poller, no socket-status set */
+  b->in_mark = b->out_mark = 0;
+  b->status_token = 0;
+  b->in_sset = 0;
   b->rbuf = b->wbuf = NULL;
   b->rpos = b->rlen = b->wlen = b->rcap = b->wcap = 0;
   b->waiters = 0;
@@ -1275,6 +1281,12 @@ eclsock_stream_move_to_tls(cl_object old, eclsock_tls *t)
   ecl_disable_interrupts_env(ecl_process_env());
   unlist(old, 1);
   ecl_enable_interrupts_env(ecl_process_env());
+  if (ob->watch)                    /* OLD leaves its poller as on close */
+    drop_watch(ob, fd);
+  if (ob->in_sset) {
+    ob->in_sset = 0;
+    sset_leave(fd);
+  }
   ob->wlen = ob->rpos = ob->rlen = 0;
   si_set_finalizer(old, ECL_NIL);
   generic_close_fn(old);
