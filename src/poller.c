@@ -587,6 +587,7 @@ wait_round(cl_env_ptr env, struct poller *p, eclsock_deadline dl)
      is ready now */
   for (i = 0; i < ntodo; i++) {
     cl_object o = todo[i].obj;
+    todo[i].obj = ECL_NIL;
     if (eclsock_stream_fd(o) < 0)
       continue;
     if (i < nout)
@@ -594,6 +595,7 @@ wait_round(cl_env_ptr env, struct poller *p, eclsock_deadline dl)
     else if ((todo[i].dir & ECLSOCK_DIR_INPUT) && eclsock_stream_buffered_input(o)
              && k < rcap) {
       rd[k] = todo[i];
+      rd[k].obj = o;
       rd[k].kind = ECLSOCK_KIND_STREAM;
       rd[k].buffered = 1;
       rd[k].revents = 0;
