@@ -140,7 +140,8 @@ what SOCKET-STATUS gives: :INPUT :OUTPUT :IO :EOF :APPEND :ERROR for
 streams and descriptors, T for a server with a connection waiting.  Input
 already buffered inside a stream counts as ready, and pending output of
 registered streams is sent first (as much as the socket takes at once).
-Returns NIL when TIMEOUT passes.  One thread waits at a time (another
+At most 256 objects per call: when more are ready, the next calls return
+the others.  Returns NIL when TIMEOUT passes.  One thread waits at a time (another
 gets a SOCKET-ERROR :EALREADY); others may add and remove meanwhile.
 Waiting on a closed poller, or having it closed meanwhile, is a
 SOCKET-ERROR :EBADF."
