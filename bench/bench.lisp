@@ -24,9 +24,19 @@
 ;;;;             the request times, in microseconds            ("med p99")
 ;;;;   cycles N  connect, the server accepts and closes, the client reads
 ;;;;             end of file and closes                              (cycles)
-;;;;   mux N     1000 idle connections and an active one; the server calls
-;;;;             SOCKET-STATUS over all 1001 streams before every round trip
-;;;;             (ecl-sock only: sb-bsd-sockets has no readiness call)
+;;;;   mux N     $MUX_IDLE (default 1000) idle connections and an active
+;;;;             one; the server calls SOCKET-STATUS over all of them before
+;;;;             every round trip (ecl-sock only: sb-bsd-sockets has no
+;;;;             readiness call)
+;;;;   pmux N    the same on a poller (SOCKET:POLLER-WAIT): the streams
+;;;;             registered once, one wait per round trip
+;;;;
+;;;;
+;;;; (bench:memory SIZES) measures the memory of idle connections held in
+;;;; a poller: a child ECL process opens the largest of SIZES connections,
+;;;; this one accepts them and registers them, and at each size prints the
+;;;; Lisp heap in use (after a full GC) and the RSS, before and after the
+;;;; registrations, and the cost per connection between sizes.
 ;;;;
 ;;;; A benchmark, not a test: nothing here asserts a time.  A transfer that
 ;;;; comes out wrong exits with status 1.
@@ -36,14 +46,16 @@
 
 (defpackage "BENCH"
   (:use "CL")
-  (:export "MAIN"))
+  (:export "MAIN" "MEMORY"))
 
 (in-package "BENCH")
 
 (defconstant +chunk+ 65536)
 (defconstant +rtt-line+ 63)             ; characters, newline not counted
 (defconstant +text-line+ 80)
-(defconstant +mux-idle+ 1000)
+(defparameter *mux-idle*
+  (let ((n (ext:getenv "MUX_IDLE")))
+    (or (and n (parse-integer n :junk-allowed t)) 1000)))
 (defconstant +server-limit+ 600)        ; seconds before a server gives up
 
 (ffi:clines "#include <time.h>" "#include <unistd.h>")
@@ -53,6 +65,76 @@
   (ffi:c-inline () () :double
     "{ struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts);
        @(return) = ts.tv_sec + ts.tv_nsec * 1e-9; }"))
+
+(defun heap-in-use ()
+  "Octets of the Boehm heap in use (heap size minus free octets)."
+  (ffi:c-inline () () :unsigned-long
+    "GC_get_heap_size() - GC_get_free_bytes()" :one-liner t))
+
+(defun rss-kib ()
+  "The resident set size of this process, KiB (/proc/self/status)."
+  (with-open-file (in "/proc/self/status")
+    (loop for line = (read-line in nil) while line
+          when (eql 0 (search "VmRSS:" line))
+            return (parse-integer line :start 6 :junk-allowed t))))
+
+(defun full-gc ()
+  (dotimes (i 3) (ext:gc t)))
+
+(defun memory (sizes)
+  "Print the memory per idle connection held in a poller at each of SIZES
+\(a list of increasing counts), then quit."
+  (let* ((sizes (sort (copy-list sizes) #'<))
+         (total (car (last sizes)))
+         (server (socket:socket-server 0 :interface "127.0.0.1" :backlog 1024))
+         (port (socket:socket-server-port server))
+         (streams '())
+         (rows '()))
+    (multiple-value-bind (out code process)
+        (ext:run-program (env "BENCH_ECL")
+                         (list "-norc" "-eval" "(setq *load-verbose* nil)"
+                               "-eval" (format nil "(load ~S)" (env "SOCK_FAS"))
+                               "-eval" (format nil "(defvar *c* (loop repeat ~D collect (socket:socket-connect ~D \"127.0.0.1\")))"
+                                               total port)
+                               "-eval" "(read-line *standard-input* nil)"
+                               "-eval" "(ext:quit 0)")
+                         :input :stream :output nil :error nil :wait nil)
+      (declare (ignore code))
+      (socket:with-poller (p)
+        (full-gc)
+        (push (list 0 (heap-in-use) (rss-kib) (heap-in-use) (rss-kib)) rows)
+        (dolist (k sizes)
+          (let ((fresh (loop repeat (- k (length streams))
+                             collect (socket:socket-accept server :timeout 60))))
+            (setf streams (append fresh streams))
+            (full-gc)
+            (let ((heap (heap-in-use)) (rss (rss-kib)))
+              (dolist (s fresh) (socket:poller-add p s))
+              (full-gc)
+              (push (list k heap rss (heap-in-use) (rss-kib)) rows))))
+        (unless (null (socket:poller-wait p 0))
+          (fail "memory: an idle connection was ready")))
+      (mapc #'close streams)
+      (close out)
+      (ext:external-process-wait process t))
+    (socket:socket-server-close server)
+    (setf rows (nreverse rows))
+    (format t "~&connections  heap KiB  RSS KiB  (streams only: heap KiB, RSS KiB)~%")
+    (dolist (r (rest rows))
+      (destructuring-bind (k heap0 rss0 heap rss) r
+        (format t "~11D ~9D ~8D  (~D, ~D)~%" k (round heap 1024) rss (round heap0 1024) rss0)))
+    (loop for (a b) on (rest rows) while b
+          do (destructuring-bind (k1 h01 r01 h1 r1) a
+               (declare (ignore r01))
+               (destructuring-bind (k2 h02 r02 h2 r2) b
+                 (declare (ignore r02))
+                 (let ((n (- k2 k1)))
+                   (format t "~&~D -> ~D: per connection ~D octets of Lisp heap, ~D octets of RSS; ~
+                              of which the poller's registration ~D octets of heap~%"
+                           k1 k2 (round (- h2 h1) n) (round (* 1024 (- r2 r1)) n)
+                           (round (- (- h2 h02) (- h1 h01)) n))))))
+    (finish-output)
+    (ext:quit 0)))
 
 (defun arm-watchdog (seconds)
   "Let the kernel end this process after SECONDS (SIGALRM)."
@@ -200,7 +282,7 @@
   (unless (eq impl *ecl-sock*)
     (fail "mux: only ecl-sock has SOCKET-STATUS"))
   ;; (stream :input . status) elements: SOCKET-STATUS stores into them
-  (let ((entries (loop repeat (1+ +mux-idle+)
+  (let ((entries (loop repeat (1+ *mux-idle*)
                        collect (list* (socket:socket-accept server) :input nil))))
     (unwind-protect
          (loop
@@ -213,6 +295,23 @@
                    (write-line line (car e))
                    (force-output (car e)))))))
       (dolist (e entries) (close (car e))))))
+
+(defun serve-pmux (impl server n)
+  (declare (ignore n))
+  (unless (eq impl *ecl-sock*)
+    (fail "pmux: only ecl-sock has a poller"))
+  (let ((streams (loop repeat (1+ *mux-idle*) collect (socket:socket-accept server))))
+    (unwind-protect
+         (socket:with-poller (p)
+           (dolist (s streams) (socket:poller-add p s))
+           (loop
+             (dolist (r (socket:poller-wait p))
+               (let* ((s (car r))
+                      (line (and (eq (cdr r) :input) (read-line s nil nil))))
+                 (unless line (return-from serve-pmux))
+                 (write-line line s)
+                 (force-output s)))))
+      (mapc #'close streams))))
 
 ;;; ------------------------------------------------------------------
 ;;; Clients (timed)
@@ -281,7 +380,7 @@
     (/ n (- (now) t0))))
 
 (defun client-mux (impl port n)
-  (let ((idle (loop repeat +mux-idle+
+  (let ((idle (loop repeat *mux-idle*
                     collect (socket:socket-connect port "127.0.0.1"))))
     (unwind-protect
          (with-connected (s impl port 'character)
@@ -368,7 +467,8 @@
                          ("cycles" serve-cycles client-cycles)
                          ("mux" serve-mux client-mux)
                          ("tlsbulk" serve-tlsbulk client-tlsbulk)
-                         ("tlshs" serve-tlshs client-tlshs))
+                         ("tlshs" serve-tlshs client-tlshs)
+                         ("pmux" serve-pmux client-mux))
                   :test #'string=))
       (fail "unknown workload ~A" name)))
 

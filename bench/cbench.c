@@ -23,8 +23,11 @@
  *             times, in microseconds ("med p99")
  *   cycles N  N times: connect, the server accepts and closes, the client
  *             reads end of file and closes                    unit: cycles
- *   mux N     1000 idle connections and one active one; the server polls
- *             all 1001 descriptors before every one of the N round trips
+ *   mux N     $MUX_IDLE (default 1000) idle connections and one active
+ *             one; the server polls all of them with poll(2) before every
+ *             one of the N round trips                        unit: trips
+ *   pmux N    the same with epoll: the connections registered once, one
+ *             epoll_wait per round trip (where there is no epoll, poll)
  *                                                             unit: trips
  *   tlsbulk N like bulk, over TLS (OpenSSL, blocking SSL_read/SSL_write,
  *             the client verifying the server's certificate and name;
@@ -48,6 +51,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#ifdef __linux__
+# include <sys/epoll.h>
+#endif
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,7 +66,7 @@
 #define RTT_LINE 64             /* octets per round-trip line, newline included */
 #define TEXT_LINE 81            /* 80 characters and a newline */
 #define TEXT_BLOCK 800          /* lines per bulk write */
-#define MUX_IDLE 1000
+static int mux_idle = 1000;    /* $MUX_IDLE */
 
 static void
 die(const char *what)
@@ -275,22 +281,24 @@ static void
 serve_mux(int lfd, long n)
 {
   static struct rbuf b;         /* the one active connection's buffer */
-  struct pollfd pf[MUX_IDLE + 1];
+  struct pollfd *pf = malloc((size_t)(mux_idle + 1) * sizeof *pf);
   char line[RTT_LINE];
   int i, running = 1;
   (void)n;
-  for (i = 0; i <= MUX_IDLE; i++) {
+  if (!pf)
+    die("malloc");
+  for (i = 0; i <= mux_idle; i++) {
     pf[i].fd = accept_one(lfd);
     pf[i].events = POLLIN;
   }
   while (running) {
-    int r = poll(pf, MUX_IDLE + 1, -1);
+    int r = poll(pf, (nfds_t)mux_idle + 1, -1);
     if (r < 0) {
       if (errno == EINTR)
         continue;
       die("poll");
     }
-    for (i = 0; i <= MUX_IDLE; i++) {
+    for (i = 0; i <= mux_idle; i++) {
       long len;
       if (!pf[i].revents)
         continue;
@@ -305,9 +313,58 @@ serve_mux(int lfd, long n)
       send_all(b.fd, line, (size_t)len + 1);
     }
   }
-  for (i = 0; i <= MUX_IDLE; i++)
+  for (i = 0; i <= mux_idle; i++)
     close(pf[i].fd);
+  free(pf);
 }
+
+#ifdef __linux__
+static void
+serve_pmux(int lfd, long n)
+{
+  static struct rbuf b;
+  struct epoll_event ev[64];
+  int *fds = malloc((size_t)(mux_idle + 1) * sizeof *fds);
+  char line[RTT_LINE];
+  int i, ep = epoll_create1(EPOLL_CLOEXEC), running = 1;
+  (void)n;
+  if (!fds || ep < 0)
+    die("epoll_create1");
+  for (i = 0; i <= mux_idle; i++) {
+    struct epoll_event e;
+    fds[i] = accept_one(lfd);
+    e.events = EPOLLIN;
+    e.data.u32 = (uint32_t)i;
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &e) < 0)
+      die("epoll_ctl");
+  }
+  while (running) {
+    int r = epoll_wait(ep, ev, 64, -1), k;
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      die("epoll_wait");
+    }
+    for (k = 0; k < r; k++) {
+      long len;
+      b.fd = fds[ev[k].data.u32];
+      len = read_line(&b, line, sizeof line - 1);
+      if (len < 0) {
+        running = 0;
+        break;
+      }
+      line[len] = '\n';
+      send_all(b.fd, line, (size_t)len + 1);
+    }
+  }
+  for (i = 0; i <= mux_idle; i++)
+    close(fds[i]);
+  close(ep);
+  free(fds);
+}
+#else
+# define serve_pmux serve_mux
+#endif
 
 /* -- Clients (in the parent, timed) ------------------------------------ */
 
@@ -451,14 +508,17 @@ client_cycles(int port, long n)
 static double
 client_mux(int port, long n)
 {
-  int fds[MUX_IDLE + 1], i;
+  int *fds = malloc((size_t)(mux_idle + 1) * sizeof *fds), i;
   double r;
-  for (i = 0; i <= MUX_IDLE; i++)
+  if (!fds)
+    die("malloc");
+  for (i = 0; i <= mux_idle; i++)
     fds[i] = connect_to(port);
-  r = client_rtt_on(fds[MUX_IDLE], n);
-  close(fds[MUX_IDLE]);             /* the server stops at this EOF */
-  for (i = 0; i < MUX_IDLE; i++)
+  r = client_rtt_on(fds[mux_idle], n);
+  close(fds[mux_idle]);             /* the server stops at this EOF */
+  for (i = 0; i < mux_idle; i++)
     close(fds[i]);
+  free(fds);
   return r;
 }
 
@@ -616,6 +676,7 @@ static const struct workload workloads[] = {
   {"multi", serve_multi, client_multi},
   {"cycles", serve_cycles, client_cycles},
   {"mux", serve_mux, client_mux},
+  {"pmux", serve_pmux, client_mux},
 #ifdef HAVE_OPENSSL
   {"tlsbulk", serve_tlsbulk, client_tlsbulk},
   {"tlshs", serve_tlshs, client_tlshs},
@@ -632,9 +693,11 @@ main(int argc, char **argv)
   pid_t pid;
   double rate;
   if (argc != 3 || (n = atol(argv[2])) <= 0) {
-    fprintf(stderr, "usage: cbench bulk|rtt|text|multi|cycles|mux N\n");
+    fprintf(stderr, "usage: cbench bulk|rtt|text|multi|cycles|mux|pmux N\n");
     return 2;
   }
+  if (getenv("MUX_IDLE") && atoi(getenv("MUX_IDLE")) > 0)
+    mux_idle = atoi(getenv("MUX_IDLE"));
   for (i = 0; i < sizeof workloads / sizeof *workloads; i++)
     if (!strcmp(argv[1], workloads[i].name))
       w = &workloads[i];

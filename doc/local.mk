@@ -13,6 +13,7 @@ doc_ecl_sock_TEXINFOS = \
 	doc/clisp.texi \
 	doc/conditions.texi \
 	doc/internals.texi
+doc_ecl_sock_TEXINFOS += doc/poller.texi
 ## Chapters of the other API faces, one line each, e.g.
 ## doc_ecl_sock_TEXINFOS += doc/allegro.texi
 doc_ecl_sock_TEXINFOS += doc/allegro.texi

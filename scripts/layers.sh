@@ -8,7 +8,7 @@
 set -e
 srcdir=${srcdir:-$(dirname "$0")/..}
 objdir=${OBJDIR:-.}
-order="timeout os addr options errors tls stream status bsd glue api"
+order="timeout os addr options errors tls stream status poller bsd glue api"
 obj() {  # the object of source file $1
   for o in "$objdir/src/.libs/libeclsock_core_la-$1.o" "$objdir/src/libeclsock_core_la-$1.o" \
            "$objdir/src/.libs/$1.o" "$objdir/src/$1.o"; do
@@ -16,6 +16,8 @@ obj() {  # the object of source file $1
   done
   echo "layers.sh: no object for src/$1.c (run make first)" >&2; exit 2
 }
+# every object must be there (obj's exit inside $(...) would not stop us)
+for f in $order; do obj "$f" >/dev/null || exit 2; done
 rank() { i=0; for f in $order; do [ "$f" = "$1" ] && { echo $i; return; }; i=$((i+1)); done; echo 99; }
 # every layer in the order must have a source file, and every source file a layer
 for f in "$srcdir"/src/*.c; do
@@ -40,8 +42,8 @@ for f in $order; do
   done
 done
 if [ $bad = 0 ]; then echo "layers.sh: every call goes down ($order)"; fi
-# system calls only in the platform layer: timeout.c (poll), os.c, addr.c
-syscalls="socket connect bind listen accept accept4 send recv sendto recvfrom sendmsg recvmsg getsockopt setsockopt shutdown close dup dup2 fcntl open read write writev poll ppoll select epoll_wait getaddrinfo getnameinfo getsockname getpeername"
+# system calls only in the platform layer: timeout.c (poll, epoll_wait), os.c, addr.c
+syscalls="socket connect bind listen accept accept4 send recv sendto recvfrom sendmsg recvmsg getsockopt setsockopt shutdown close dup dup2 fcntl open read write writev pipe pipe2 poll ppoll select epoll_create epoll_create1 epoll_ctl epoll_wait getaddrinfo getnameinfo getsockname getpeername"
 for f in $order; do
   case $f in timeout|os|addr) continue ;; esac
   used=$(nm -u "$(obj "$f")" | awk '{print $2}' | sed 's/@.*//' \

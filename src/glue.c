@@ -1201,6 +1201,35 @@ l_ssl_counts(void)
               eclsock_tls_available() ? ECL_T : ECL_NIL);
 }
 
+/* -- The poller (poller.c; lisp/poller.lisp checks the arguments) -------- */
+
+static cl_object l_make_poller(void) { return eclsock_poller_make(); }
+static cl_object l_poller_close(cl_object h) { return eclsock_poller_close(h); }
+static cl_object l_poller_count(cl_object h) { return eclsock_poller_count(h); }
+
+/* KIND 0 stream, 1 server, 2 descriptor; FD -1 for a closed object; DIR
+   1 input, 2 output, 3 both. */
+static cl_object
+l_poller_add(cl_object h, cl_object obj, cl_object kind, cl_object fd,
+             cl_object dir, cl_object modify)
+{
+  return eclsock_poller_add(h, obj, (int)ecl_to_fixnum(kind), fd_arg(fd),
+                            (int)ecl_to_fixnum(dir), !Null(modify));
+}
+
+static cl_object
+l_poller_remove(cl_object h, cl_object obj, cl_object kind, cl_object fd)
+{
+  return eclsock_poller_remove(h, obj, (int)ecl_to_fixnum(kind),
+                               Null(fd) ? -1 : fd_arg(fd));
+}
+
+static cl_object
+l_poller_wait(cl_object h, cl_object timeout)
+{
+  return eclsock_poller_wait(h, deadline_arg(timeout));
+}
+
 /* -- Registration ------------------------------------------------------- */
 
 struct prim { const char *name; void *fn; int narg; };
@@ -1253,6 +1282,12 @@ static const struct prim prims[] = {
   { "%SSL-VERIFY-RESULT",  (void *)l_ssl_verify_result, 1 },
   { "%SSL-DESCRIPTION",    (void *)l_ssl_description,  1 },
   { "%SSL-COUNTS",         (void *)l_ssl_counts,       0 },
+  { "%MAKE-POLLER",        (void *)l_make_poller,      0 },
+  { "%POLLER-CLOSE",       (void *)l_poller_close,     1 },
+  { "%POLLER-COUNT",       (void *)l_poller_count,     1 },
+  { "%POLLER-ADD",         (void *)l_poller_add,       6 },
+  { "%POLLER-REMOVE",      (void *)l_poller_remove,    4 },
+  { "%POLLER-WAIT",        (void *)l_poller_wait,      2 },
 };
 
 /* Register the primitives in package ECLSOCK (made here if the Lisp layer

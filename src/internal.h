@@ -20,6 +20,8 @@
  *              handshakes, certificates
  *   stream.c   the buffered socket stream (a real ECL stream)
  *   status.c   socket-status / socket-wait over many objects with poll
+ *   poller.c   the poller: kept registrations, one epoll_wait per wait,
+ *              cost by ready objects (poll(2) fallback without epoll)
  *   bsd.c      the primitives of the SB-BSD-SOCKETS face (unconnected
  *              sockets: socket, bind, listen, connect, accept, options,
  *              datagrams with flags), registered by glue.c's init
@@ -38,6 +40,8 @@
 #include <sys/socket.h>
 #include <poll.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <stdint.h>
 
 #define ECLSOCK_HIDDEN __attribute__((visibility("hidden")))
 
@@ -72,6 +76,10 @@ ECLSOCK_HIDDEN eclsock_deadline eclsock_tm_deadline(double seconds);
 ECLSOCK_HIDDEN int eclsock_tm_poll(struct pollfd *fds, nfds_t n,
                                    eclsock_deadline dl, int *nready);
 ECLSOCK_HIDDEN int eclsock_tm_wait(int fd, short events, eclsock_deadline dl);
+/* At most this many events per epoll_wait (the poller's batch). */
+#define ECLSOCK_EPOLL_MAX 256
+ECLSOCK_HIDDEN int eclsock_tm_epoll_wait(int epfd, uint64_t *data, short *revents,
+                                         int max, eclsock_deadline dl, int *nready);
 
 /* -- os.c ----------------------------------------------------------------- */
 
@@ -109,6 +117,13 @@ ECLSOCK_HIDDEN int eclsock_os_set_nodelay(int fd, int on);
 ECLSOCK_HIDDEN int eclsock_os_start_thread(void *(*fn)(void *), void *arg);
 ECLSOCK_HIDDEN int eclsock_os_pid(void);
 ECLSOCK_HIDDEN const char *eclsock_os_code_name(const void *addr, const void **start);
+enum { ECLSOCK_EP_ADD, ECLSOCK_EP_MOD, ECLSOCK_EP_DEL };
+ECLSOCK_HIDDEN int eclsock_os_epoll_create(int *epfd);
+ECLSOCK_HIDDEN int eclsock_os_epoll_ctl(int epfd, int op, int fd, short events,
+                                        uint64_t data);
+ECLSOCK_HIDDEN int eclsock_os_pipe(int fds[2]);
+ECLSOCK_HIDDEN void eclsock_os_wake(int w);
+ECLSOCK_HIDDEN void eclsock_os_drain(int r);
 
 /* -- addr.c --------------------------------------------------------------- */
 
@@ -302,11 +317,53 @@ ECLSOCK_HIDDEN cl_object eclsock_stream_move_to_tls(cl_object old, eclsock_tls *
 ECLSOCK_HIDDEN eclsock_tls *eclsock_stream_tls(cl_object x);
 ECLSOCK_HIDDEN void eclsock_stream_restrict(cl_object x, int input, int output);
 
+/* A poller's view into the streams registered with it (poller.c owns it).
+   The stream layer only notes, under LOCK, the registration slot of a
+   stream whose read left octets in its buffer (IN), whose write left
+   output pending (OUT), or that was closed while registered (CLOSED); so
+   a wait looks at those streams only, never at every registered one.
+   Each set holds a slot at most once and has room for every slot (CAP). */
+struct eclsock_slotset { int *v; size_t n; };
+struct eclsock_watch {
+  pthread_mutex_t lock;
+  int epfd;                         /* the stream's close deregisters; -1: poll */
+  size_t cap;
+  struct eclsock_slotset in, out, closed;
+};
+ECLSOCK_HIDDEN int eclsock_stream_watch(cl_object x, struct eclsock_watch *w, int slot);
+ECLSOCK_HIDDEN void eclsock_stream_unwatch(cl_object x);
+ECLSOCK_HIDDEN struct eclsock_watch *eclsock_stream_watcher(cl_object x, int *slot);
+ECLSOCK_HIDDEN void eclsock_stream_unmark(cl_object x, int *in, int *out);
+ECLSOCK_HIDDEN void eclsock_stream_note(cl_object x);
+ECLSOCK_HIDDEN uint64_t eclsock_stream_status_token(cl_object x, uint64_t token);
+ECLSOCK_HIDDEN int eclsock_stream_sset_acquire(int *fresh);
+ECLSOCK_HIDDEN int eclsock_stream_sset_release(void);
+ECLSOCK_HIDDEN void eclsock_stream_sset_close(int fd);
+
 /* -- status.c ------------------------------------------------------------- */
 
 ECLSOCK_HIDDEN cl_object eclsock_status(cl_object what, eclsock_deadline dl);
 ECLSOCK_HIDDEN void eclsock_status_set_server_class(cl_object cls);
 ECLSOCK_HIDDEN int eclsock_server_fd(cl_object x);
+ECLSOCK_HIDDEN int eclsock_server_p(cl_object x);
+/* What socket-status says of one object: KIND an ECLSOCK_KIND_*, DIR
+   ECLSOCK_DIR_* bits, BUFFERED true when input waits inside the stream,
+   REVENTS the poll(2) bits the kernel reported. */
+enum { ECLSOCK_KIND_STREAM, ECLSOCK_KIND_SERVER, ECLSOCK_KIND_FD };
+enum { ECLSOCK_DIR_INPUT = 1, ECLSOCK_DIR_OUTPUT = 2, ECLSOCK_DIR_IO = 3 };
+ECLSOCK_HIDDEN cl_object eclsock_status_of(cl_object obj, int kind, int dir, int fd,
+                                           int buffered, short revents);
+
+/* -- poller.c ------------------------------------------------------------- */
+
+ECLSOCK_HIDDEN cl_object eclsock_poller_make(void);
+ECLSOCK_HIDDEN cl_object eclsock_poller_close(cl_object p);
+ECLSOCK_HIDDEN cl_object eclsock_poller_add(cl_object p, cl_object obj, int kind,
+                                            int fd, int dir, int modify);
+ECLSOCK_HIDDEN cl_object eclsock_poller_remove(cl_object p, cl_object obj, int kind,
+                                               int fd);
+ECLSOCK_HIDDEN cl_object eclsock_poller_wait(cl_object p, eclsock_deadline dl);
+ECLSOCK_HIDDEN cl_object eclsock_poller_count(cl_object p);
 
 /* -- bsd.c ---------------------------------------------------------------- */
 

@@ -8,6 +8,8 @@
  * getsockname/getpeername are addr.c's); also TCP_NODELAY, the output
  * flusher's thread, the process id, and naming the function a code address
  * belongs to (dladdr).
+ * getsockname/getpeername are addr.c's); the poller's epoll instance and
+ * wake-up pipe (epoll_create1, epoll_ctl, pipe2; its wait is timeout.c's).
  * Each function returns 0 or an error code (positive errno captured at the
  * call, or a negative ECLSOCK_E* code) and never signals.  Blocking calls
  * run with Lisp interrupts deferred and are retried on EINTR, so that
@@ -28,7 +30,11 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <string.h>
 #include <unistd.h>
+#ifdef HAVE_EPOLL
+# include <sys/epoll.h>
+#endif
 
 #ifndef SOCK_CLOEXEC
 # define SOCK_CLOEXEC 0
@@ -539,4 +545,71 @@ eclsock_os_recvfrom_flags(int fd, unsigned char *p, size_t n, int flags,
     if (e != EINTR)
       return e == EWOULDBLOCK ? EAGAIN : e;
   }
+}
+
+/* -- The poller's descriptors (poller.c) ---------------------------------- */
+
+/* A new epoll instance in *EPFD, close-on-exec; ENOSYS where the module was
+   built without epoll (the poller then uses poll). */
+int
+eclsock_os_epoll_create(int *epfd)
+{
+#ifdef HAVE_EPOLL
+  *epfd = epoll_create1(EPOLL_CLOEXEC);
+  return *epfd < 0 ? errno : 0;
+#else
+  *epfd = -1;
+  return ENOSYS;
+#endif
+}
+
+/* epoll_ctl: OP is EPOLL_CTL_ADD, _MOD or _DEL (the ECLSOCK_EP_* values),
+   EVENTS poll(2) bits (POLLIN, POLLOUT), DATA what the wait reports. */
+int
+eclsock_os_epoll_ctl(int epfd, int op, int fd, short events, uint64_t data)
+{
+#ifdef HAVE_EPOLL
+  struct epoll_event ev;
+  int r;
+  memset(&ev, 0, sizeof ev);
+  ev.events = ((events & POLLIN) ? EPOLLIN : 0) | ((events & POLLOUT) ? EPOLLOUT : 0);
+  ev.data.u64 = data;
+  r = epoll_ctl(epfd, op == ECLSOCK_EP_ADD ? EPOLL_CTL_ADD
+                : op == ECLSOCK_EP_MOD ? EPOLL_CTL_MOD : EPOLL_CTL_DEL, fd, &ev);
+  return r < 0 ? errno : 0;
+#else
+  (void)epfd; (void)op; (void)fd; (void)events; (void)data;
+  return ENOSYS;
+#endif
+}
+
+/* A non-blocking, close-on-exec pipe: the poller's wake-up channel. */
+int
+eclsock_os_pipe(int fds[2])
+{
+  int r = pipe2(fds, O_CLOEXEC | O_NONBLOCK);
+  return r < 0 ? errno : 0;
+}
+
+/* Put one octet into the wake-up pipe W (never blocks: a full pipe already
+   wakes the reader). */
+void
+eclsock_os_wake(int w)
+{
+  unsigned char c = 1;
+  ssize_t r;
+  do
+    r = write(w, &c, 1);
+  while (r < 0 && errno == EINTR);
+}
+
+/* Empty the wake-up pipe R. */
+void
+eclsock_os_drain(int r)
+{
+  unsigned char buf[64];
+  ssize_t n;
+  do
+    n = read(r, buf, sizeof buf);
+  while (n > 0 || (n < 0 && errno == EINTR));
 }

@@ -11,7 +11,13 @@
  * and pending output of a listed stream is sent before the wait, as much
  * as the socket takes at once (a peer that does not read never holds the
  * wait past its timeout).  It is in C because it runs once per round trip
- * over possibly thousands of objects.  Must not: make system calls other
+ * over possibly thousands of objects.  A list of EPOLL_MIN streams or more
+ * waits in an epoll set kept across calls (one per process, for one call
+ * at a time, others use poll; stream.c keeps its descriptor, which the
+ * last registered stream's close closes): each stream carries a token
+ * saying it is registered, so a call only walks its list, registers what
+ * is new and drops what left, and the kernel's part costs by the ready
+ * streams.  Must not: make system calls other
  * than through os.c and timeout.c, or convert Lisp timeouts (glue.c does).
  */
 #include "internal.h"
@@ -21,8 +27,9 @@
 
 static cl_object server_class = ECL_NIL;
 
-enum { K_STREAM, K_SERVER, K_FD };
-enum { D_INPUT = 1, D_OUTPUT = 2, D_IO = 3 };
+enum { K_STREAM = ECLSOCK_KIND_STREAM, K_SERVER = ECLSOCK_KIND_SERVER,
+       K_FD = ECLSOCK_KIND_FD };
+enum { D_INPUT = ECLSOCK_DIR_INPUT, D_OUTPUT = ECLSOCK_DIR_OUTPUT, D_IO = ECLSOCK_DIR_IO };
 
 struct entry {
   cl_object obj;                /* the stream, server or fd */
@@ -185,6 +192,205 @@ status_of(struct entry *e, short revents)
   return in ? kw_input : eof ? kw_eof : ECL_NIL;
 }
 
+/* The status of one object, as socket-status gives it (for the poller). */
+cl_object
+eclsock_status_of(cl_object obj, int kind, int dir, int fd, int buffered,
+                  short revents)
+{
+  struct entry e;
+  intern_keywords();
+  e.obj = obj;
+  e.cell = ECL_NIL;
+  e.kind = kind;
+  e.dir = kind == K_SERVER ? D_INPUT : dir;
+  e.fd = fd;
+  e.ready = buffered;
+  return status_of(&e, revents);
+}
+
+int
+eclsock_server_p(cl_object x)
+{
+  return server_p(x);
+}
+
+/* -- The epoll set of big lists --------------------------------------- */
+
+#define EPOLL_MIN 32            /* lists this long (of streams) use it */
+
+static struct {                 /* guarded by stream.c's set lock */
+  int epfd;                     /* this call's set */
+  uint64_t next_token;
+  size_t cap;                   /* size of the arrays below, by descriptor: */
+  uint64_t *tok;                /*   the registration's token, 0 none */
+  short *ev;                    /*   its events */
+  int *ent;                     /*   its entry in this call */
+  uint32_t *mark;               /*   the call that listed it last */
+  int *regs;                    /* the registered descriptors */
+  size_t nregs;
+  uint32_t stamp;
+} epc = { -1, 1, 0, NULL, NULL, NULL, NULL, NULL, 0, 0 };
+
+#define EPC_UNUSABLE (-1000)
+
+static int
+epc_grow(size_t need)
+{
+  size_t cap = epc.cap ? epc.cap : 1024, i;
+  uint64_t *tok;
+  short *ev;
+  int *ent, *regs;
+  uint32_t *mark;
+  if (need <= epc.cap)
+    return 0;
+  while (cap < need)
+    cap *= 2;
+  tok = realloc(epc.tok, cap * sizeof *tok);
+  if (tok) epc.tok = tok;
+  ev = realloc(epc.ev, cap * sizeof *ev);
+  if (ev) epc.ev = ev;
+  ent = realloc(epc.ent, cap * sizeof *ent);
+  if (ent) epc.ent = ent;
+  mark = realloc(epc.mark, cap * sizeof *mark);
+  if (mark) epc.mark = mark;
+  regs = realloc(epc.regs, cap * sizeof *regs);
+  if (regs) epc.regs = regs;
+  if (!tok || !ev || !ent || !mark || !regs)
+    return ENOMEM;
+  for (i = epc.cap; i < cap; i++) {
+    tok[i] = 0;
+    mark[i] = 0;
+  }
+  epc.cap = cap;
+  return 0;
+}
+
+/* Register the N streams of ES in the epoll set (lock held), dropping
+   those of earlier calls that are not listed.  Returns 0, or
+   EPC_UNUSABLE when this list must use poll (not only streams, a
+   descriptor listed twice, epoll refusing one). */
+static int
+epc_register(struct entry *es, struct pollfd *pf, cl_index n)
+{
+  cl_index i;
+  size_t j;
+  int maxfd = 0;
+  for (i = 0; i < n; i++) {
+    if (es[i].kind != K_STREAM)
+      return EPC_UNUSABLE;
+    if (pf[i].fd > maxfd)
+      maxfd = pf[i].fd;
+  }
+  if (epc_grow((size_t)maxfd + 1))
+    return EPC_UNUSABLE;
+  if (++epc.stamp == 0)
+    ++epc.stamp;
+  for (i = 0; i < n; i++) {
+    int fd = pf[i].fd, code;
+    uint64_t t = eclsock_stream_status_token(es[i].obj, 0);
+    if (epc.mark[fd] == epc.stamp)
+      return EPC_UNUSABLE;          /* listed twice */
+    epc.mark[fd] = epc.stamp;
+    epc.ent[fd] = (int)i;
+    if (t && epc.tok[fd] == t) {    /* registered by an earlier call */
+      if (epc.ev[fd] != pf[i].events) {
+        if (eclsock_os_epoll_ctl(epc.epfd, ECLSOCK_EP_MOD, fd, pf[i].events, (uint64_t)fd))
+          return EPC_UNUSABLE;
+        epc.ev[fd] = pf[i].events;
+      }
+      continue;
+    }
+    t = epc.next_token++;
+    code = eclsock_os_epoll_ctl(epc.epfd, ECLSOCK_EP_ADD, fd, pf[i].events, (uint64_t)fd);
+    if (code == EEXIST)         /* an earlier stream's, same open socket */
+      code = eclsock_os_epoll_ctl(epc.epfd, ECLSOCK_EP_MOD, fd, pf[i].events, (uint64_t)fd);
+    if (code)
+      return EPC_UNUSABLE;
+    if (!epc.tok[fd])
+      epc.regs[epc.nregs++] = fd;
+    epc.tok[fd] = t;
+    epc.ev[fd] = pf[i].events;
+    eclsock_stream_status_token(es[i].obj, t);
+  }
+  /* what earlier calls listed and this one does not */
+  for (j = 0; j < epc.nregs; ) {
+    int fd = epc.regs[j];
+    if (epc.mark[fd] == epc.stamp) {
+      j++;
+      continue;
+    }
+    (void)eclsock_os_epoll_ctl(epc.epfd, ECLSOCK_EP_DEL, fd, 0, 0);
+    epc.tok[fd] = 0;
+    epc.regs[j] = epc.regs[--epc.nregs];
+  }
+  return 0;
+}
+
+/* poll(2)'s work for the N streams of ES/PF through the epoll set:
+   PF[i].revents set, *NREADY how many are ready.  Returns what
+   eclsock_tm_poll returns, or EPC_UNUSABLE (the caller polls). */
+static int
+epc_poll(struct entry *es, struct pollfd *pf, cl_index n, eclsock_deadline dl,
+         int *nready)
+{
+  const cl_env_ptr env = ecl_process_env();
+  volatile int code = EPC_UNUSABLE;
+  int fresh;
+  ecl_disable_interrupts_env(env);
+  epc.epfd = eclsock_stream_sset_acquire(&fresh);
+  ecl_enable_interrupts_env(env);
+  if (epc.epfd < 0)
+    return EPC_UNUSABLE;        /* another thread has it, or no epoll: poll */
+  if (fresh) {                  /* a new set: nothing is registered in it */
+    size_t j;
+    for (j = 0; j < epc.nregs; j++)
+      epc.tok[epc.regs[j]] = 0;
+    epc.nregs = 0;
+  }
+  ECL_UNWIND_PROTECT_BEGIN(env) {
+    if (epc_register(es, pf, n) == 0) {
+      uint64_t data[ECLSOCK_EPOLL_MAX];
+      short rev[ECLSOCK_EPOLL_MAX];
+      int k, i, found = 0, before;
+      for (;;) {
+        code = eclsock_tm_epoll_wait(epc.epfd, data, rev, ECLSOCK_EPOLL_MAX, dl, &k);
+        if (code == ECLSOCK_ETIMEOUT)
+          k = 0;
+        else if (code)
+          break;
+        before = found;
+        for (i = 0; i < k; i++) {
+          int fd = (int)data[i];
+          if ((size_t)fd < epc.cap && epc.mark[fd] == epc.stamp) {
+            if (!pf[epc.ent[fd]].revents)
+              found++;
+            pf[epc.ent[fd]].revents = rev[i];
+          }
+        }
+        /* a full batch: more may be ready.  The kernel hands the ready
+           ones out in turn, so ask again while a batch brings new ones
+           (level-triggered, the same ones come back once all were seen) */
+        if (k == ECLSOCK_EPOLL_MAX && found > before) {
+          dl = 0.0;
+          continue;
+        }
+        if (found || code == ECLSOCK_ETIMEOUT || (dl >= 0 && eclsock_tm_now() >= dl))
+          break;
+      }
+      if (code == ECLSOCK_ETIMEOUT && found)
+        code = 0;
+      *nready = found;
+    }
+  } ECL_UNWIND_PROTECT_EXIT {
+    int old;
+    ecl_disable_interrupts_env(env);
+    old = eclsock_stream_sset_release();
+    ecl_enable_interrupts_env(env);
+    eclsock_stream_sset_close(old);
+  } ECL_UNWIND_PROTECT_END;
+  return code;
+}
+
 /* The work of socket-status over the N objects of WHAT (SINGLE: WHAT is
    one object or (object . direction)), with ES and PF as work arrays of N
    elements.  Returns the status(es) and stores the ready count in *COUNTP. */
@@ -221,7 +427,10 @@ status_run(cl_object what, int single, cl_index n, eclsock_deadline dl,
     }
   }
   for (;;) {
-    code = eclsock_tm_poll(pf, n, any_ready ? 0.0 : dl, &nready);
+    code = n >= EPOLL_MIN ? epc_poll(es, pf, n, any_ready ? 0.0 : dl, &nready)
+      : EPC_UNUSABLE;
+    if (code == EPC_UNUSABLE)
+      code = eclsock_tm_poll(pf, n, any_ready ? 0.0 : dl, &nready);
     if (code == ECLSOCK_ETIMEOUT) {
       nready = 0;
       for (i = 0; i < n; i++) pf[i].revents = 0;

@@ -90,6 +90,12 @@ struct sockbuf {
   cl_index (*orig_read_vector)(cl_object, cl_object, cl_index, cl_index);
   pthread_mutex_t wlock;            /* guards wbuf and wlen */
   eclsock_tls *tls;                 /* the transport: NULL = plain fd */
+  struct eclsock_watch *watch;      /* the poller holding it, or NULL; */
+  int wslot;                        /* its slot there; the marks say it is */
+  unsigned char in_mark, out_mark;  /* in watch->in / watch->out (under
+                                       watch->lock) */
+  uint64_t status_token;            /* socket-status's epoll registration */
+  int in_sset;                      /* (status.c): counted in sset_count */
 };
 
 #define SB(s) ((struct sockbuf *)(s)->stream.buffer)
@@ -101,6 +107,63 @@ struct sockbuf {
 #define WAIT_BEGIN(b) ((void)__atomic_add_fetch(&(b)->waiters, 1, __ATOMIC_RELAXED))
 #define WAIT_END(b) ((void)__atomic_sub_fetch(&(b)->waiters, 1, __ATOMIC_RELAXED))
 #define FD(s) ((int)(s)->stream.file.descriptor)
+
+/* -- The poller's marks (see struct eclsock_watch) --------------------- */
+
+static void
+set_add(struct eclsock_slotset *set, int slot)
+{
+  set->v[set->n++] = slot;
+}
+
+static void
+set_del(struct eclsock_slotset *set, int slot)
+{
+  size_t i;
+  for (i = 0; i < set->n; i++)
+    if (set->v[i] == slot) {
+      set->v[i] = set->v[--set->n];
+      return;
+    }
+}
+
+/* Mark B in its poller's sets by what it holds now.  Called with the
+   watch lock held. */
+static void
+mark_locked(struct sockbuf *b)
+{
+  struct eclsock_watch *w = b->watch;
+  if (!b->in_mark && b->rpos < b->rlen) {
+    set_add(&w->in, b->wslot);
+    b->in_mark = 1;
+  }
+  if (!b->out_mark && b->wlen) {
+    set_add(&w->out, b->wslot);
+    b->out_mark = 1;
+  }
+}
+
+/* After a read left octets in S's buffer or a write left output pending:
+   tell the poller that holds S (if any), so that its next wait looks at
+   S.  Costs one load when S is in no poller, a lock when it is marked
+   already. */
+static void
+note(struct sockbuf *b)
+{
+  struct eclsock_watch *w;
+  cl_env_ptr env;
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);  /* pairs with eclsock_stream_watch */
+  w = __atomic_load_n(&b->watch, __ATOMIC_ACQUIRE);
+  if (ecl_likely(w == NULL))
+    return;
+  env = ecl_process_env();
+  ecl_disable_interrupts_env(env);
+  pthread_mutex_lock(&w->lock);
+  if (b->watch == w)
+    mark_locked(b);
+  pthread_mutex_unlock(&w->lock);
+  ecl_enable_interrupts_env(env);
+}
 
 /* ECL's generic_close is static; we take it from a closed template stream. */
 static cl_object (*generic_close_fn)(cl_object);
@@ -387,6 +450,7 @@ write_through(cl_object s, const unsigned char *c, size_t n, int try_only)
         if (b->buffered && n < DIRECT_MIN && n <= b->wcap) {
           memcpy(b->wbuf, c, n);
           b->wlen = n;
+          code = -100;            /* not an error: note it after the lock */
         } else {
           code = eclsock_tp_send_all(b->tls, FD(s), c, n);
         }
@@ -397,6 +461,10 @@ write_through(cl_object s, const unsigned char *c, size_t n, int try_only)
     if (locked)
       pthread_mutex_unlock(&b->wlock);
   } ECL_UNWIND_PROTECT_END;
+  if (code == -100) {
+    code = 0;
+    note(b);                    /* output pending: the poller pushes it */
+  }
   if (!code && b->wlen && !b->listed && !hold_output(s))
     return write_through(s, NULL, 0, try_only);
   return code;
@@ -443,12 +511,14 @@ sb_write_byte8(cl_object s, unsigned char *c, cl_index n)
     if (ecl_unlikely(b->wlen + n > b->wcap) && b->wcap < WBUF_SIZE)
       wbuf_reserve(b, b->wlen + n);
     if (b->wlen + n <= b->wcap) {
+      done = b->wlen ? 1 : 2;
       memcpy(b->wbuf + b->wlen, c, n);
       b->wlen += n;
-      done = 1;
     }
     pthread_mutex_unlock(&b->wlock);
     ecl_enable_interrupts_env(env);
+    if (done == 2)
+      note(b);                  /* output pending: the poller pushes it */
     if (done && (b->listed || hold_output(s)))
       return n;
     if (done) {                         /* cannot hold it: send it now */
@@ -499,9 +569,10 @@ void
 eclsock_stream_flush_some(cl_object s)
 {
   struct sockbuf *b = SB(s);
-  const cl_env_ptr env = ecl_process_env();
+  cl_env_ptr env;
   if (!b->wlen || FD(s) < 0)
     return;
+  env = ecl_process_env();
   ecl_disable_interrupts_env(env);
   if (pthread_mutex_trylock(&b->wlock) == 0) {
     (void)send_some(b, FD(s));
@@ -650,6 +721,8 @@ fill(cl_object s, int flags)
   b->rlen = got;
   if (!got && eclsock_tp_take_truncation(b->tls))
     eclsock_signal_truncation(s);     /* EOF all the same, unless handled */
+  if (got)
+    note(b);                    /* what the reader leaves, the poller sees */
   return (ssize_t)got;
 }
 
@@ -792,6 +865,7 @@ listen_rest(cl_object s)
   if (code || got == 0)
     return ECL_LISTEN_AVAILABLE;  /* the read reports the error or EOF */
   b->rlen += got;
+  note(b);
   return b->rlen < char_octets(b, b->rbuf, b->rlen) ? ECL_LISTEN_NO_CHAR
     : ECL_LISTEN_AVAILABLE;
 }
@@ -849,6 +923,8 @@ eclsock_stream_probe(cl_object s)
   }
   b->rpos = 0;
   b->rlen = got;
+  if (got)
+    note(b);
   return got ? 1 : -1;
 }
 
@@ -887,6 +963,65 @@ flush_for_close(struct sockbuf *b, int fd)
   }
 }
 
+/* socket-status's epoll set (status.c registers streams in it, see
+   eclsock_stream_status_token): the descriptor, and how many open streams
+   were registered in it.  It lives here because a stream's close must
+   leave it, and the last close of a registered stream closes it. */
+static pthread_mutex_t sset_lock = PTHREAD_MUTEX_INITIALIZER;
+static int sset_fd = -1;
+static long sset_count;
+
+/* A stream of socket-status's set closes: out of the set first (a
+   duplicate of FD would keep the registration alive); the last one
+   closes the set unless a socket-status call has it (its release does). */
+static void
+sset_leave(int fd)
+{
+  /* the set stays open while this stream counts, so sset_fd is valid */
+  int ep = __atomic_load_n(&sset_fd, __ATOMIC_SEQ_CST);
+  if (ep >= 0)
+    (void)eclsock_os_epoll_ctl(ep, ECLSOCK_EP_DEL, fd, 0, 0);
+  if (__atomic_sub_fetch(&sset_count, 1, __ATOMIC_SEQ_CST) == 0) {
+    const cl_env_ptr env = ecl_process_env();
+    int old = -1;
+    ecl_disable_interrupts_env(env);
+    if (pthread_mutex_trylock(&sset_lock) == 0) {
+      if (__atomic_load_n(&sset_count, __ATOMIC_SEQ_CST) == 0) {
+        old = sset_fd;
+        __atomic_store_n(&sset_fd, -1, __ATOMIC_SEQ_CST);
+      }
+      pthread_mutex_unlock(&sset_lock);
+    }
+    ecl_enable_interrupts_env(env);
+    if (old >= 0)
+      (void)eclsock_os_close(old);
+  }
+}
+
+/* A registered stream being closed leaves its poller by itself: out of
+   the epoll set before its descriptor closes (a duplicate of it would
+   keep the registration alive), and its slot goes to the poller's closed
+   set, which the poller frees at its next call. */
+static void
+drop_watch(struct sockbuf *b, int fd)
+{
+  struct eclsock_watch *w = b->watch;
+  const cl_env_ptr env = ecl_process_env();
+  ecl_disable_interrupts_env(env);
+  pthread_mutex_lock(&w->lock);
+  if (b->watch == w) {
+    if (w->epfd >= 0)
+      (void)eclsock_os_epoll_ctl(w->epfd, ECLSOCK_EP_DEL, fd, 0, 0);
+    if (b->in_mark) set_del(&w->in, b->wslot);
+    if (b->out_mark) set_del(&w->out, b->wslot);
+    set_add(&w->closed, b->wslot);
+    b->in_mark = b->out_mark = 0;
+    b->watch = NULL;
+  }
+  pthread_mutex_unlock(&w->lock);
+  ecl_enable_interrupts_env(env);
+}
+
 /* close: send pending output (bounded, errors ignored: call finish-output
    to see them), shut the connection down when a thread is blocked reading
    or writing this stream, so that it wakes up (unless another descriptor
@@ -915,6 +1050,12 @@ sb_close(cl_object s)
         }
       }
     } ECL_UNWIND_PROTECT_EXIT {
+      if (b->watch)
+        drop_watch(b, fd);
+      if (b->in_sset) {
+        b->in_sset = 0;
+        sset_leave(fd);
+      }
       b->wlen = 0;
       ecl_disable_interrupts_env(env);
       unlist(s, 1);             /* the descriptor is -1 from here on */
@@ -1116,6 +1257,10 @@ eclsock_stream_move_to_tls(cl_object old, eclsock_tls *t)
   b = ecl_alloc(sizeof *b);
   *b = *ob;                         /* settings; ops = OLD's table */
   pthread_mutex_init(&b->wlock, NULL);
+  b->watch = NULL;                  /* in no poller, no socket-status set */
+  b->in_mark = b->out_mark = 0;
+  b->status_token = 0;
+  b->in_sset = 0;
   b->rbuf = b->wbuf = NULL;
   b->rpos = b->rlen = b->wlen = b->rcap = b->wcap = 0;
   b->waiters = 0;
@@ -1139,6 +1284,12 @@ eclsock_stream_move_to_tls(cl_object old, eclsock_tls *t)
   ecl_disable_interrupts_env(ecl_process_env());
   unlist(old, 1);
   ecl_enable_interrupts_env(ecl_process_env());
+  if (ob->watch)                    /* OLD leaves its poller as on close */
+    drop_watch(ob, fd);
+  if (ob->in_sset) {
+    ob->in_sset = 0;
+    sset_leave(fd);
+  }
   ob->wlen = ob->rpos = ob->rlen = 0;
   si_set_finalizer(old, ECL_NIL);
   generic_close_fn(old);
@@ -1182,6 +1333,123 @@ size_t
 eclsock_stream_pending(cl_object x)
 {
   return __atomic_load_n(&SB(x)->wlen, __ATOMIC_RELAXED);
+}
+
+/* Register S with poller W at SLOT (W's lock held).  Returns 0, or EEXIST
+   when S is in a poller already.  What S holds now gets marked. */
+int
+eclsock_stream_watch(cl_object s, struct eclsock_watch *w, int slot)
+{
+  struct sockbuf *b = SB(s);
+  if (b->watch)
+    return EEXIST;
+  b->wslot = slot;
+  b->in_mark = b->out_mark = 0;
+  __atomic_store_n(&b->watch, w, __ATOMIC_RELEASE);
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);  /* pairs with note() */
+  mark_locked(b);
+  return 0;
+}
+
+/* Take S out of its poller's sets (its lock held). */
+void
+eclsock_stream_unwatch(cl_object s)
+{
+  struct sockbuf *b = SB(s);
+  struct eclsock_watch *w = b->watch;
+  if (!w)
+    return;
+  if (b->in_mark) set_del(&w->in, b->wslot);
+  if (b->out_mark) set_del(&w->out, b->wslot);
+  b->in_mark = b->out_mark = 0;
+  b->watch = NULL;
+}
+
+/* The poller holding S (and its slot there), or NULL. */
+struct eclsock_watch *
+eclsock_stream_watcher(cl_object s, int *slot)
+{
+  struct sockbuf *b = SB(s);
+  *slot = b->wslot;
+  return b->watch;
+}
+
+/* The poller took S's slot out of its sets (its lock held): clear the
+   marks, saying in *IN / *OUT which were set. */
+void
+eclsock_stream_unmark(cl_object s, int *in, int *out)
+{
+  struct sockbuf *b = SB(s);
+  *in = b->in_mark;
+  *out = b->out_mark;
+  b->in_mark = b->out_mark = 0;
+}
+
+/* Mark S again by what it holds now (the poller, without its lock). */
+void
+eclsock_stream_note(cl_object s)
+{
+  note(SB(s));
+}
+
+/* socket-status's epoll registration of S: the token it was made with (0:
+   none); a nonzero TOKEN sets it (the socket-status set's lock held). */
+uint64_t
+eclsock_stream_status_token(cl_object s, uint64_t token)
+{
+  struct sockbuf *b = SB(s);
+  if (token) {
+    b->status_token = token;
+    if (!b->in_sset) {
+      b->in_sset = 1;
+      __atomic_add_fetch(&sset_count, 1, __ATOMIC_SEQ_CST);
+    }
+  }
+  return b->status_token;
+}
+
+/* Take socket-status's epoll set, making it when there is none: its
+   descriptor, or -1 when another thread has it or none can be made.
+   *FRESH is set when it is new (every token given before is void). */
+int
+eclsock_stream_sset_acquire(int *fresh)
+{
+  *fresh = 0;
+  if (pthread_mutex_trylock(&sset_lock))
+    return -1;
+  if (sset_fd < 0) {
+    int fd;
+    if (eclsock_os_epoll_create(&fd)) {
+      pthread_mutex_unlock(&sset_lock);
+      return -1;
+    }
+    __atomic_store_n(&sset_fd, fd, __ATOMIC_SEQ_CST);
+    *fresh = 1;
+  }
+  return sset_fd;
+}
+
+/* Give the set back; with no registered stream left open, close it (the
+   module holds no descriptor for socket-status after the streams are
+   gone).  Returns the descriptor the caller closes, or -1. */
+int
+eclsock_stream_sset_release(void)
+{
+  int old = -1;
+  if (__atomic_load_n(&sset_count, __ATOMIC_SEQ_CST) == 0) {
+    old = sset_fd;
+    __atomic_store_n(&sset_fd, -1, __ATOMIC_SEQ_CST);
+  }
+  pthread_mutex_unlock(&sset_lock);
+  return old;
+}
+
+/* Close what eclsock_stream_sset_release returned (interrupts enabled). */
+void
+eclsock_stream_sset_close(int fd)
+{
+  if (fd >= 0)
+    (void)eclsock_os_close(fd);
 }
 
 cl_object eclsock_stream_host(cl_object x) { return SB(x)->host; }

@@ -2,9 +2,10 @@
 /*
  * timeout.c - the clock, deadlines and the one blocking wait of ecl-sock.
  *
- * Owns: CLOCK_MONOTONIC arithmetic and poll(2).  Every wait in the module
- * (accept, connect, socket-status, socket-wait) ends up in eclsock_tm_poll,
- * which retries on EINTR with the remaining time recomputed (Boehm GC's
+ * Owns: CLOCK_MONOTONIC arithmetic, poll(2) and epoll_wait(2).  Every wait
+ * in the module (accept, connect, socket-status, socket-wait) ends up in
+ * eclsock_tm_poll, the poller's in eclsock_tm_epoll_wait; both
+ * retry on EINTR with the remaining time recomputed (Boehm GC's
  * signals interrupt poll hundreds of times a second) and lets deferred Lisp
  * interrupts run between tries.  Must not: allocate Lisp objects or signal.
  */
@@ -12,6 +13,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <time.h>
+#ifdef HAVE_EPOLL
+# include <sys/epoll.h>
+#endif
 
 double
 eclsock_tm_now(void)
@@ -82,4 +86,48 @@ eclsock_tm_wait(int fd, short events, eclsock_deadline dl)
   p.events = events;
   p.revents = 0;
   return eclsock_tm_poll(&p, 1, dl, &n);
+}
+
+/* epoll_wait on EPFD for at most MAX events until one comes or DL passes,
+   with the discipline of eclsock_tm_poll.  Each event comes back as its
+   registration's data in DATA[i] and its poll(2) bits (POLLIN, POLLOUT,
+   POLLERR, POLLHUP) in REVENTS[i].  Returns 0 with *NREADY > 0,
+   ECLSOCK_ETIMEOUT (*NREADY = 0) or an errno (ENOSYS without epoll). */
+int
+eclsock_tm_epoll_wait(int epfd, uint64_t *data, short *revents, int max,
+                      eclsock_deadline dl, int *nready)
+{
+#ifdef HAVE_EPOLL
+  const cl_env_ptr env = ecl_process_env();
+  struct epoll_event ev[ECLSOCK_EPOLL_MAX];
+  if (max > ECLSOCK_EPOLL_MAX)
+    max = ECLSOCK_EPOLL_MAX;
+  for (;;) {
+    int r, e, i, ms = remaining_ms(dl);
+    ECLSOCK_BLOCKING(env, r, e, epoll_wait(epfd, ev, max, ms));
+    if (r > 0) {
+      for (i = 0; i < r; i++) {
+        uint32_t x = ev[i].events;
+        data[i] = ev[i].data.u64;
+        revents[i] = (short)(((x & EPOLLIN) ? POLLIN : 0) | ((x & EPOLLOUT) ? POLLOUT : 0)
+                             | ((x & EPOLLERR) ? POLLERR : 0) | ((x & EPOLLHUP) ? POLLHUP : 0)
+                             | ((x & EPOLLRDHUP) ? POLLIN : 0));
+      }
+      *nready = r;
+      return 0;
+    }
+    if (r == 0) {
+      if (ms != 0 && dl >= 0 && eclsock_tm_now() < dl)
+        continue;
+      *nready = 0;
+      return ECLSOCK_ETIMEOUT;
+    }
+    if (e != EINTR && e != EAGAIN)
+      return e;
+  }
+#else
+  (void)epfd; (void)data; (void)revents; (void)max; (void)dl;
+  *nready = 0;
+  return ENOSYS;
+#endif
 }

@@ -25,11 +25,13 @@
 ## test-hostile: hostile input against every exported function of every
 ##   face (wrong types, extreme integers, NULs, circular lists, bad
 ##   keywords), value counts, descriptor exhaustion under a low ulimit.
+## test-poller: the poller (statuses, bad input, threads, interrupts) and
+##   examples/event-echo-server.lisp holding thousands of connections.
 LISP_TESTS = tests/lisp/test-clisp.lisp tests/lisp/test-robust.lisp \
 	tests/lisp/test-port.lisp tests/lisp/test-examples.lisp \
 	tests/lisp/test-allegro.lisp tests/lisp/test-latency.lisp \
 	tests/lisp/test-fidelity.lisp tests/lisp/test-ssl.lisp \
-	tests/lisp/test-hostile.lisp
+	tests/lisp/test-hostile.lisp tests/lisp/test-poller.lisp
 TESTS += $(LISP_TESTS)
 EXTRA_DIST += $(LISP_TESTS) tests/lisp/allegro-program.lisp \
 	tests/lisp/allegro-peer.lisp tests/tls/make-certs.sh tests/tls/peer.py
