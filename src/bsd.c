@@ -22,49 +22,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-/* A C string for Lisp string S; *KEEP owns the characters. */
-static char *
-cstring(cl_object s, cl_object *keep)
-{
-  if (!ECL_STRINGP(s))
-    FEwrong_type_argument(ecl_make_symbol("STRING", "CL"), s);
-  *keep = ecl_null_terminated_base_string(si_coerce_to_base_string(s));
-  return (char *)(*keep)->base_string.self;
-}
-
-static int
-fd_arg(cl_object fd)
-{
-  if (!ECL_FIXNUMP(fd) || ecl_fixnum(fd) < 0 || ecl_fixnum(fd) > 0x7fffffff)
-    FEwrong_type_argument(cl_list(2, ecl_make_symbol("INTEGER", "CL"),
-                                  ecl_make_fixnum(0)), fd);
-  return (int)ecl_fixnum(fd);
-}
-
 static int
 int_arg(cl_object x)
 {
   if (!ECL_FIXNUMP(x) || ecl_fixnum(x) < -0x7fffffff || ecl_fixnum(x) > 0x7fffffff)
     FEwrong_type_argument(ecl_make_symbol("FIXNUM", "CL"), x);
   return (int)ecl_fixnum(x);
-}
-
-/* The octets of V (an (unsigned-byte 8) vector) from START to END. */
-static void
-octets(cl_object v, cl_object start, cl_object end, unsigned char **p, size_t *n)
-{
-  cl_index a, e;
-  if (!ECL_VECTORP(v) || ecl_array_elttype(v) != ecl_aet_b8)
-    FEwrong_type_argument(cl_list(2, ecl_make_symbol("VECTOR", "CL"),
-                                  cl_list(2, ecl_make_symbol("UNSIGNED-BYTE", "CL"),
-                                          ecl_make_fixnum(8))), v);
-  a = ecl_to_size(start);
-  e = ecl_to_size(end);
-  if (a > e || e > v->vector.dim)
-    FEerror("Invalid bounds ~D..~D for a vector of length ~D", 3, start, end,
-            ecl_make_fixnum(v->vector.dim));
-  *p = v->vector.self.b8 + a;
-  *n = e - a;
 }
 
 /* Fill *A from FAMILY (2, 10 or 1), ADDRESS (an octet vector of 4 or 16,
@@ -81,7 +44,7 @@ sockaddr_arg(cl_object family, cl_object address, cl_object port, eclsock_addr *
     if (pt < 0 || pt > 65535)
       FEwrong_type_argument(cl_list(3, ecl_make_symbol("INTEGER", "CL"),
                                     ecl_make_fixnum(0), ecl_make_fixnum(65535)), port);
-    octets(address, ecl_make_fixnum(0),
+    eclsock_arg_octets(address, ecl_make_fixnum(0),
            ecl_make_fixnum(ECL_VECTORP(address) ? address->vector.fillp : 0), &p, &n);
     if (n != (f == AF_INET ? 4u : 16u))
       FEerror("An address of family ~D has ~D octets, not ~D", 3, family,
@@ -105,7 +68,7 @@ sockaddr_arg(cl_object family, cl_object address, cl_object port, eclsock_addr *
     su->sun_family = AF_UNIX;
     if (ECL_STRINGP(address)) {
       cl_object keep;
-      char *path = cstring(address, &keep);
+      char *path = eclsock_arg_cstring(address, &keep);
       n = strlen(path);
       if (n >= sizeof su->sun_path)
         eclsock_raise("bind", ECLSOCK_ETOOLONG, address, ECL_NIL, ECL_NIL);
@@ -113,7 +76,7 @@ sockaddr_arg(cl_object family, cl_object address, cl_object port, eclsock_addr *
       a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
     } else {                    /* abstract: a NUL, then the name's octets */
       unsigned char *p;
-      octets(address, ecl_make_fixnum(0),
+      eclsock_arg_octets(address, ecl_make_fixnum(0),
              ecl_make_fixnum(ECL_VECTORP(address) ? address->vector.fillp : 0), &p, &n);
       if (n + 1 > sizeof su->sun_path)
         eclsock_raise("bind", ECLSOCK_ETOOLONG, ECL_NIL, ECL_NIL, ECL_NIL);
@@ -187,7 +150,7 @@ static cl_object
 l_bsd_bind(cl_object fd, cl_object family, cl_object address, cl_object port)
 {
   eclsock_addr a;
-  int f = fd_arg(fd), code;
+  int f = eclsock_arg_fd(fd), code;
   sockaddr_arg(family, address, port, &a);
   code = eclsock_os_bind(f, (struct sockaddr *)&a.ss, a.len, 0);
   if (code)
@@ -201,7 +164,7 @@ static cl_object
 l_bsd_connect(cl_object fd, cl_object family, cl_object address, cl_object port)
 {
   eclsock_addr a;
-  int f = fd_arg(fd), code;
+  int f = eclsock_arg_fd(fd), code;
   sockaddr_arg(family, address, port, &a);
   code = eclsock_os_connect(f, (struct sockaddr *)&a.ss, a.len, ECLSOCK_NO_DEADLINE);
   if (code)
@@ -213,7 +176,7 @@ l_bsd_connect(cl_object fd, cl_object family, cl_object address, cl_object port)
 static cl_object
 l_bsd_listen(cl_object fd, cl_object backlog)
 {
-  int code = eclsock_os_listen(fd_arg(fd), int_arg(backlog));
+  int code = eclsock_os_listen(eclsock_arg_fd(fd), int_arg(backlog));
   if (code)
     eclsock_raise("listen", code, ECL_NIL, ECL_NIL, ECL_NIL);
   ecl_return1(ecl_process_env(), ECL_T);
@@ -227,7 +190,7 @@ static cl_object
 l_bsd_accept(cl_object lfd)
 {
   const cl_env_ptr env = ecl_process_env();
-  int l = fd_arg(lfd), nonblock = 0;
+  int l = eclsock_arg_fd(lfd), nonblock = 0;
   volatile int fd = -1, code, done = 0;
   code = eclsock_os_get_nonblock(l, &nonblock);
   if (code)
@@ -253,7 +216,7 @@ l_bsd_address(cl_object fd, cl_object peer)
 {
   eclsock_addr a;
   cl_object fam, addr, port;
-  int f = fd_arg(fd);
+  int f = eclsock_arg_fd(fd);
   int code = Null(peer) ? eclsock_addr_local(f, &a) : eclsock_addr_peer(f, &a);
   if (code)
     eclsock_raise(Null(peer) ? "getsockname" : "getpeername", code, ECL_NIL,
@@ -265,7 +228,7 @@ l_bsd_address(cl_object fd, cl_object peer)
 static cl_object
 l_bsd_nonblock(cl_object fd)
 {
-  int on = 0, code = eclsock_os_get_nonblock(fd_arg(fd), &on);
+  int on = 0, code = eclsock_os_get_nonblock(eclsock_arg_fd(fd), &on);
   if (code)
     eclsock_raise("fcntl", code, ECL_NIL, ECL_NIL, ECL_NIL);
   ecl_return1(ecl_process_env(), on ? ECL_T : ECL_NIL);
@@ -274,7 +237,7 @@ l_bsd_nonblock(cl_object fd)
 static cl_object
 l_bsd_set_nonblock(cl_object fd, cl_object flag)
 {
-  int code = eclsock_os_set_nonblock(fd_arg(fd), !Null(flag));
+  int code = eclsock_os_set_nonblock(eclsock_arg_fd(fd), !Null(flag));
   if (code)
     eclsock_raise("fcntl", code, ECL_NIL, ECL_NIL, ECL_NIL);
   ecl_return1(ecl_process_env(), flag);
@@ -299,7 +262,7 @@ static cl_object
 l_bsd_getsockopt(cl_object fd, cl_object level, cl_object name, cl_object kind)
 {
   const cl_env_ptr env = ecl_process_env();
-  int f = fd_arg(fd), lv = int_arg(level), nm = int_arg(name), k = kind_arg(kind);
+  int f = eclsock_arg_fd(fd), lv = int_arg(level), nm = int_arg(name), k = kind_arg(kind);
   union { int i; struct timeval tv; struct linger l; char s[64]; } v;
   socklen_t len = sizeof v;
   int code;
@@ -327,7 +290,7 @@ static cl_object
 l_bsd_setsockopt(cl_object fd, cl_object level, cl_object name, cl_object kind,
                  cl_object value)
 {
-  int f = fd_arg(fd), lv = int_arg(level), nm = int_arg(name), k = kind_arg(kind);
+  int f = eclsock_arg_fd(fd), lv = int_arg(level), nm = int_arg(name), k = kind_arg(kind);
   union { int i; struct timeval tv; struct linger l; } v;
   const void *p = &v;
   socklen_t len = sizeof(int);
@@ -362,7 +325,7 @@ l_bsd_setsockopt(cl_object fd, cl_object level, cl_object name, cl_object kind,
     len = sizeof v.l;
     break;
   default: {
-    char *s = cstring(value, &keep);
+    char *s = eclsock_arg_cstring(value, &keep);
     p = s;
     len = (socklen_t)strlen(s) + 1;
   }
@@ -381,11 +344,11 @@ l_bsd_send(cl_object fd, cl_object v, cl_object start, cl_object end,
            cl_object flags, cl_object family, cl_object address, cl_object port)
 {
   const cl_env_ptr env = ecl_process_env();
-  int f = fd_arg(fd), fl = int_arg(flags), code;
+  int f = eclsock_arg_fd(fd), fl = int_arg(flags), code;
   unsigned char *p;
   size_t n, sent = 0;
   eclsock_addr to;
-  octets(v, start, end, &p, &n);
+  eclsock_arg_octets(v, start, end, &p, &n);
   to.len = 0;
   if (int_arg(family) != 0)
     sockaddr_arg(family, address, port, &to);
@@ -405,12 +368,12 @@ l_bsd_receive(cl_object fd, cl_object v, cl_object start, cl_object end,
               cl_object flags)
 {
   const cl_env_ptr env = ecl_process_env();
-  int f = fd_arg(fd), fl = int_arg(flags), code;
+  int f = eclsock_arg_fd(fd), fl = int_arg(flags), code;
   unsigned char *p;
   size_t n, got = 0;
   eclsock_addr from;
   cl_object count;
-  octets(v, start, end, &p, &n);
+  eclsock_arg_octets(v, start, end, &p, &n);
   memset(&from, 0, sizeof from);
   code = eclsock_os_recvfrom_flags(f, p, n, fl, &from, &got);
   if (code == EAGAIN)
@@ -482,7 +445,7 @@ static cl_object
 l_bsd_constant(cl_object name)
 {
   cl_object keep;
-  char *n = cstring(name, &keep);
+  char *n = eclsock_arg_cstring(name, &keep);
   size_t i;
   for (i = 0; i < sizeof constants / sizeof constants[0]; i++)
     if (!strcmp(constants[i].name, n))

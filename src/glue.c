@@ -34,33 +34,6 @@
 
 /* -- Argument conversion ------------------------------------------------ */
 
-/* A C string for the Lisp string S; *KEEP holds the Lisp object that owns
-   the characters (keep it alive while the pointer is used).  Every Lisp
-   string that reaches C passes here.  A NUL inside S would end the C
-   string early (the name checked in Lisp would not be the name used), so
-   it is a type error (ECLSOCK::C-STRING: a string without NUL). */
-static char *
-cstring_arg(cl_object s, cl_object *keep)
-{
-  cl_index i, n;
-  if (!ECL_STRINGP(s))
-    FEwrong_type_argument(ecl_make_symbol("STRING", "CL"), s);
-  for (i = 0, n = ecl_length(s); i < n; i++) {
-    if (ecl_char(s, i) == 0)
-      cl_error(9, ecl_make_symbol("SIMPLE-TYPE-ERROR", "CL"),
-               ecl_make_keyword("DATUM"), s,
-               ecl_make_keyword("EXPECTED-TYPE"), eclsock_sym("C-STRING"),
-               ecl_make_keyword("FORMAT-CONTROL"),
-               ecl_make_simple_base_string("The string ~S holds a NUL character "
-                                           "at index ~D: it cannot be passed "
-                                           "to the C library.", -1),
-               ecl_make_keyword("FORMAT-ARGUMENTS"),
-               cl_list(2, s, ecl_make_fixnum(i)));
-  }
-  *keep = ecl_null_terminated_base_string(si_coerce_to_base_string(s));
-  return (char *)(*keep)->base_string.self;
-}
-
 static int
 port_arg(cl_object port)
 {
@@ -68,14 +41,6 @@ port_arg(cl_object port)
     FEwrong_type_argument(cl_list(3, ecl_make_symbol("INTEGER", "CL"),
                                   ecl_make_fixnum(0), ecl_make_fixnum(65535)), port);
   return (int)ecl_fixnum(port);
-}
-
-static int
-fd_arg(cl_object fd)
-{
-  if (!ECL_FIXNUMP(fd) || ecl_fixnum(fd) < 0 || ecl_fixnum(fd) > 0x7fffffff)
-    FEwrong_type_argument(ecl_make_symbol("FIXNUM", "CL"), fd);
-  return (int)ecl_fixnum(fd);
 }
 
 /* X, a non-negative real, as a double; a type error otherwise.  More than
@@ -107,27 +72,6 @@ static cl_object
 family_keyword(int af)
 {
   return ecl_make_keyword(af == AF_INET6 ? "INET6" : af == AF_UNIX ? "UNIX" : "INET");
-}
-
-/* The octets of V from START to END: *P and *N.  V must be a vector of
-   (unsigned-byte 8) or (signed-byte 8). */
-static void
-octets_arg(cl_object v, cl_object start, cl_object end, unsigned char **p,
-           size_t *n)
-{
-  cl_index a, e;
-  if (!ECL_VECTORP(v) || (ecl_array_elttype(v) != ecl_aet_b8
-                          && ecl_array_elttype(v) != ecl_aet_i8))
-    FEwrong_type_argument(cl_list(2, ecl_make_symbol("VECTOR", "CL"),
-                                  cl_list(2, ecl_make_symbol("UNSIGNED-BYTE", "CL"),
-                                          ecl_make_fixnum(8))), v);
-  a = ecl_to_size(start);
-  e = ecl_to_size(end);
-  if (a > e || e > v->vector.dim)
-    FEerror("Invalid bounds ~D..~D for a vector of length ~D", 3, start, end,
-            ecl_make_fixnum(v->vector.dim));
-  *p = v->vector.self.b8 + a;
-  *n = e - a;
 }
 
 /* "host:port", or "[host]:port" for IPv6, or the path of a Unix socket. */
@@ -298,12 +242,12 @@ l_connect_from(cl_object host, cl_object port, cl_object lhost, cl_object lport,
 {
   cl_object keep, lkeep;
   struct setup s;
-  char *h = cstring_arg(host, &keep);
+  char *h = eclsock_arg_cstring(host, &keep);
   int p = port_arg(port);
   memset(&s, 0, sizeof s);
   s.try = try_connect;
   s.own = own_stream;
-  s.lhost = Null(lhost) ? NULL : cstring_arg(lhost, &lkeep);
+  s.lhost = Null(lhost) ? NULL : eclsock_arg_cstring(lhost, &lkeep);
   s.lport = Null(lport) ? 0 : port_arg(lport);
   s.dl = deadline_arg(timeout);
   s.host = host; s.port = port;
@@ -328,7 +272,7 @@ l_connect_unix(cl_object path, cl_object timeout, cl_object elttype,
 {
   cl_object keep;
   struct setup s;
-  char *p = cstring_arg(path, &keep);
+  char *p = eclsock_arg_cstring(path, &keep);
   memset(&s, 0, sizeof s);
   s.try = try_connect;
   s.own = own_stream;
@@ -358,7 +302,7 @@ l_listen(cl_object host, cl_object port, cl_object backlog)
 {
   cl_object keep;
   struct setup s;
-  char *h = cstring_arg(host, &keep);
+  char *h = eclsock_arg_cstring(host, &keep);
   int p = port_arg(port);
   memset(&s, 0, sizeof s);
   s.try = try_listen;
@@ -374,7 +318,7 @@ l_listen_unix(cl_object path, cl_object backlog)
 {
   cl_object keep;
   struct setup s;
-  char *p = cstring_arg(path, &keep);
+  char *p = eclsock_arg_cstring(path, &keep);
   memset(&s, 0, sizeof s);
   s.try = try_listen;
   s.backlog = ecl_to_int(backlog);
@@ -390,7 +334,7 @@ l_accept(cl_object lfd, cl_object timeout, cl_object elttype,
          cl_object extfmt, cl_object buffered, cl_object host, cl_object port)
 {
   const cl_env_ptr env = ecl_process_env();
-  int l = fd_arg(lfd);
+  int l = eclsock_arg_fd(lfd);
   eclsock_deadline dl = deadline_arg(timeout);
   volatile int fd = -1, code = 0, done = 0, collected = 0;
   cl_object stream = ECL_NIL;
@@ -419,7 +363,7 @@ static cl_object
 l_wrap_fd(cl_object fd, cl_object elttype, cl_object extfmt,
           cl_object buffered, cl_object host, cl_object port)
 {
-  int f = fd_arg(fd);
+  int f = eclsock_arg_fd(fd);
   RETURN1(ecl_process_env(),
           eclsock_stream_make(f, elttype, extfmt, !Null(buffered), host,
                               port, stream_name(f)));
@@ -428,7 +372,7 @@ l_wrap_fd(cl_object fd, cl_object elttype, cl_object extfmt,
 static cl_object
 l_close_fd(cl_object fd)
 {
-  int code = eclsock_os_close(fd_arg(fd));
+  int code = eclsock_os_close(eclsock_arg_fd(fd));
   if (code)
     eclsock_raise("close", code, ECL_NIL, ECL_NIL, ECL_NIL);
   ecl_return1(ecl_process_env(), ECL_NIL);
@@ -438,7 +382,7 @@ l_close_fd(cl_object fd)
 static cl_object
 l_shutdown_fd(cl_object fd, cl_object how)
 {
-  int code = eclsock_os_shutdown(fd_arg(fd), ecl_to_int(how));
+  int code = eclsock_os_shutdown(eclsock_arg_fd(fd), ecl_to_int(how));
   if (code && code != ENOTCONN)
     eclsock_raise("shutdown", code, ECL_NIL, ECL_NIL, ECL_NIL);
   ecl_return1(ecl_process_env(), ECL_NIL);
@@ -466,14 +410,14 @@ static cl_object
 l_local_address(cl_object fd)
 {
   eclsock_addr a;
-  return address_values(eclsock_addr_local(fd_arg(fd), &a), &a, "getsockname");
+  return address_values(eclsock_addr_local(eclsock_arg_fd(fd), &a), &a, "getsockname");
 }
 
 static cl_object
 l_peer_address(cl_object fd)
 {
   eclsock_addr a;
-  return address_values(eclsock_addr_peer(fd_arg(fd), &a), &a, "getpeername");
+  return address_values(eclsock_addr_peer(eclsock_arg_fd(fd), &a), &a, "getpeername");
 }
 
 /* (%address-name numeric-host) -> the host's name, or NIL when the
@@ -483,7 +427,7 @@ l_address_name(cl_object host)
 {
   const cl_env_ptr env = ecl_process_env();
   cl_object keep, out = ECL_NIL;
-  char *h = cstring_arg(host, &keep);
+  char *h = eclsock_arg_cstring(host, &keep);
   struct addrinfo *res = NULL;
   char name[NI_MAXHOST];
   if (!eclsock_addr_parse_numeric(h, &res)) {
@@ -501,7 +445,7 @@ l_resolve(cl_object host)
 {
   const cl_env_ptr env = ecl_process_env();
   cl_object keep, addrs = ECL_NIL, fams = ECL_NIL, canon = ECL_NIL;
-  char *h = cstring_arg(host, &keep);
+  char *h = eclsock_arg_cstring(host, &keep);
   struct addrinfo *res = NULL, *a;
   int r = eclsock_addr_resolve_canon(h, &res);
   if (r)
@@ -616,7 +560,7 @@ l_read_octets(cl_object s, cl_object v, cl_object start,
   size_t n;
   cl_index got;
   check_stream(s);
-  octets_arg(v, start, end, &p, &n);
+  eclsock_arg_octets(v, start, end, &p, &n);
   if (eclsock_stream_fd(s) < 0)
     eclsock_raise("recv", EBADF, ECL_NIL, ECL_NIL, s);
   got = eclsock_stream_read_octets(s, p, n, ecl_to_int(mode));
@@ -672,7 +616,7 @@ l_getsockopt(cl_object fd, cl_object kw)
 {
   const cl_env_ptr env = ecl_process_env();
   const struct eclsock_option *o = option_arg(kw);
-  int f = fd_arg(fd);
+  int f = eclsock_arg_fd(fd);
   union { int i; struct timeval tv; struct linger l; } v;
   socklen_t len = sizeof v;
   cl_object out;
@@ -716,7 +660,7 @@ l_setsockopt(cl_object fd, cl_object kw, cl_object value)
 {
   const cl_env_ptr env = ecl_process_env();
   const struct eclsock_option *o = option_arg(kw);
-  int f = fd_arg(fd);
+  int f = eclsock_arg_fd(fd);
   union { int i; struct timeval tv; struct linger l; } v;
   socklen_t len = sizeof(int);
   int code;
@@ -775,7 +719,7 @@ l_raise(cl_object op, cl_object kw, cl_object message, cl_object host,
     FEerror("ECLSOCK::%RAISE: ~S names no error code", 1, kw);
   if (!Null(message) && !ECL_STRINGP(message))
     FEwrong_type_argument(ecl_make_symbol("STRING", "CL"), message);
-  eclsock_raise_msg(cstring_arg(op, &keep), code, message, host, port, stream);
+  eclsock_raise_msg(eclsock_arg_cstring(op, &keep), code, message, host, port, stream);
 }
 
 /* (%error-name code) -> keyword for an error code (tests, docs) */
@@ -819,7 +763,7 @@ l_datagram(cl_object host, cl_object port, cl_object family, cl_object reuse,
 {
   cl_object keep;
   struct setup s;
-  char *h = cstring_arg(host, &keep);
+  char *h = eclsock_arg_cstring(host, &keep);
   int p = port_arg(port), fam = family_arg(family);
   memset(&s, 0, sizeof s);
   s.try = try_datagram;
@@ -837,7 +781,7 @@ l_datagram_unix(cl_object path)
 {
   cl_object keep;
   struct setup s;
-  char *p = Null(path) ? NULL : cstring_arg(path, &keep);
+  char *p = Null(path) ? NULL : eclsock_arg_cstring(path, &keep);
   memset(&s, 0, sizeof s);
   s.try = try_datagram;
   s.host = path; s.port = ECL_NIL;
@@ -854,15 +798,15 @@ l_send_to(cl_object fd, cl_object v, cl_object start, cl_object end,
           cl_object host, cl_object port)
 {
   const cl_env_ptr env = ecl_process_env();
-  int f = fd_arg(fd), code = 0;
+  int f = eclsock_arg_fd(fd), code = 0;
   unsigned char *p;
   size_t n, sent = 0;
   eclsock_addr to, self;
-  octets_arg(v, start, end, &p, &n);
+  eclsock_arg_octets(v, start, end, &p, &n);
   to.len = 0;
   if (!Null(host)) {
     cl_object keep;
-    char *h = cstring_arg(host, &keep);
+    char *h = eclsock_arg_cstring(host, &keep);
     if ((code = eclsock_addr_local(f, &self)))
       eclsock_raise("getsockname", code, host, port, ECL_NIL);
     if (self.ss.ss_family == AF_UNIX) {
@@ -895,9 +839,9 @@ l_send_to(cl_object fd, cl_object v, cl_object start, cl_object end,
 static cl_object
 l_datagram_connect(cl_object fd, cl_object host, cl_object port)
 {
-  int f = fd_arg(fd), p = port_arg(port), code;
+  int f = eclsock_arg_fd(fd), p = port_arg(port), code;
   cl_object keep;
-  char *h = cstring_arg(host, &keep);
+  char *h = eclsock_arg_cstring(host, &keep);
   struct addrinfo *res = NULL;
   eclsock_addr self;
   if ((code = eclsock_addr_local(f, &self)))
@@ -917,12 +861,12 @@ static cl_object
 l_receive_from(cl_object fd, cl_object v, cl_object start, cl_object end)
 {
   const cl_env_ptr env = ecl_process_env();
-  int f = fd_arg(fd), code, port = 0;
+  int f = eclsock_arg_fd(fd), code, port = 0;
   unsigned char *p;
   size_t n, got = 0;
   eclsock_addr from;
   char host[NI_MAXHOST];
-  octets_arg(v, start, end, &p, &n);
+  eclsock_arg_octets(v, start, end, &p, &n);
   memset(&from, 0, sizeof from);
   code = eclsock_os_recvfrom(f, p, n, &from, &got);
   if (code)
@@ -953,7 +897,7 @@ l_parse_address(cl_object text)
 {
   const cl_env_ptr env = ecl_process_env();
   cl_object keep, out = ECL_NIL;
-  char *t = cstring_arg(text, &keep);
+  char *t = eclsock_arg_cstring(text, &keep);
   struct addrinfo *res = NULL;
   if (eclsock_addr_parse_numeric(t, &res))
     ecl_return1(env, ECL_NIL);
@@ -988,7 +932,7 @@ l_format_inet6(cl_object v, cl_object scope)
   size_t n;
   char host[NI_MAXHOST];
   int port, code;
-  octets_arg(v, ecl_make_fixnum(0), ecl_make_fixnum(16), &p, &n);
+  eclsock_arg_octets(v, ecl_make_fixnum(0), ecl_make_fixnum(16), &p, &n);
   memset(&s6, 0, sizeof s6);
   s6.sin6_family = AF_INET6;
   memcpy(&s6.sin6_addr, p, 16);
@@ -1007,8 +951,8 @@ l_service_port(cl_object name, cl_object proto)
 {
   const cl_env_ptr env = ecl_process_env();
   cl_object keep, keep2;
-  char *n = cstring_arg(name, &keep);
-  char *pr = cstring_arg(proto, &keep2);
+  char *n = eclsock_arg_cstring(name, &keep);
+  char *pr = eclsock_arg_cstring(proto, &keep2);
   int port = 0;
   int r = eclsock_addr_service_port(n, strcmp(pr, "udp") ? SOCK_STREAM : SOCK_DGRAM,
                                     &port);
@@ -1024,7 +968,7 @@ static char *
 opt_cstring(cl_object s, cl_object *keep)
 {
   *keep = ECL_NIL;
-  return Null(s) ? NULL : cstring_arg(s, keep);
+  return Null(s) ? NULL : eclsock_arg_cstring(s, keep);
 }
 
 static int
@@ -1213,7 +1157,7 @@ static cl_object
 l_poller_add(cl_object h, cl_object obj, cl_object kind, cl_object fd,
              cl_object dir, cl_object modify)
 {
-  return eclsock_poller_add(h, obj, (int)ecl_to_fixnum(kind), fd_arg(fd),
+  return eclsock_poller_add(h, obj, (int)ecl_to_fixnum(kind), eclsock_arg_fd(fd),
                             (int)ecl_to_fixnum(dir), !Null(modify));
 }
 
@@ -1221,7 +1165,7 @@ static cl_object
 l_poller_remove(cl_object h, cl_object obj, cl_object kind, cl_object fd)
 {
   return eclsock_poller_remove(h, obj, (int)ecl_to_fixnum(kind),
-                               Null(fd) ? -1 : fd_arg(fd));
+                               Null(fd) ? -1 : eclsock_arg_fd(fd));
 }
 
 static cl_object

@@ -15,6 +15,8 @@
  *   errors.c   error codes -> names and messages; eclsock_raise(), the one
  *              place where an error code becomes a Lisp condition; the
  *              module's symbols (eclsock_sym)
+ *   args.c     Lisp arguments checked and turned into C values (strings
+ *              without NUL, descriptors, octet vectors) for bsd.c and glue.c
  *   tls.c      the transport under the stream's buffers: the plain
  *              descriptor (os.c) or a TLS session (OpenSSL); TLS contexts,
  *              handshakes, certificates
@@ -213,6 +215,13 @@ ECLSOCK_HIDDEN void eclsock_raise_detail(const char *op, int code,
 ECLSOCK_HIDDEN void eclsock_signal_truncation(cl_object stream);
 /* The symbol NAME of the module's own package ECLSOCK. */
 ECLSOCK_HIDDEN cl_object eclsock_sym(const char *name);
+
+/* -- args.c --------------------------------------------------------------- */
+
+ECLSOCK_HIDDEN char *eclsock_arg_cstring(cl_object s, cl_object *keep);
+ECLSOCK_HIDDEN int eclsock_arg_fd(cl_object fd);
+ECLSOCK_HIDDEN void eclsock_arg_octets(cl_object v, cl_object start, cl_object end,
+                                       unsigned char **p, size_t *n);
 
 /* -- tls.c ---------------------------------------------------------------- */
 

@@ -1,0 +1,70 @@
+/* -*- mode: c; c-basic-offset: 2; indent-tabs-mode: nil -*- */
+/*
+ * args.c - Lisp arguments turned into C values for the primitives.
+ *
+ * Owns: the checks every primitive file (glue.c, bsd.c) applies to the Lisp
+ * values it hands to C: strings (no NUL inside: the name checked in Lisp
+ * must be the name used), descriptors, and octet vectors with bounds.  A
+ * bad value is a type error (or a bounds error) before anything is made.
+ * Must not: make system calls or keep state.
+ */
+#include "internal.h"
+
+/* A C string for the Lisp string S; *KEEP holds the Lisp object that owns
+   the characters (keep it alive while the pointer is used).  Every Lisp
+   string that reaches C passes here.  A NUL inside S would end the C
+   string early, so it is a type error (ECLSOCK::C-STRING: a string
+   without NUL). */
+char *
+eclsock_arg_cstring(cl_object s, cl_object *keep)
+{
+  cl_index i, n;
+  if (!ECL_STRINGP(s))
+    FEwrong_type_argument(ecl_make_symbol("STRING", "CL"), s);
+  for (i = 0, n = ecl_length(s); i < n; i++) {
+    if (ecl_char(s, i) == 0)
+      cl_error(9, ecl_make_symbol("SIMPLE-TYPE-ERROR", "CL"),
+               ecl_make_keyword("DATUM"), s,
+               ecl_make_keyword("EXPECTED-TYPE"), eclsock_sym("C-STRING"),
+               ecl_make_keyword("FORMAT-CONTROL"),
+               ecl_make_simple_base_string("The string ~S holds a NUL character "
+                                           "at index ~D: it cannot be passed "
+                                           "to the C library.", -1),
+               ecl_make_keyword("FORMAT-ARGUMENTS"),
+               cl_list(2, s, ecl_make_fixnum(i)));
+  }
+  *keep = ecl_null_terminated_base_string(si_coerce_to_base_string(s));
+  return (char *)(*keep)->base_string.self;
+}
+
+/* A descriptor: a fixnum from 0 to INT_MAX. */
+int
+eclsock_arg_fd(cl_object fd)
+{
+  if (!ECL_FIXNUMP(fd) || ecl_fixnum(fd) < 0 || ecl_fixnum(fd) > 0x7fffffff)
+    FEwrong_type_argument(cl_list(3, ecl_make_symbol("INTEGER", "CL"),
+                                  ecl_make_fixnum(0), ecl_make_fixnum(0x7fffffff)),
+                          fd);
+  return (int)ecl_fixnum(fd);
+}
+
+/* The octets of V from START to END: *P and *N.  V must be a vector of
+   (unsigned-byte 8) or (signed-byte 8). */
+void
+eclsock_arg_octets(cl_object v, cl_object start, cl_object end,
+                   unsigned char **p, size_t *n)
+{
+  cl_index a, e;
+  if (!ECL_VECTORP(v) || (ecl_array_elttype(v) != ecl_aet_b8
+                          && ecl_array_elttype(v) != ecl_aet_i8))
+    FEwrong_type_argument(cl_list(2, ecl_make_symbol("VECTOR", "CL"),
+                                  cl_list(2, ecl_make_symbol("UNSIGNED-BYTE", "CL"),
+                                          ecl_make_fixnum(8))), v);
+  a = ecl_to_size(start);
+  e = ecl_to_size(end);
+  if (a > e || e > v->vector.dim)
+    FEerror("Invalid bounds ~D..~D for a vector of length ~D", 3, start, end,
+            ecl_make_fixnum(v->vector.dim));
+  *p = v->vector.self.b8 + a;
+  *n = e - a;
+}
