@@ -142,7 +142,8 @@ OTHERS the distinct other first lines."
 ;;; The workload
 
 (defun flood-server (name server)
-  (let* ((p (apply #'start-example (getf server :script)
+  (let* ((began (get-internal-real-time))
+         (p (apply #'start-example (getf server :script)
                    (append (list "0") (getf server :args)
                            (list "--max-clients" "32" "--idle" "2"))))
          (idle '()))
@@ -186,8 +187,9 @@ OTHERS the distinct other first lines."
                (is (not exhausted) "no storage exhaustion"))))
       (mapc (lambda (s) (close s :abort t)) idle)
       (let ((code (stop p)))
-        (format t "~&  ~A stopped: ~:[exit code ~A~;SIGTERM ended it~*~]~%"
-                name (member code (quote (15 143))) (if (member code (quote (9 137))) "SIGKILL: SIGTERM did not end it in 5 s" code))))))
+        (format t "~&  ~A stopped: ~:[exit code ~A~;SIGTERM ended it~*~]; ~,1F s in all~%"
+                name (member code (quote (15 143))) (if (member code (quote (9 137))) "SIGKILL: SIGTERM did not end it in 5 s" code)
+                (/ (- (get-internal-real-time) began) internal-time-units-per-second))))))
 
 (defparameter *servers*
   (list (list :name "http-server"
