@@ -1207,6 +1207,20 @@ eclsock_stream_make(int fd, cl_object elttype, cl_object extfmt, int buffered,
   return s;
 }
 
+/* Give S the element type and external format of FROM: the fields ECL's
+   own constructor fills for them (set-element-type and the TLS switch). */
+static void
+copy_encoding(cl_object s, cl_object from)
+{
+  s->stream.object0 = from->stream.object0;
+  s->stream.format = from->stream.format;
+  s->stream.format_table = from->stream.format_table;
+  s->stream.encoder = from->stream.encoder;
+  s->stream.decoder = from->stream.decoder;
+  s->stream.flags = from->stream.flags;
+  s->stream.byte_size = from->stream.byte_size;
+}
+
 /* Change the element type (and external format) of a live stream, as
    CLISP's (setf stream-element-type) does.  Buffered input stays. */
 void
@@ -1222,13 +1236,7 @@ eclsock_stream_set_element_type(cl_object s, cl_object elttype, cl_object extfmt
                                              bs, flags, extfmt);
   si_set_finalizer(t, ECL_NIL);
   *s->stream.ops = *t->stream.ops;
-  s->stream.object0 = t->stream.object0;
-  s->stream.format = t->stream.format;
-  s->stream.format_table = t->stream.format_table;
-  s->stream.encoder = t->stream.encoder;
-  s->stream.decoder = t->stream.decoder;
-  s->stream.flags = t->stream.flags;
-  s->stream.byte_size = t->stream.byte_size;
+  copy_encoding(s, t);
   SB(s)->orig_read_char = NULL;
   SB(s)->orig_write_char = NULL;
   if (flags != ECL_STREAM_BINARY)
@@ -1269,13 +1277,7 @@ eclsock_stream_move_to_tls(cl_object old, eclsock_tls *t)
   b->flush_next = NULL;
   s->stream.buffer = (char *)b;
   s->stream.ops = &b->ops;
-  s->stream.object0 = old->stream.object0;
-  s->stream.format = old->stream.format;
-  s->stream.format_table = old->stream.format_table;
-  s->stream.encoder = old->stream.encoder;
-  s->stream.decoder = old->stream.decoder;
-  s->stream.flags = old->stream.flags;
-  s->stream.byte_size = old->stream.byte_size;
+  copy_encoding(s, old);
   install_ops(s);
   b->tls = t;
   si_set_finalizer(s, finalizer_fn);
