@@ -208,6 +208,36 @@ context already holds it)." name)))
         (setf (gethash new *stream-info*) info))
       new)))
 
+(defun start-tls (socket server context method certificate key certificate-password
+                  verify verify-p max-depth ca-file ca-directory ciphers ciphersuites
+                  crl-check crl-file server-name)
+  "MAKE-SSL-CLIENT-STREAM (SERVER NIL) and MAKE-SSL-SERVER-STREAM (SERVER T)
+with their keywords; VERIFY-P says whether :VERIFY was given.  The TLS context
+is CONTEXT (then the file keywords are an error) or a cached one made from
+the keywords; with CONTEXT, the per-connection keywords apply on top of it."
+  (let* ((ctx (if context
+                  (progn
+                    (no-file-keywords-with-context
+                     `((:certificate . ,certificate) (:key . ,key)
+                       (:certificate-password . ,certificate-password)
+                       (:ca-file . ,ca-file) (:ca-directory . ,ca-directory)
+                       (:crl-check . ,crl-check) (:crl-file . ,crl-file)))
+                    (check-context context server))
+                  (progn
+                    (when (and server (not certificate))
+                      (error 'ssl-configuration-error
+                             :code :tls-config :syscall "SSL_CTX_new"
+                             :message "MAKE-SSL-SERVER-STREAM needs :CERTIFICATE (or :CONTEXT)"))
+                    (ssl-context-pointer
+                     (cached-context server method certificate key certificate-password
+                                     verify max-depth ca-file ca-directory ciphers
+                                     ciphersuites crl-check crl-file server)))))
+         (host (and (not server)
+                    (or (string-arg server-name :server-name) (connected-host socket)))))
+    (switch-stream socket ctx server host (if (and context verify-p) verify :default)
+                   (and context max-depth) (and context method)
+                   (and context ciphers) (and context ciphersuites))))
+
 (defun make-ssl-client-stream (socket &key context method certificate key
                                         certificate-password (verify :required verify-p)
                                         max-depth ca-file ca-directory ciphers
@@ -226,22 +256,9 @@ CONTEXT is an SSL-CONTEXT from MAKE-SSL-CLIENT-CONTEXT; with it, METHOD,
 VERIFY, MAX-DEPTH, CIPHERS and CIPHERSUITES still apply to this connection,
 and the file keywords are an error.  Without it, the other keywords are those
 of MAKE-SSL-CLIENT-CONTEXT."
-  (let* ((ctx (if context
-                  (progn
-                    (no-file-keywords-with-context
-                     `((:certificate . ,certificate) (:key . ,key)
-                       (:certificate-password . ,certificate-password)
-                       (:ca-file . ,ca-file) (:ca-directory . ,ca-directory)
-                       (:crl-check . ,crl-check) (:crl-file . ,crl-file)))
-                    (check-context context nil))
-                  (ssl-context-pointer
-                   (cached-context nil method certificate key certificate-password
-                                   verify max-depth ca-file ca-directory ciphers
-                                   ciphersuites crl-check crl-file nil))))
-         (host (or (string-arg server-name :server-name) (connected-host socket))))
-    (switch-stream socket ctx nil host (if (and context verify-p) verify :default)
-                   (and context max-depth) (and context method)
-                   (and context ciphers) (and context ciphersuites))))
+  (start-tls socket nil context method certificate key certificate-password
+             verify verify-p max-depth ca-file ca-directory ciphers ciphersuites
+             crl-check crl-file server-name))
 
 (defun make-ssl-server-stream (socket &key context certificate key certificate-password
                                         method (verify nil verify-p) max-depth ca-file
@@ -258,27 +275,9 @@ The handshake runs here (bounded by *SSL-HANDSHAKE-TIMEOUT*) and signals
 SSL-HANDSHAKE-ERROR or SSL-VERIFY-ERROR.  CONTEXT, from
 MAKE-SSL-SERVER-CONTEXT, replaces the file keywords; METHOD, VERIFY,
 MAX-DEPTH, CIPHERS and CIPHERSUITES still apply to this connection."
-  (let ((ctx (if context
-                 (progn
-                   (no-file-keywords-with-context
-                    `((:certificate . ,certificate) (:key . ,key)
-                      (:certificate-password . ,certificate-password)
-                      (:ca-file . ,ca-file) (:ca-directory . ,ca-directory)
-                      (:crl-check . ,crl-check) (:crl-file . ,crl-file)))
-                   (check-context context t))
-                 (progn
-                   (unless certificate
-                     (error 'ssl-configuration-error
-                            :code :tls-config :syscall "SSL_CTX_new"
-                            :message "MAKE-SSL-SERVER-STREAM needs :CERTIFICATE (or :CONTEXT)"))
-                   (ssl-context-pointer
-                    (cached-context t method certificate key certificate-password
-                                    verify max-depth ca-file ca-directory ciphers
-                                    ciphersuites crl-check crl-file t))))))
-    (switch-stream socket ctx t nil
-                   (if (and context verify-p) verify :default)
-                   (and context max-depth) (and context method)
-                   (and context ciphers) (and context ciphersuites))))
+  (start-tls socket t context method certificate key certificate-password
+             verify verify-p max-depth ca-file ca-directory ciphers ciphersuites
+             crl-check crl-file nil))
 
 (defun check-ssl-stream (stream who)
   (unless (ssl-stream-p stream)
