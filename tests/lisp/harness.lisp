@@ -1,16 +1,27 @@
 ;;;; harness.lisp - the test harness for ecl-sock's Lisp tests.
 ;;;;
-;;;; Loaded before each test file.  It makes (require :sock) load the
-;;;; build tree's sock.fas ($SOCK_FAS), compiles the test file with
-;;;; COMPILE-FILE (native code) and runs its DEFTESTs in order, each under
-;;;; a watchdog, then prints "N passed, N failed" and exits non-zero when
-;;;; anything failed.
+;;;; Owns: DEFTEST, IS, SIGNALS and running a test file (RUN-TEST-FILE:
+;;;;   COMPILE-FILE to native code, each test under a watchdog, the final
+;;;;   "N passed, N failed" line and the exit status; SKIP-TEST-FILE, 77);
+;;;;   the hooks that make (require :sock), :sock-bsd and :ssl load the
+;;;;   build tree's fas files ($SOCK_FAS, $SOCK_BSD_FAS, $SSL_FAS); the
+;;;;   helpers tests share: threads (SPAWN, JOIN), descriptors
+;;;;   (OPEN-FD-COUNT), octets (RANDOM-OCTETS, CHECKSUM) and child processes
+;;;;   (START-PROGRAM, WAIT-FOR-LINE, FINISH-PROGRAM, START-EXAMPLE).
+;;;; Must not: require :sock itself or hold socket code (it is also loaded,
+;;;;   as source, into the child ECLs tests start, for its hooks); hold
+;;;;   helpers only one test file uses; contact another host.
+;;;;
+;;;; Loaded before each test file (tests/lisp/run-test, tests/soak/run-soak).
 
 (defpackage "HARNESS"
   (:use "CL")
   (:export "DEFTEST" "IS" "SIGNALS" "RUN-TEST-FILE" "*TEST-TIMEOUT*"
            "SPAWN" "JOIN" "OPEN-FD-COUNT" "RANDOM-OCTETS" "CHECKSUM"
-           "SKIP-TEST-FILE"))
+           "SKIP-TEST-FILE"
+           "PROGRAM" "PROGRAM-PROCESS" "PROGRAM-READER" "PROGRAM-OUTPUT"
+           "START-PROGRAM" "WAIT-FOR-LINE" "FINISH-PROGRAM"
+           "EXAMPLE-FILE" "EXAMPLE-COMMAND" "START-EXAMPLE" "*EXAMPLE-TIME-LIMIT*"))
 
 (in-package "HARNESS")
 
@@ -113,6 +124,96 @@ finalizer or another thread may close one at any moment)."
           do (setf a (mod (+ a (aref vector i)) 65521)
                    b (mod (+ b a) 65521)))
     (logior (ash b 16) a)))
+
+;;; ------------------------------------------------------------------
+;;; Child processes
+
+(defstruct program
+  "A child process started by START-PROGRAM and the lines it wrote so far."
+  process (lines '()) (lock (mp:make-lock)) reader)
+
+(defun program-output (p)
+  "P's output lines so far (stdout and stderr), without ECL's \";;; Loading\" notes."
+  (remove-if (lambda (l) (eql 0 (search ";;; Loading" l)))
+             (mp:with-lock ((program-lock p)) (reverse (program-lines p)))))
+
+(defun start-program (command args &key input)
+  "Start COMMAND with ARGS (EXT:RUN-PROGRAM, not waiting); a thread collects
+its output (stdout and stderr) by lines and closes the pipe at its end."
+  (multiple-value-bind (stream status process)
+      (ext:run-program command args :input input :output :stream :error :output :wait nil)
+    (declare (ignore status))
+    (let ((p (make-program :process process)))
+      (setf (program-reader p)
+            (mp:process-run-function
+             "output reader"
+             (lambda ()
+               (ignore-errors
+                (loop for line = (read-line stream nil)
+                      while line
+                      do (mp:with-lock ((program-lock p)) (push line (program-lines p)))))
+               (ignore-errors (close stream)))))
+      p)))
+
+(defun wait-for-line (p text &optional (seconds 20))
+  "The first output line of P containing TEXT, waiting up to SECONDS; NIL if none came."
+  (loop repeat (* seconds 20)
+        do (let ((line (find text (program-output p) :test #'search)))
+             (when line (return line))
+             (sleep 0.05))))
+
+(defun close-process-streams (process)
+  "Close the pipes ECL keeps for PROCESS (else they stay open until GC)."
+  (dolist (f '(ext:external-process-input ext:external-process-output
+               ext:external-process-error-stream))
+    (let ((s (ignore-errors (funcall f process))))
+      (when (streamp s) (ignore-errors (close s))))))
+
+(defun finish-program (p &optional (seconds 30))
+  "Wait up to SECONDS for P to exit by itself: its exit code, or :KILLED
+when it had to be killed (SIGKILL)."
+  (let ((process (program-process p)))
+    (loop repeat (* seconds 20)
+          do (when (eq (ext:external-process-status process) :exited)
+               (mp:process-join (program-reader p))
+               (close-process-streams process)
+               (return-from finish-program
+                 (nth-value 1 (ext:external-process-status process))))
+             (sleep 0.05))
+    (ext:terminate-process process t)
+    (ext:external-process-wait process t)
+    (mp:process-join (program-reader p))
+    (close-process-streams process)
+    :killed))
+
+(defvar *example-time-limit* nil
+  "NIL, or seconds: START-EXAMPLE then runs the example under `timeout -k 5
+N`, so that it ends even if the test process dies (stop it with SIGTERM, which
+`timeout` passes on: a SIGKILL would leave the example running).")
+
+(defun example-file (name)
+  "The path of examples/NAME in the source tree."
+  (format nil "~A/../examples/~A" (or (ext:getenv "TEST_SRCDIR") "tests") name))
+
+(defun example-command (script args)
+  "The command and arguments that run examples/SCRIPT with ARGS as a user
+would (ecl -norc -shell), (require :sock) finding the build tree's sock.fas
+through this file's hooks; under `timeout` when *EXAMPLE-TIME-LIMIT* says so."
+  (let ((ecl (list* (or (ext:getenv "ECL") "ecl") "-norc"
+                    "-load" (format nil "~A/lisp/harness.lisp"
+                                    (or (ext:getenv "TEST_SRCDIR") "tests"))
+                    "-shell" (example-file script) args)))
+    (if *example-time-limit*
+        (values "timeout" (list* "-k" "5" (princ-to-string *example-time-limit*) ecl))
+        (values (first ecl) (rest ecl)))))
+
+(defun start-example (script &rest args)
+  "START-PROGRAM on examples/SCRIPT with ARGS (EXAMPLE-COMMAND)."
+  (multiple-value-bind (command argv) (example-command script args)
+    (start-program command argv)))
+
+;;; ------------------------------------------------------------------
+;;; Running a test file
 
 (defun run-one (name function timeout)
   (let* ((done nil)

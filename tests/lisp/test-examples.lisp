@@ -12,51 +12,8 @@
 ;;; ------------------------------------------------------------------
 ;;; Running programs
 
-(defun srcdir () (or (ext:getenv "TEST_SRCDIR") "tests"))
 (defun builddir () (or (ext:getenv "TEST_BUILDDIR") "/tmp"))
-(defun example (name) (format nil "~A/../examples/~A" (srcdir) name))
 (defun scratch (name) (format nil "~A/examples-scratch/~A" (builddir) name))
-
-(defun example-command (script args)
-  "ECL running SCRIPT as a user would, with (require :sock) finding the
-build tree's sock.fas (the harness file only installs that hook)."
-  (values (or (ext:getenv "ECL") "ecl")
-          (list* "-norc" "-load" (format nil "~A/lisp/harness.lisp" (srcdir))
-                 "-shell" (example script) args)))
-
-(defstruct program process (lines '()) (lock (mp:make-lock)) reader)
-
-(defun program-output (p)
-  "P's output lines so far, without ECL's \";;; Loading\" notes."
-  (remove-if (lambda (l) (eql 0 (search ";;; Loading" l)))
-             (mp:with-lock ((program-lock p)) (reverse (program-lines p)))))
-
-(defun start (command args &key input)
-  "Start COMMAND with ARGS; a thread collects its output (stdout and stderr) by lines."
-  (multiple-value-bind (stream status process)
-      (ext:run-program command args :input input :output :stream :error :output :wait nil)
-    (declare (ignore status))
-    (let ((p (make-program :process process)))
-      (setf (program-reader p)
-            (mp:process-run-function
-             "output reader"
-             (lambda ()
-               (ignore-errors
-                (loop for line = (read-line stream nil)
-                      while line
-                      do (mp:with-lock ((program-lock p)) (push line (program-lines p))))))))
-      p)))
-
-(defun start-example (script &rest args)
-  (multiple-value-bind (command argv) (example-command script args)
-    (start command argv)))
-
-(defun wait-for-line (p text &optional (seconds 20))
-  "The first output line of P containing TEXT, waiting up to SECONDS."
-  (loop repeat (* seconds 20)
-        do (let ((line (find text (program-output p) :test #'search)))
-             (when line (return line))
-             (sleep 0.05))))
 
 (defun listening-port (p)
   "The port in P's \"listening on HOST:PORT\" line."
@@ -65,23 +22,10 @@ build tree's sock.fas (the harness file only installs that hook)."
     (values (parse-integer line :start (1+ (position #\: line :from-end t)))
             line)))
 
-(defun finish (p &optional (seconds 30))
-  "Wait for P to exit by itself; its exit code, or :KILLED when it had to be killed."
-  (let ((process (program-process p)))
-    (loop repeat (* seconds 20)
-          do (when (eq (ext:external-process-status process) :exited)
-               (mp:process-join (program-reader p))
-               (return-from finish (nth-value 1 (ext:external-process-status process))))
-             (sleep 0.05))
-    (ext:terminate-process process t)
-    (ext:external-process-wait process t)
-    (mp:process-join (program-reader p))
-    :killed))
-
 (defun run (command args &key input (seconds 30))
   "Run COMMAND to the end: its output lines and exit code."
-  (let ((p (start command args :input input)))
-    (let ((code (finish p seconds)))
+  (let ((p (start-program command args :input input)))
+    (let ((code (finish-program p seconds)))
       (values (program-output p) code))))
 
 (defun run-example (script &rest args)
@@ -256,7 +200,7 @@ one pointing out at a secret beside the root."
              (is (every (lambda (th) (equal (join th) (list good))) threads)
                  "10 clients at once"))
            (is (= *connections* max) (format nil "~D connections made" *connections*))
-           (is (eql (finish server 60) 0) "the server stopped by itself after --max")
+           (is (eql (finish-program server 60) 0) "the server stopped by itself after --max")
            (let ((log (program-output server)))
              (is (= max (count-if-not (lambda (l) (search "http-server:" l)) log))
                  "one log line per connection")
@@ -270,7 +214,7 @@ one pointing out at a secret beside the root."
              (is (notany (lambda (l) (search "SECRET" l)) log))
              (is (notany (lambda (l) (find-if (lambda (ch) (< (char-code ch) 32)) l)) log)
                  "no control characters reach the log")))
-      (finish server 1))))
+      (finish-program server 1))))
 
 (deftest http-client-failures ()
   ;; nobody listening: a clear message and exit code 1, no backtrace
@@ -318,12 +262,12 @@ one pointing out at a secret beside the root."
                (is (loop for i below 2000
                          always (equal (read-line c) (format nil "line ~D" i))))
                (is (equal (join writer) '(:sent)))))
-           (is (eql (finish server 30) 0) "stopped by itself after 3 connections")
+           (is (eql (finish-program server 30) 0) "stopped by itself after 3 connections")
            (let ((log (program-output server)))
              (is (= 3 (count-if (lambda (l) (search " connected" l)) log)))
              (is (find-if (lambda (l) (search "closed after 2000 lines" l)) log))
              (is (find-if (lambda (l) (search "127.0.0.1:" l)) log))))
-      (finish server 1))))
+      (finish-program server 1))))
 
 ;;; ------------------------------------------------------------------
 ;;; REPL server, with a real CLISP as the client
@@ -376,9 +320,9 @@ one pointing out at a secret beside the root."
              (let ((answer (loop for b = (read-byte held nil)
                                  until (or (null b) (= b 10)) collect b)))
                (is (equal answer (list (char-code #\1))) "the held form completes")))
-           (is (eql (finish server 30) 0) "stopped by itself after 2 connections")
+           (is (eql (finish-program server 30) 0) "stopped by itself after 2 connections")
            (is (= 2 (count-if (lambda (l) (search "connection " l)) (program-output server)))))
-      (finish server 1))))
+      (finish-program server 1))))
 
 ;;; ------------------------------------------------------------------
 ;;; A flood of idle clients (issue 14): the server caps its clients,
@@ -455,4 +399,4 @@ again shortly); how many tries it took, or NIL."
                  (is (eq :running (ext:external-process-status (program-process p)))
                      "the server is still running"))
             (mapc #'close idle)
-            (finish p 1))))))
+            (finish-program p 1))))))

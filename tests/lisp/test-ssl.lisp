@@ -24,56 +24,6 @@
 
 (defun cert (name) (format nil "~A~A" *certs* name))
 
-(defstruct program process (lines '()) (lock (mp:make-lock)) reader)
-
-(defun program-output (p)
-  (mp:with-lock ((program-lock p)) (reverse (program-lines p))))
-
-(defun start (command args &key input)
-  "Start COMMAND with ARGS; a thread collects its output lines."
-  (multiple-value-bind (stream status process)
-      (ext:run-program command args :input input :output :stream :error :output :wait nil)
-    (declare (ignore status))
-    (let ((p (make-program :process process)))
-      (setf (program-reader p)
-            (mp:process-run-function
-             "output reader"
-             (lambda ()
-               (ignore-errors
-                (loop for line = (read-line stream nil)
-                      while line
-                      do (mp:with-lock ((program-lock p)) (push line (program-lines p)))))
-               (close stream))))
-      p)))
-
-(defun wait-for-line (p text &optional (seconds 20))
-  (loop repeat (* seconds 20)
-        do (let ((line (find text (program-output p) :test #'search)))
-             (when line (return line))
-             (sleep 0.05))))
-
-(defun close-process-streams (process)
-  "Close the pipes ECL keeps for PROCESS (else they stay open until GC)."
-  (dolist (f '(ext:external-process-input ext:external-process-output
-               ext:external-process-error-stream))
-    (let ((s (ignore-errors (funcall f process))))
-      (when (streamp s) (ignore-errors (close s))))))
-
-(defun finish (p &optional (seconds 30))
-  "Wait for P to exit; its exit code, or :KILLED."
-  (let ((process (program-process p)))
-    (loop repeat (* seconds 20)
-          do (when (eq (ext:external-process-status process) :exited)
-               (mp:process-join (program-reader p))
-               (close-process-streams process)
-               (return-from finish (nth-value 1 (ext:external-process-status process))))
-             (sleep 0.05))
-    (ext:terminate-process process t)
-    (ext:external-process-wait process t)
-    (mp:process-join (program-reader p))
-    (close-process-streams process)
-    :killed))
-
 (defun peer-port (p marker)
   "The port in P's first line containing MARKER (\"PORT 123\", \"ACCEPT h:123\")."
   (let ((line (wait-for-line p marker)))
@@ -82,7 +32,7 @@
                                                 line :from-end t)))))
 
 (defun python-peer (&rest args)
-  (start "python3" (list* (format nil "~A/tls/peer.py" *tests-dir*) args)))
+  (start-program "python3" (list* (format nil "~A/tls/peer.py" *tests-dir*) args)))
 
 (defun shell (command)
   (multiple-value-bind (s code) (ext:run-program "/bin/sh" (list "-c" command)
@@ -186,7 +136,7 @@ when the TLS switch failed."
       (shell (format nil "head -c ~D /dev/urandom > '~A'" +bulk+ big)))
     (without-leaks (:settle 0.1)
       (dolist (file '("hello.txt" "big.bin"))
-        (let* ((p (start "/bin/sh" (list "-c" (format nil "cd '~A' && exec openssl s_server -accept 127.0.0.1:0 -naccept 1 -WWW -cert '~A' -key '~A'"
+        (let* ((p (start-program "/bin/sh" (list "-c" (format nil "cd '~A' && exec openssl s_server -accept 127.0.0.1:0 -naccept 1 -WWW -cert '~A' -key '~A'"
                                                       dir (cert "server.pem") (cert "server.key")))))
                (port (peer-port p "ACCEPT"))
                (s (socket-connect port "localhost" :element-type :default :timeout 10))
@@ -206,7 +156,7 @@ when the TLS switch failed."
                        (is (equalp got (read-file-octets big)) "64 MiB byte-exact")
                        (is (null (read-byte tls nil))))))
             (close tls))
-          (is (eql 0 (finish p))))))))
+          (is (eql 0 (finish-program p))))))))
 
 ;;; ------------------------------------------------------------------
 ;;; Client against Python's ssl module
@@ -229,7 +179,7 @@ when the TLS switch failed."
              (finish-output tls)
              (is (null (read-line tls nil))))
         (close tls))
-      (is (eql 0 (finish p))))))
+      (is (eql 0 (finish-program p))))))
 
 (deftest client-vs-python-bulk-both-ways ()
   ;; 64 MiB to an echoing peer from one thread while another reads it back
@@ -257,7 +207,7 @@ when the TLS switch failed."
              (is (equalp got data) "64 MiB echoed byte-exact")
              (is (not truncated) "the peer sent close_notify: no truncation"))
         (close tls))
-      (is (eql 0 (finish p))))))
+      (is (eql 0 (finish-program p))))))
 
 ;;; ------------------------------------------------------------------
 ;;; Server against openssl s_client and Python
@@ -266,11 +216,11 @@ when the TLS switch failed."
   (without-leaks (:settle 0.1)
     (multiple-value-bind (port thread)
         (tls-server #'answer-line :certificate (cert "server.pem") :key (cert "server.key"))
-      (let ((p (start "/bin/sh"
+      (let ((p (start-program "/bin/sh"
                       (list "-c" (format nil "echo hello | exec openssl s_client -connect 127.0.0.1:~D -servername localhost -CAfile '~A' -verify_return_error -quiet -ign_eof"
                                          port (cert "ca.pem"))))))
         (is (wait-for-line p "you said: hello"))
-        (finish p)
+        (finish-program p)
         (is (equal (join thread) '("hello")))))))
 
 (deftest server-vs-python-client-certificates ()
@@ -289,7 +239,7 @@ when the TLS switch failed."
       (let ((p (python-peer "client" "lines" "--port" (princ-to-string port) "--ca" (cert "ca.pem")
                             "--cert" (cert "client.pem") "--key" (cert "client.key"))))
         (is (wait-for-line p "GOT you said: hello"))
-        (finish p)
+        (finish-program p)
         (is (equal (join thread) '(("hello" "test client" t 0))))))
     (dolist (client '(nil "rogue-client"))
       (multiple-value-bind (port thread)
@@ -299,7 +249,7 @@ when the TLS switch failed."
                         "--ca" (cert "ca.pem")
                         (and client (list "--cert" (cert (format nil "~A.pem" client))
                                           "--key" (cert (format nil "~A.key" client)))))))
-          (finish p)
+          (finish-program p)
           (let ((r (first (join thread))))
             (is (eq (first r) :ssl) (format nil "client ~A refused: ~S ~S" client r
                                             (program-output p)))
@@ -605,7 +555,7 @@ reset when ABORTIVE)."
                     :certificate (cert "server.pem") :key (cert "server.key"))
       (let ((p (python-peer "client" "lines" "--port" (princ-to-string port) "--ca" (cert "ca.pem"))))
         (is (wait-for-line p "GOT you said: hello"))
-        (finish p)
+        (finish-program p)
         (is (wait-for-line p "EOF 0" 1) (format nil "clean EOF: ~S" (program-output p))))
       (is (equal (join thread) '(:closed))))))
 

@@ -29,38 +29,12 @@
 (defparameter *waves* 4)
 (defparameter *tries* 60 "Tries of a normal client during the flood (each bounded by 2 + 2 s).")
 
-(defun srcdir () (or (ext:getenv "TEST_SRCDIR") "tests"))
-(defun example (name) (format nil "~A/../examples/~A" (srcdir) name))
-
 ;;; ------------------------------------------------------------------
 ;;; The server, a child process
 
-(defstruct program process (lines '()) (lock (mp:make-lock)) reader)
-
-(defun program-output (p)
-  (mp:with-lock ((program-lock p)) (reverse (program-lines p))))
-
-(defun start-example (script &rest args)
-  "Run examples/SCRIPT with ARGS under `timeout -k 5 600`, as ecl -norc -shell
-does, (require :sock) finding the build tree's sock.fas through the harness
-hook; a thread collects its output lines (stdout and stderr)."
-  (multiple-value-bind (stream status process)
-      (ext:run-program "timeout"
-                       (list* "-k" "5" "600" (or (ext:getenv "ECL") "ecl") "-norc"
-                              "-load" (format nil "~A/lisp/harness.lisp" (srcdir))
-                              "-shell" (example script) args)
-                       :input nil :output :stream :error :output :wait nil)
-    (declare (ignore status))
-    (let ((p (make-program :process process)))
-      (setf (program-reader p)
-            (mp:process-run-function
-             "output reader"
-             (lambda ()
-               (ignore-errors
-                (loop for line = (read-line stream nil)
-                      while line
-                      do (mp:with-lock ((program-lock p)) (push line (program-lines p))))))))
-      p)))
+;; START-EXAMPLE (the harness's) runs each server under `timeout -k 5 600`,
+;; so that it ends even if this process dies; STOP relies on it.
+(setf *example-time-limit* 600)
 
 (defun listening-port (p)
   "The port at the end of P's first line that says \"listening\"."
@@ -194,7 +168,7 @@ OTHERS the distinct other first lines."
 (defparameter *servers*
   (list (list :name "http-server"
               :script "http-server.lisp"
-              :args (list (namestring (truename (example "www/"))))
+              :args (list (namestring (truename (example-file "www/"))))
               :request (format nil "GET /hello.txt~C~C" #\Return #\Linefeed)
               :answer "Hello from ecl-sock."
               :busy "503 Service Unavailable")
