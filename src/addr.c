@@ -10,6 +10,7 @@
  */
 #include "internal.h"
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,6 +187,23 @@ eclsock_addr_numeric(const struct sockaddr *sa, socklen_t len, char *host,
     host[n] = 0;
     *port = 0;
     return 0;
+  }
+  /* The common cases without getnameinfo (which prints the port into SERV
+     for us to parse back): inet_ntop writes the same text.  An IPv6
+     address with a scope ("fe80::1%eth0") and a HOST too short for the
+     text still go through getnameinfo. */
+  if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    if (inet_ntop(AF_INET, &in->sin_addr, host, hostlen)) {
+      *port = ntohs(in->sin_port);
+      return 0;
+    }
+  } else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    if (in6->sin6_scope_id == 0 && inet_ntop(AF_INET6, &in6->sin6_addr, host, hostlen)) {
+      *port = ntohs(in6->sin6_port);
+      return 0;
+    }
   }
   r = getnameinfo(sa, len, host, hostlen, serv, sizeof serv,
                   NI_NUMERICHOST | NI_NUMERICSERV);

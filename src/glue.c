@@ -74,36 +74,61 @@ family_keyword(int af)
   return ecl_make_keyword(af == AF_INET6 ? "INET6" : af == AF_UNIX ? "UNIX" : "INET");
 }
 
-/* "host:port", or "[host]:port" for IPv6, or the path of a Unix socket. */
+/* Append S to the text at *P, which must stay below END (room for the
+   final NUL is kept); cut when full. */
 static void
-format_addr(const eclsock_addr *a, char *buf, size_t len)
+put_text(char **p, char *end, const char *s)
+{
+  while (*s && *p < end - 1)
+    *(*p)++ = *s++;
+  **p = 0;
+}
+
+/* Append the decimal digits of N (0..65535: a port) to *P. */
+static void
+put_port(char **p, char *end, int n)
+{
+  char digits[8], *d = digits + sizeof digits;
+  *--d = 0;
+  do { *--d = (char)('0' + n % 10); n /= 10; } while (n > 0 && d > digits);
+  put_text(p, end, d);
+}
+
+/* Append "host:port", or "[host]:port" for IPv6, or the path of a Unix
+   socket, or "?" when A has no text form.  Stream names are made for every
+   connection, so no printf. */
+static void
+put_addr(char **p, char *end, const eclsock_addr *a)
 {
   char host[NI_MAXHOST];
   int port;
   if (eclsock_addr_numeric((const struct sockaddr *)&a->ss, a->len, host,
                            sizeof host, &port)) {
-    snprintf(buf, len, "?");
+    put_text(p, end, "?");
   } else if (a->ss.ss_family == AF_UNIX) {
-    snprintf(buf, len, "%s", host[0] ? host : "(unnamed)");
-  } else if (a->ss.ss_family == AF_INET6) {
-    snprintf(buf, len, "[%s]:%d", host, port);
+    put_text(p, end, host[0] ? host : "(unnamed)");
   } else {
-    snprintf(buf, len, "%s:%d", host, port);
+    int v6 = a->ss.ss_family == AF_INET6;
+    put_text(p, end, v6 ? "[" : "");
+    put_text(p, end, host);
+    put_text(p, end, v6 ? "]:" : ":");
+    put_port(p, end, port);
   }
 }
 
-/* The name of the stream over FD: "local -> peer". */
+/* The name of the stream over FD: "socket LOCAL -> PEER". */
 static cl_object
 stream_name(int fd)
 {
   eclsock_addr a;
-  char local[NI_MAXHOST + 16], peer[NI_MAXHOST + 16], name[2 * NI_MAXHOST + 48];
-  if (eclsock_addr_local(fd, &a)) strcpy(local, "?");
-  else format_addr(&a, local, sizeof local);
-  if (eclsock_addr_peer(fd, &a)) strcpy(peer, "?");
-  else format_addr(&a, peer, sizeof peer);
-  snprintf(name, sizeof name, "socket %s -> %s", local, peer);
-  return ecl_make_simple_base_string(name, -1);
+  char name[2 * NI_MAXHOST + 48], *p = name, *end = name + sizeof name;
+  put_text(&p, end, "socket ");
+  if (eclsock_addr_local(fd, &a)) put_text(&p, end, "?");
+  else put_addr(&p, end, &a);
+  put_text(&p, end, " -> ");
+  if (eclsock_addr_peer(fd, &a)) put_text(&p, end, "?");
+  else put_addr(&p, end, &a);
+  return ecl_make_simple_base_string(name, p - name);
 }
 
 /* -- Making sockets ----------------------------------------------------- */

@@ -145,6 +145,14 @@ START_TEST(test_numeric_v4_v6)
   ck_assert_int_eq(eclsock_addr_numeric((struct sockaddr *)&s6, sizeof s6, host,
                                         sizeof host, &port), 0);
   ck_assert_str_eq(host, "::ffff:192.0.2.7");
+  /* a link-local address keeps its scope ("%lo" or "%1", by the system) */
+  ck_assert_int_eq(inet_pton(AF_INET6, "fe80::1", &s6.sin6_addr), 1);
+  s6.sin6_scope_id = 1;
+  s6.sin6_port = htons(7);
+  ck_assert_int_eq(eclsock_addr_numeric((struct sockaddr *)&s6, sizeof s6, host,
+                                        sizeof host, &port), 0);
+  ck_assert_msg(strncmp(host, "fe80::1%", 8) == 0 && host[8], "scoped: %s", host);
+  ck_assert_int_eq(port, 7);
   /* no room for the text: the resolver's overflow code */
   ck_assert_int_eq(eclsock_addr_numeric((struct sockaddr *)&s4, sizeof s4, host,
                                         4, &port), ECLSOCK_EAI(EAI_OVERFLOW));
