@@ -545,7 +545,9 @@ non-blocking (or DONTWAIT) and nothing is there."))
     (unless (typep length '(integer 0 #.array-dimension-limit))
       (error 'type-error :datum length :expected-type '(integer 0)))
     (unless (and (arrayp buffer) (<= length (length buffer))
-                 (or (stringp buffer) (subtypep (array-element-type buffer) 'integer)))
+                 (or (stringp buffer)
+                     (typep buffer '(array (unsigned-byte 8) (*))) ; no SUBTYPEP: per call
+                     (subtypep (array-element-type buffer) 'integer)))
       (error 'type-error :datum buffer
                          :expected-type `(or string (vector integer)) ))
     (let* ((octets (if (typep buffer '(simple-array (unsigned-byte 8) (*)))
@@ -632,15 +634,8 @@ now on; SOCKET-CLOSE closes the stream."))
       (error 'type-error :datum buffering :expected-type '(member :none :line :full)))
     (let* ((fd (open-fd socket "socket-make-stream"))
            (bivalent (eq element-type :default))
-           (et (eclsock::normalize-element-type
-                (cond (bivalent 'character)
-                      ;; named types such as FLEXI-STREAMS:OCTET
-                      ((and (subtypep element-type '(unsigned-byte 8))
-                            (subtypep '(unsigned-byte 8) element-type))
-                       '(unsigned-byte 8))
-                      ((and (not (keywordp element-type)) (subtypep element-type 'character))
-                       'character)
-                      (t element-type))))
+           ;; named types such as FLEXI-STREAMS:OCTET resolve there too
+           (et (eclsock::normalize-element-type (if bivalent 'character element-type)))
            (ef (eclsock::normalize-external-format external-format)))
       (when timeout
         (unless (typep timeout '(real 0))
