@@ -329,23 +329,22 @@ its name and alias: 3 values.  Signals UNKNOWN-PROTOCOL when unknown."
   (:documentation "The C view of ADDRESS (a list: address and port, or a path)
 for SOCKET: (values family address port)."))
 
-(defmethod socket-address-args ((socket inet-socket) address who)
+(defun ip-address-args (address who class family n)
+  "ADDRESS, (octets port) for a socket of CLASS (named in the error), as
+\(values FAMILY octet-vector port); the address has N octets."
   (unless (= (length address) 2)
-    (error "~A of an INET-SOCKET takes an address (4 octets) and a port; got ~S"
-           who address))
+    (error "~A of an ~A takes an address (~D octets) and a port; got ~S"
+           who class n address))
   (destructuring-bind (host port) address
     (unless (typep port '(integer 0 65535))
       (error 'type-error :datum port :expected-type '(integer 0 65535)))
-    (values 2 (octets host 4 who) port)))
+    (values family (octets host n who) port)))
+
+(defmethod socket-address-args ((socket inet-socket) address who)
+  (ip-address-args address who "INET-SOCKET" 2 4))
 
 (defmethod socket-address-args ((socket inet6-socket) address who)
-  (unless (= (length address) 2)
-    (error "~A of an INET6-SOCKET takes an address (16 octets) and a port; got ~S"
-           who address))
-  (destructuring-bind (host port) address
-    (unless (typep port '(integer 0 65535))
-      (error 'type-error :datum port :expected-type '(integer 0 65535)))
-    (values 10 (octets host 16 who) port)))
+  (ip-address-args address who "INET6-SOCKET" 10 16))
 
 (defmethod socket-address-args ((socket local-socket) address who)
   (declare (ignorable who))
