@@ -33,7 +33,7 @@ LISP_TESTS = tests/lisp/test-clisp.lisp tests/lisp/test-robust.lisp \
 	tests/lisp/test-fidelity.lisp tests/lisp/test-ssl.lisp \
 	tests/lisp/test-hostile.lisp tests/lisp/test-poller.lisp
 TESTS += $(LISP_TESTS)
-EXTRA_DIST += $(LISP_TESTS) tests/lisp/allegro-program.lisp \
+EXTRA_DIST += $(LISP_TESTS) tests/lisp/pairs.lisp tests/lisp/allegro-program.lisp \
 	tests/lisp/allegro-peer.lisp tests/tls/make-certs.sh tests/tls/peer.py
 
 ## ---- Check suites for the C layer, one per C file of src/ ---------------

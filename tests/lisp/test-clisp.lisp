@@ -16,26 +16,8 @@
 ;;; ------------------------------------------------------------------
 ;;; Helpers
 
-(defmacro with-server ((var &rest args) &body body)
-  "BODY with VAR bound to (SOCKET-SERVER ,@ARGS), closed afterwards."
-  `(let ((,var (socket-server ,@args)))
-     (unwind-protect (progn ,@body)
-       (socket-server-close ,var))))
-
-(defmacro with-pair ((client server &key (host "127.0.0.1") connect accept (srv (gensym "SRV")))
-                     &body body)
-  "BODY with CLIENT connected to SERVER (the accepted end) over HOST.
-CONNECT and ACCEPT are extra keyword arguments for each side; SRV names the
-listening server, which stays open during BODY."
-  `(with-server (,srv 0 :interface ,host)
-     (let ((,client nil) (,server nil))
-       (unwind-protect
-            (progn
-              (setf ,client (socket-connect (socket-server-port ,srv) ,host ,@connect)
-                    ,server (socket-accept ,srv :timeout 5 ,@accept))
-              ,@body)
-         (when ,client (close ,client))
-         (when ,server (close ,server))))))
+(eval-when (:compile-toplevel)     ; WITH-SERVER, WITH-PAIR (expanded here)
+  (load (merge-pathnames "pairs.lisp" *compile-file-truename*) :verbose nil))
 
 (defun seconds-since (t0)
   (/ (- (get-internal-real-time) t0) internal-time-units-per-second 1.0))

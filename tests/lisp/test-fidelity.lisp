@@ -20,23 +20,8 @@
 ;;; ------------------------------------------------------------------
 ;;; Helpers
 
-(defmacro with-server ((var &rest args) &body body)
-  `(let ((,var (socket-server ,@args)))
-     (unwind-protect (progn ,@body)
-       (socket-server-close ,var))))
-
-(defmacro with-pair ((client server &key connect accept) &body body)
-  "BODY with CLIENT connected over 127.0.0.1 to SERVER, the accepted end."
-  (let ((srv (gensym "SRV")))
-    `(with-server (,srv 0 :interface "127.0.0.1")
-       (let ((,client nil) (,server nil))
-         (unwind-protect
-              (progn
-                (setf ,client (socket-connect (socket-server-port ,srv) "127.0.0.1" ,@connect)
-                      ,server (socket-accept ,srv :timeout 5 ,@accept))
-                ,@body)
-           (when ,client (close ,client))
-           (when ,server (close ,server)))))))
+(eval-when (:compile-toplevel)     ; WITH-SERVER, WITH-PAIR (expanded here)
+  (load (merge-pathnames "pairs.lisp" *compile-file-truename*) :verbose nil))
 
 (defun fd-count ()
   (loop repeat 20

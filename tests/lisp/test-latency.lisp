@@ -22,19 +22,8 @@
 ;;; ------------------------------------------------------------------
 ;;; Helpers
 
-(defmacro with-pair ((client server &key connect accept) &body body)
-  "BODY with CLIENT connected to SERVER (the accepted end) over 127.0.0.1."
-  (let ((srv (gensym "SRV")))
-    `(let ((,srv (socket-server 0 :interface "127.0.0.1"))
-           (,client nil) (,server nil))
-       (unwind-protect
-            (progn
-              (setf ,client (socket-connect (socket-server-port ,srv) "127.0.0.1" ,@connect)
-                    ,server (socket-accept ,srv :timeout 5 ,@accept))
-              ,@body)
-         (when ,client (close ,client))
-         (when ,server (close ,server))
-         (socket-server-close ,srv)))))
+(eval-when (:compile-toplevel)     ; WITH-SERVER, WITH-PAIR (expanded here)
+  (load (merge-pathnames "pairs.lisp" *compile-file-truename*) :verbose nil))
 
 (defun seconds-since (t0)
   (/ (- (get-internal-real-time) t0) internal-time-units-per-second 1.0))
