@@ -1,6 +1,7 @@
 #!/bin/sh
 # layers.sh - which src/*.c file calls functions of which other, read off
-# the compiled objects with nm, and whether every call goes down the layer
+# the compiled objects with nm (every global symbol one of them defines,
+# not only eclsock_* ones), and whether every call goes down the layer
 # order that src/internal.h lists.  Prints one line per file
 # ("glue: addr errors os ...") and exits 1 when a file calls one listed
 # after it.  Run from the build tree after make: sh scripts/layers.sh
@@ -8,7 +9,7 @@
 set -e
 srcdir=${srcdir:-$(dirname "$0")/..}
 objdir=${OBJDIR:-.}
-order="timeout os addr options errors args tls stream status poller bsd glue api"
+order="timeout os addr options errors args tls eclcompat life marks flush stream status poller bsd glue api"
 obj() {  # the object of source file $1
   for o in "$objdir/src/.libs/libeclsock_core_la-$1.o" "$objdir/src/libeclsock_core_la-$1.o" \
            "$objdir/src/.libs/$1.o" "$objdir/src/$1.o"; do
@@ -27,11 +28,11 @@ done
 tmp=${TMPDIR:-/tmp}/layers.$$
 trap 'rm -f "$tmp"' EXIT
 for f in $order; do
-  nm -g --defined-only "$(obj "$f")" | awk -v f="$f" '$3 ~ /^eclsock_/ {print $3, f}'
+  nm -g --defined-only "$(obj "$f")" | awk -v f="$f" 'NF == 3 {print $3, f}'
 done > "$tmp"
 bad=0
 for f in $order; do
-  calls=$(nm -u "$(obj "$f")" | awk '{print $2}' | grep '^eclsock_' | while read -r sym; do
+  calls=$(nm -u "$(obj "$f")" | awk '{print $2}' | while read -r sym; do
             awk -v s="$sym" '$1 == s {print $2}' "$tmp"; done | sort -u | tr '\n' ' ')
   echo "$f: ${calls:-(nothing of ours)}"
   r=$(rank "$f")

@@ -20,7 +20,13 @@
  *   tls.c      the transport under the stream's buffers: the plain
  *              descriptor (os.c) or a TLS session (OpenSSL); TLS contexts,
  *              handshakes, certificates
- *   stream.c   the buffered socket stream (a real ECL stream)
+ *   eclcompat.c  every use of ECL's internals (the fd stream constructor,
+ *              the dispatch table, generic close, the flush call sites)
+ *   life.c     a socket stream's lifetime: states, threads inside, release
+ *   marks.c    readiness marks for the poller and socket-status's set
+ *   flush.c    the output flusher (held output, stalled peers)
+ *   stream.c   the buffered socket stream (a real ECL stream); the last
+ *              four and stream.c share src/stream-private.h
  *   status.c   socket-status / socket-wait over many objects with poll
  *   poller.c   the poller: kept registrations, one epoll_wait per wait,
  *              cost by ready objects (poll(2) fallback without epoll)
@@ -78,6 +84,8 @@ ECLSOCK_HIDDEN eclsock_deadline eclsock_tm_deadline(double seconds);
 ECLSOCK_HIDDEN int eclsock_tm_poll(struct pollfd *fds, nfds_t n,
                                    eclsock_deadline dl, int *nready);
 ECLSOCK_HIDDEN int eclsock_tm_wait(int fd, short events, eclsock_deadline dl);
+ECLSOCK_HIDDEN int eclsock_tm_wait_plain(int epfd, struct pollfd *fds, nfds_t n,
+                                        uint64_t *data, int max, eclsock_deadline dl);
 /* At most this many events per epoll_wait (the poller's batch). */
 #define ECLSOCK_EPOLL_MAX 256
 ECLSOCK_HIDDEN int eclsock_tm_epoll_wait(int epfd, uint64_t *data, short *revents,
@@ -104,7 +112,10 @@ ECLSOCK_HIDDEN int eclsock_os_setsockopt(int fd, int level, int name,
 ECLSOCK_HIDDEN int eclsock_os_setflag(int fd, int level, int name, int on);
 ECLSOCK_HIDDEN int eclsock_os_socket_kind(int fd, int *type, int *listening);
 ECLSOCK_HIDDEN int eclsock_os_accept(int lfd, volatile int *fd, eclsock_deadline dl);
-ECLSOCK_HIDDEN int eclsock_os_send_all(int fd, const unsigned char *p, size_t n);
+ECLSOCK_HIDDEN int eclsock_os_send_all(int fd, const unsigned char *p, size_t n,
+                                       size_t *sent);
+ECLSOCK_HIDDEN eclsock_deadline eclsock_os_sock_deadline(int fd, int opt);
+ECLSOCK_HIDDEN int eclsock_os_epoll_arm_out(int epfd, int fd, uint64_t data, int add);
 ECLSOCK_HIDDEN int eclsock_os_send_nowait(int fd, const unsigned char *p, size_t n,
                                           size_t *sent);
 ECLSOCK_HIDDEN int eclsock_os_recv(int fd, unsigned char *p, size_t n,
@@ -236,7 +247,8 @@ typedef struct eclsock_tls eclsock_tls;
    hold a lock with interrupts disabled); the others defer interrupts
    around each library call and let them run during waits. */
 ECLSOCK_HIDDEN int eclsock_tp_send_all(eclsock_tls *t, int fd,
-                                       const unsigned char *p, size_t n);
+                                       const unsigned char *p, size_t n,
+                                       size_t *sent);
 ECLSOCK_HIDDEN int eclsock_tp_send_nowait(eclsock_tls *t, int fd,
                                           const unsigned char *p, size_t n,
                                           size_t *sent);
@@ -294,6 +306,63 @@ ECLSOCK_HIDDEN long eclsock_tls_live_sessions(void);
 ECLSOCK_HIDDEN long eclsock_tls_live_contexts(void);
 ECLSOCK_HIDDEN int eclsock_tls_available(void);
 
+/* -- eclcompat.c ---------------------------------------------------------- */
+
+/* The kinds of call site of a stream's force_output (eclcompat.c). */
+enum { ECLSOCK_SITE_HARD = 0, ECLSOCK_SITE_SOFT = 1, ECLSOCK_SITE_NEWLINE = 2 };
+ECLSOCK_HIDDEN void eclsock_ecl_init(void);
+ECLSOCK_HIDDEN cl_object eclsock_ecl_fd_stream(cl_object name, int fd,
+                                               cl_fixnum byte_size, int flags,
+                                               cl_object extfmt);
+ECLSOCK_HIDDEN void eclsock_ecl_own_ops(cl_object s, struct ecl_file_ops *ops);
+ECLSOCK_HIDDEN void eclsock_ecl_retype(cl_object s, cl_fixnum byte_size, int flags,
+                                       cl_object extfmt);
+ECLSOCK_HIDDEN void eclsock_ecl_copy_encoding(cl_object s, cl_object from);
+ECLSOCK_HIDDEN cl_object eclsock_ecl_generic_close(cl_object s);
+ECLSOCK_HIDDEN int eclsock_ecl_flush_site(const void *return_address);
+
+/* -- life.c, marks.c, flush.c (struct sockbuf: stream-private.h) ------------ */
+
+struct sockbuf;
+ECLSOCK_HIDDEN void eclsock_life_init(struct sockbuf *b);
+ECLSOCK_HIDDEN void eclsock_life_leave(struct sockbuf *b);
+ECLSOCK_HIDDEN int eclsock_life_begin_close(struct sockbuf *b);
+ECLSOCK_HIDDEN int eclsock_life_others(struct sockbuf *b);
+ECLSOCK_HIDDEN void eclsock_life_woke(struct sockbuf *b);
+ECLSOCK_HIDDEN void eclsock_life_end_close(struct sockbuf *b);
+ECLSOCK_HIDDEN void eclsock_life_abandon(struct sockbuf *b);
+
+ECLSOCK_HIDDEN void eclsock_marks_note(struct sockbuf *b);
+ECLSOCK_HIDDEN void eclsock_marks_drop(struct sockbuf *b);
+ECLSOCK_HIDDEN int eclsock_marks_watched(struct sockbuf *b);
+/* A poller's view into the streams registered with it (poller.c owns it).
+   The stream layer only notes, under LOCK, the registration slot of a
+   stream whose read left octets in its buffer (IN), whose write left
+   output pending (OUT), or that was closed while registered (CLOSED); so
+   a wait looks at those streams only, never at every registered one.
+   Each set holds a slot at most once and has room for every slot (CAP). */
+struct eclsock_slotset { int *v; size_t n; };
+struct eclsock_watch {
+  pthread_mutex_t lock;
+  int epfd;                         /* the stream's close deregisters; -1: poll */
+  size_t cap;
+  struct eclsock_slotset in, out, closed;
+};
+ECLSOCK_HIDDEN int eclsock_marks_watch(cl_object x, struct eclsock_watch *w, int slot);
+ECLSOCK_HIDDEN void eclsock_marks_unwatch(cl_object x);
+ECLSOCK_HIDDEN struct eclsock_watch *eclsock_marks_watcher(cl_object x, int *slot);
+ECLSOCK_HIDDEN void eclsock_marks_unmark(cl_object x, int *in, int *out);
+ECLSOCK_HIDDEN void eclsock_marks_renote(cl_object x);
+ECLSOCK_HIDDEN uint64_t eclsock_marks_status_token(cl_object x, uint64_t token);
+ECLSOCK_HIDDEN int eclsock_marks_sset_acquire(int *fresh);
+ECLSOCK_HIDDEN int eclsock_marks_sset_release(void);
+ECLSOCK_HIDDEN void eclsock_marks_sset_close(int fd);
+
+ECLSOCK_HIDDEN int eclsock_flush_send_pending(struct sockbuf *b);
+ECLSOCK_HIDDEN int eclsock_flush_hold(struct sockbuf *b);
+ECLSOCK_HIDDEN void eclsock_flush_unlist(struct sockbuf *b);
+ECLSOCK_HIDDEN void eclsock_flush_init(void);
+
 /* -- stream.c ------------------------------------------------------------- */
 
 ECLSOCK_HIDDEN void eclsock_stream_init(void);
@@ -326,28 +395,6 @@ ECLSOCK_HIDDEN cl_object eclsock_stream_move_to_tls(cl_object old, eclsock_tls *
 ECLSOCK_HIDDEN eclsock_tls *eclsock_stream_tls(cl_object x);
 ECLSOCK_HIDDEN void eclsock_stream_restrict(cl_object x, int input, int output);
 
-/* A poller's view into the streams registered with it (poller.c owns it).
-   The stream layer only notes, under LOCK, the registration slot of a
-   stream whose read left octets in its buffer (IN), whose write left
-   output pending (OUT), or that was closed while registered (CLOSED); so
-   a wait looks at those streams only, never at every registered one.
-   Each set holds a slot at most once and has room for every slot (CAP). */
-struct eclsock_slotset { int *v; size_t n; };
-struct eclsock_watch {
-  pthread_mutex_t lock;
-  int epfd;                         /* the stream's close deregisters; -1: poll */
-  size_t cap;
-  struct eclsock_slotset in, out, closed;
-};
-ECLSOCK_HIDDEN int eclsock_stream_watch(cl_object x, struct eclsock_watch *w, int slot);
-ECLSOCK_HIDDEN void eclsock_stream_unwatch(cl_object x);
-ECLSOCK_HIDDEN struct eclsock_watch *eclsock_stream_watcher(cl_object x, int *slot);
-ECLSOCK_HIDDEN void eclsock_stream_unmark(cl_object x, int *in, int *out);
-ECLSOCK_HIDDEN void eclsock_stream_note(cl_object x);
-ECLSOCK_HIDDEN uint64_t eclsock_stream_status_token(cl_object x, uint64_t token);
-ECLSOCK_HIDDEN int eclsock_stream_sset_acquire(int *fresh);
-ECLSOCK_HIDDEN int eclsock_stream_sset_release(void);
-ECLSOCK_HIDDEN void eclsock_stream_sset_close(int fd);
 
 /* -- status.c ------------------------------------------------------------- */
 

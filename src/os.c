@@ -247,28 +247,44 @@ eclsock_os_accept(int lfd, volatile int *fd, eclsock_deadline dl)
   }
 }
 
-/* Send all N octets of P, looping on EINTR and short counts. */
+/* Send all N octets of P, looping on EINTR and short counts, waiting (in
+   the kernel) at most the socket's send timeout.  *SENT (when not NULL)
+   says how many went, also on an error or a timeout. */
 int
-eclsock_os_send_all(int fd, const unsigned char *p, size_t n)
+eclsock_os_send_all(int fd, const unsigned char *p, size_t n, size_t *sent)
 {
   const cl_env_ptr env = ecl_process_env();
-  while (n > 0) {
+  size_t done = 0;
+  int code = 0;
+  while (done < n) {
     ssize_t w;
     int e;
-    ECLSOCK_BLOCKING(env, w, e, send(fd, p, n, MSG_NOSIGNAL));
+    ECLSOCK_BLOCKING(env, w, e, send(fd, p + done, n - done, MSG_NOSIGNAL));
     if (w < 0) {
       if (e == EINTR)
         continue;
-      if (e == EAGAIN || e == EWOULDBLOCK) {
-        /* SO_SNDTIMEO expired: report it as a timeout */
-        return ECLSOCK_ETIMEOUT;
-      }
-      return e;
+      /* EAGAIN: SO_SNDTIMEO expired, a timeout */
+      code = (e == EAGAIN || e == EWOULDBLOCK) ? ECLSOCK_ETIMEOUT : e;
+      break;
     }
-    p += w;
-    n -= (size_t)w;
+    done += (size_t)w;
   }
-  return 0;
+  if (sent)
+    *sent = done;
+  return code;
+}
+
+/* The deadline of a transfer on FD that must wait: its OPT timeout
+   (SO_RCVTIMEO or SO_SNDTIMEO) from now, or none. */
+eclsock_deadline
+eclsock_os_sock_deadline(int fd, int opt)
+{
+  struct timeval tv;
+  socklen_t len = sizeof tv;
+  if (eclsock_os_getsockopt(fd, SOL_SOCKET, opt, &tv, &len)
+      || (tv.tv_sec == 0 && tv.tv_usec == 0))
+    return ECLSOCK_NO_DEADLINE;
+  return eclsock_tm_deadline((double)tv.tv_sec + tv.tv_usec * 1e-6);
 }
 
 /* Send what the socket takes now of the N octets at P, never waiting:
@@ -579,6 +595,28 @@ eclsock_os_epoll_ctl(int epfd, int op, int fd, short events, uint64_t data)
   return r < 0 ? errno : 0;
 #else
   (void)epfd; (void)op; (void)fd; (void)events; (void)data;
+  return ENOSYS;
+#endif
+}
+
+/* Arm FD in the epoll set EPFD for one writability event (EPOLLOUT,
+   one-shot) reported with DATA; ADD for its first time in the set, else
+   re-arm.  The flusher watches stalled streams this way. */
+int
+eclsock_os_epoll_arm_out(int epfd, int fd, uint64_t data, int add)
+{
+#ifdef HAVE_EPOLL
+  struct epoll_event ev;
+  int r;
+  memset(&ev, 0, sizeof ev);
+  ev.events = EPOLLOUT | EPOLLONESHOT;
+  ev.data.u64 = data;
+  r = epoll_ctl(epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+  if (r < 0 && add && errno == EEXIST)
+    r = epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+  return r < 0 ? errno : 0;
+#else
+  (void)epfd; (void)fd; (void)data; (void)add;
   return ENOSYS;
 #endif
 }

@@ -115,8 +115,8 @@ release(struct poller *p, int s, int deregister)
     (void)eclsock_os_epoll_ctl(p->w.epfd, ECLSOCK_EP_DEL, e->fd, 0, 0);
   if (e->kind == ECLSOCK_KIND_STREAM) {
     int sl;
-    if (eclsock_stream_watcher(o, &sl) == &p->w && sl == s)
-      eclsock_stream_unwatch(o);
+    if (eclsock_marks_watcher(o, &sl) == &p->w && sl == s)
+      eclsock_marks_unwatch(o);
   }
   p->objs[s] = ECL_NIL;
   e->fd = -1;
@@ -156,7 +156,7 @@ find(struct poller *p, cl_object obj, int kind, int fd)
   size_t i;
   if (kind == ECLSOCK_KIND_STREAM) {
     int sl;
-    struct eclsock_watch *w = eclsock_stream_watcher(obj, &sl);
+    struct eclsock_watch *w = eclsock_marks_watcher(obj, &sl);
     return w == &p->w ? sl : w ? -2 : -1;
   }
   if (fd >= 0) {
@@ -439,7 +439,7 @@ eclsock_poller_add(cl_object h, cl_object obj, int kind, int fd, int dir, int mo
     release(p, s, 0);
     goto out;
   }
-  if (kind == ECLSOCK_KIND_STREAM && eclsock_stream_watch(obj, &p->w, s)) {
+  if (kind == ECLSOCK_KIND_STREAM && eclsock_marks_watch(obj, &p->w, s)) {
     release(p, s, 1);
     res = kw_other;
     goto out;
@@ -501,7 +501,7 @@ take_sets(struct poller *p, size_t *nout)
       t->gen = p->slots[s].gen;
       t->dir = (unsigned char)p->slots[s].dir;
       t->fd = p->slots[s].fd;
-      eclsock_stream_unmark(t->obj, &in, &out);
+      eclsock_marks_unmark(t->obj, &in, &out);
     }
     sets[k]->n = 0;
     if (k == 0)
@@ -601,7 +601,7 @@ wait_round(cl_env_ptr env, struct poller *p, eclsock_deadline dl)
       rd[k].revents = 0;
       k++;
     }
-    eclsock_stream_note(o);     /* still holding some: look again next time */
+    eclsock_marks_renote(o);     /* still holding some: look again next time */
   }
 
   if (p->w.epfd >= 0)

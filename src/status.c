@@ -287,7 +287,7 @@ epc_register(struct entry *es, struct pollfd *pf, cl_index n)
     ++epc.stamp;
   for (i = 0; i < n; i++) {
     int fd = pf[i].fd, code;
-    uint64_t t = eclsock_stream_status_token(es[i].obj, 0);
+    uint64_t t = eclsock_marks_status_token(es[i].obj, 0);
     if (epc.mark[fd] == epc.stamp)
       return EPC_UNUSABLE;          /* listed twice */
     epc.mark[fd] = epc.stamp;
@@ -310,7 +310,7 @@ epc_register(struct entry *es, struct pollfd *pf, cl_index n)
       epc.regs[epc.nregs++] = fd;
     epc.tok[fd] = t;
     epc.ev[fd] = pf[i].events;
-    eclsock_stream_status_token(es[i].obj, t);
+    eclsock_marks_status_token(es[i].obj, t);
   }
   /* what earlier calls listed and this one does not */
   for (j = 0; j < epc.nregs; ) {
@@ -337,7 +337,7 @@ epc_poll(struct entry *es, struct pollfd *pf, cl_index n, eclsock_deadline dl,
   volatile int code = EPC_UNUSABLE;
   int fresh;
   ecl_disable_interrupts_env(env);
-  epc.epfd = eclsock_stream_sset_acquire(&fresh);
+  epc.epfd = eclsock_marks_sset_acquire(&fresh);
   ecl_enable_interrupts_env(env);
   if (epc.epfd < 0)
     return EPC_UNUSABLE;        /* another thread has it, or no epoll: poll */
@@ -384,9 +384,9 @@ epc_poll(struct entry *es, struct pollfd *pf, cl_index n, eclsock_deadline dl,
   } ECL_UNWIND_PROTECT_EXIT {
     int old;
     ecl_disable_interrupts_env(env);
-    old = eclsock_stream_sset_release();
+    old = eclsock_marks_sset_release();
     ecl_enable_interrupts_env(env);
-    eclsock_stream_sset_close(old);
+    eclsock_marks_sset_close(old);
   } ECL_UNWIND_PROTECT_END;
   return code;
 }

@@ -1,172 +1,57 @@
 /* -*- mode: c; c-basic-offset: 2; indent-tabs-mode: nil -*- */
 /*
- * stream.c - the buffered socket stream of ecl-sock.
+ * stream.c - the buffered socket stream of ecl-sock: its operations,
+ * construction and close.
  *
  * Owns: one real ECL stream per connection.  It is made with ECL's own
- * POSIX fd stream constructor (so element types, external formats,
- * read-line, format, read-sequence all stay ECL's) and then its private
- * copy of the dispatch table gets our buffered operations:
+ * fd stream constructor (eclcompat.c; so element types, external formats,
+ * read-line, format, read-sequence all stay ECL's) and its private copy of
+ * the dispatch table gets our buffered operations:
  *
- *  - reads fill a 64 KiB buffer with one recv and serve read-char,
+ *  - reads fill an input buffer with one recv and serve read-char,
  *    read-byte and read-sequence from it; read-char decodes ASCII (UTF-8)
  *    or Latin-1 octets straight from the buffer and leaves everything else
  *    to ECL's decoder;
- *  - writes collect in a 64 KiB buffer sent on an explicit force-output or
- *    finish-output, when full, before any blocking read on the same stream
- *    (so a program that never calls force-output still gets its answer out
- *    before waiting for the next request), and at the latest HOLD_NS after
- *    they were written (the flusher below); short writes and EINTR are
- *    looped in os.c, so no octet is lost when GC signals interrupt a send;
- *  - the flushes ECL does by itself (terpri, write-line, format's ~%,
- *    print, prin1, fresh-line all call force-output) only hold: they are
- *    joined with what comes next, so that an answer of many lines leaves
- *    in one send and one segment (see "Coalesced flushes" below);
- *  - listen answers from the buffer first; close flushes, closes the
- *    descriptor exactly once and never signals; a stream dropped without
- *    close is closed by its finalizer, which sends what the socket takes
- *    without waiting (held output has long been sent by then: the flusher
- *    keeps a stream reachable while it holds output).
+ *  - writes collect in an output buffer sent on an explicit force-output
+ *    or finish-output, when full, before any blocking read on the same
+ *    stream, and at the latest 2 ms after they were written (flush.c);
+ *    the flushes ECL does by itself (terpri, write-line, format's ~%,
+ *    print) only hold (eclcompat.c tells them apart);
+ *  - a send that times out or fails keeps the octets it did not send,
+ *    in order, for the next write, force-output or the flusher: what the
+ *    peer receives is always a prefix of what the program wrote;
+ *  - every wait (for room to send, for input) is bounded by the socket's
+ *    send or receive timeout, and no lock is held across a wait;
+ *  - close follows the protocol of stream-private.h (life.c): from any
+ *    thread, it wakes the threads blocked on the stream and frees the TLS
+ *    session and the descriptor only after the last of them has left.
  *
  * Buffers are allocated on first use, so idle connections cost no memory,
- * and start small (BUF_START): a short connection allocates a few hundred
- * octets, not 128 KiB, which keeps the GC quiet under many connect/close
- * cycles.  Each buffer grows (x16, up to 64 KiB): the output buffer before
- * it would overflow (so what is sent when stays as with a full-size
- * buffer), the input buffer after a refill that filled it.
- * One reader thread and one writer thread may use a stream at once: the
- * output buffer has a lock, the input buffer belongs to the reader.
- * Underneath the buffers is the transport (tls.c): the plain descriptor,
- * or a TLS session after make-ssl-client-stream/-server-stream; every
- * send and recv here goes through it (eclsock_tp_*), so the buffering,
- * read-line, bivalence and flush rules are the same over TLS.
+ * and start small (BUF_START), then grow (x16, up to 64 KiB; output kept
+ * after a timeout may need more).  Underneath the buffers is the transport
+ * (tls.c): the plain descriptor or a TLS session; every send and recv here
+ * goes through it (eclsock_tp_*), so the rules are the same over TLS.
  * Must not: use any stream field that ECL's io_file code does not leave to
  * us (we keep our state behind stream.buffer, which ECL leaves unused for
- * these streams and the GC traces).
+ * these streams and the GC traces), or call ECL internals other than
+ * through eclcompat.c.
  */
-#include "internal.h"
+#include "stream-private.h"
 #include <errno.h>
-#include <pthread.h>
 #include <string.h>
-#include <time.h>
-
-extern ECL_API cl_object ecl_make_file_stream_from_fd(cl_object name, int fd,
-                                                      enum ecl_smmode smm,
-                                                      cl_fixnum byte_size,
-                                                      int flags,
-                                                      cl_object external_format);
 
 #define RBUF_SIZE 65536
 #define WBUF_SIZE 65536
 #define BUF_START 256               /* first size of both buffers, */
 #define BUF_GROWTH 16               /* then 4 KiB, then 64 KiB */
 #define DIRECT_MIN 16384            /* reads and writes this long skip the buffers */
-#define HOLD_NS 2000000L            /* the longest output waits for a flush:
-                                       2 ms (the manual says so) */
+/* How long close waits, without progress, for the peer to take pending
+   output; then the rest is dropped (a peer that stopped reading must not
+   hang close, and ECL's close never passes :abort to the stream). */
+#define CLOSE_STALL_SECONDS 5.0
 
-struct sockbuf {
-  struct ecl_file_ops ops;          /* the dispatch table: stream.ops points
-                                       here, so ops == buffer tells our
-                                       streams apart without a second load */
-  cl_object host, port;             /* creation arguments, for -host/-port */
-  cl_object charfmt;                /* external format for character mode */
-  unsigned char *rbuf, *wbuf;       /* GC atomic blocks, made on first use */
-  size_t rpos, rlen, wlen;
-  size_t rcap, wcap;                /* current buffer sizes */
-  int buffered;                     /* NIL :buffered sends every write */
-  int shut_rd, shut_wr;             /* socket-stream-shutdown happened */
-  int finalizing;                   /* closed by the GC: do not flush */
-  int shared;                       /* another descriptor shares the socket */
-  int waiters;                      /* threads in a blocking call on it */
-  int read_err;                     /* an error socket-status found (a reset):
-                                       the next read signals it, once */
-  unsigned fast_limit;              /* octets below this are characters */
-  int fast_cr;                      /* CR is special (CRLF/CR endings) */
-  int utf8, crlf;                   /* character stream in UTF-8 / CR LF */
-  int nl_char;                      /* the last write was write-char #\Newline */
-  int listed;                       /* on the flusher's list (fl_lock) */
-  cl_object flush_next;             /* next stream on that list */
-  int (*orig_read_char)(cl_object);
-  ecl_character (*orig_write_char)(cl_object, ecl_character);
-  cl_index (*orig_read_vector)(cl_object, cl_object, cl_index, cl_index);
-  pthread_mutex_t wlock;            /* guards wbuf and wlen */
-  eclsock_tls *tls;                 /* the transport: NULL = plain fd */
-  struct eclsock_watch *watch;      /* the poller holding it, or NULL; */
-  int wslot;                        /* its slot there; the marks say it is */
-  unsigned char in_mark, out_mark;  /* in watch->in / watch->out (under
-                                       watch->lock) */
-  uint64_t status_token;            /* socket-status's epoll registration */
-  int in_sset;                      /* (status.c): counted in sset_count */
-};
+#define FD(s) (SB(s)->fd)
 
-#define SB(s) ((struct sockbuf *)(s)->stream.buffer)
-
-/* Count the threads blocked in a system call on a stream: close shuts the
-   connection down first only when there are some, to wake them (an
-   interrupt that unwinds one leaves the count high: close then shuts down
-   needlessly, which is harmless). */
-#define WAIT_BEGIN(b) ((void)__atomic_add_fetch(&(b)->waiters, 1, __ATOMIC_RELAXED))
-#define WAIT_END(b) ((void)__atomic_sub_fetch(&(b)->waiters, 1, __ATOMIC_RELAXED))
-#define FD(s) ((int)(s)->stream.file.descriptor)
-
-/* -- The poller's marks (see struct eclsock_watch) --------------------- */
-
-static void
-set_add(struct eclsock_slotset *set, int slot)
-{
-  set->v[set->n++] = slot;
-}
-
-static void
-set_del(struct eclsock_slotset *set, int slot)
-{
-  size_t i;
-  for (i = 0; i < set->n; i++)
-    if (set->v[i] == slot) {
-      set->v[i] = set->v[--set->n];
-      return;
-    }
-}
-
-/* Mark B in its poller's sets by what it holds now.  Called with the
-   watch lock held. */
-static void
-mark_locked(struct sockbuf *b)
-{
-  struct eclsock_watch *w = b->watch;
-  if (!b->in_mark && b->rpos < b->rlen) {
-    set_add(&w->in, b->wslot);
-    b->in_mark = 1;
-  }
-  if (!b->out_mark && b->wlen) {
-    set_add(&w->out, b->wslot);
-    b->out_mark = 1;
-  }
-}
-
-/* After a read left octets in S's buffer or a write left output pending:
-   tell the poller that holds S (if any), so that its next wait looks at
-   S.  Costs one load when S is in no poller, a lock when it is marked
-   already. */
-static void
-note(struct sockbuf *b)
-{
-  struct eclsock_watch *w;
-  cl_env_ptr env;
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);  /* pairs with eclsock_stream_watch */
-  w = __atomic_load_n(&b->watch, __ATOMIC_ACQUIRE);
-  if (ecl_likely(w == NULL))
-    return;
-  env = ecl_process_env();
-  ecl_disable_interrupts_env(env);
-  pthread_mutex_lock(&w->lock);
-  if (b->watch == w)
-    mark_locked(b);
-  pthread_mutex_unlock(&w->lock);
-  ecl_enable_interrupts_env(env);
-}
-
-/* ECL's generic_close is static; we take it from a closed template stream. */
-static cl_object (*generic_close_fn)(cl_object);
 static cl_object finalizer_fn = ECL_NIL;
 
 static void install_ops(cl_object s);
@@ -176,221 +61,23 @@ static void install_ops(cl_object s);
 static cl_object sym_character, sym_base_char, kw_lf, kw_crlf, kw_utf8,
   kw_us_ascii, kw_latin1, kw_iso_8859_1;
 
-/* -- Output: the flusher ----------------------------------------------- */
-
-/* Output that no explicit flush sends waits in the buffer at most HOLD_NS.
-   A stream that buffers output goes on a list (fl_head, linked through
-   flush_next, a GC root: a listed stream stays reachable, so it is never
-   finalized with output held); one thread for the whole module wakes
-   HOLD_NS after the list became non-empty, sends what every listed stream
-   holds (without waiting: MSG_DONTWAIT), and takes off the list the streams
-   it emptied.  It runs plain C only (no Lisp environment) and never blocks
-   on a stream's output lock (trylock: a writer that holds it is sending or
-   about to, the stream stays listed for the next round).  close takes the
-   stream off the list and marks it closed under fl_lock, so the flusher
-   never sends on a descriptor that close has released. */
-static pthread_mutex_t fl_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t fl_cond;
-static cl_object fl_head;           /* NULL-terminated */
-static int fl_pid;                /* the process whose flusher runs, or 0 */
-static int fl_failed;               /* no flusher thread: flush at once */
-
-static void
-flush_held(void)
-{
-  cl_object *pp = &fl_head;
-  while (*pp) {
-    cl_object s = *pp;
-    struct sockbuf *b = SB(s);
-    int keep = 0;
-    if (pthread_mutex_trylock(&b->wlock) == 0) {
-      if (b->wlen && FD(s) >= 0) {
-        size_t sent = 0;
-        int code = eclsock_tp_send_nowait(b->tls, FD(s), b->wbuf, b->wlen, &sent);
-        if (sent) {
-          memmove(b->wbuf, b->wbuf + sent, b->wlen - sent);
-          b->wlen -= sent;
-        }
-        /* a full socket: try again next round; an error: the next write
-           or force-output meets it */
-        keep = !code && b->wlen > 0;
-      }
-      pthread_mutex_unlock(&b->wlock);
-    } else {
-      keep = 1;
-    }
-    if (keep) {
-      pp = &b->flush_next;
-    } else {
-      *pp = b->flush_next;
-      b->flush_next = NULL;
-      b->listed = 0;
-    }
-  }
-}
-
-static void *
-flusher_main(void *arg)
-{
-  (void)arg;
-  pthread_mutex_lock(&fl_lock);
-  for (;;) {
-    struct timespec until;
-    double t;
-    while (!fl_head)
-      pthread_cond_wait(&fl_cond, &fl_lock);
-    t = eclsock_tm_now() + HOLD_NS * 1e-9;     /* CLOCK_MONOTONIC, as fl_cond */
-    until.tv_sec = (time_t)t;
-    until.tv_nsec = (long)((t - (double)until.tv_sec) * 1e9);
-    if (until.tv_nsec >= 1000000000L)
-      until.tv_nsec = 999999999L;
-    while (pthread_cond_timedwait(&fl_cond, &fl_lock, &until) != ETIMEDOUT)
-      ;
-    flush_held();
-  }
-  return NULL;
-}
-
-static void
-flusher_cond_init(void)
-{
-  pthread_condattr_t a;
-  pthread_condattr_init(&a);
-  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-  pthread_cond_init(&fl_cond, &a);
-  pthread_condattr_destroy(&a);
-}
-
-/* fork: the child has no flusher thread; its first held output starts one.
-   Its copies of listed streams go off the list (their next write lists
-   them again). */
-static void fl_prepare(void) { pthread_mutex_lock(&fl_lock); }
-static void fl_parent(void) { pthread_mutex_unlock(&fl_lock); }
-static void
-fl_child(void)
-{
-  while (fl_head) {
-    struct sockbuf *b = SB(fl_head);
-    fl_head = b->flush_next;
-    b->flush_next = NULL;
-    b->listed = 0;
-  }
-  fl_pid = 0;
-  flusher_cond_init();
-  pthread_mutex_unlock(&fl_lock);
-}
-
-/* Put S on the flusher's list (it holds output), starting the flusher in
-   this process if needed.  Returns 0 when output cannot be held (no
-   flusher thread): the caller sends at once. */
-static int
-hold_output(cl_object s)
-{
-  struct sockbuf *b = SB(s);
-  const cl_env_ptr env = ecl_process_env();
-  int ok = 1;
-  if (__atomic_load_n(&b->listed, __ATOMIC_RELAXED))
-    return 1;
-  ecl_disable_interrupts_env(env);
-  pthread_mutex_lock(&fl_lock);
-  if (!fl_failed && fl_pid != eclsock_os_pid()) {
-    /* the thread runs our code until the process ends: exit must not
-       unmap it (ECL dlcloses sock.fas in cl_shutdown) */
-    eclsock_os_pin_module((const void *)flusher_main);
-    if (eclsock_os_start_thread(flusher_main, NULL) == 0)
-      fl_pid = eclsock_os_pid();
-    else
-      fl_failed = 1;
-  }
-  if (fl_failed) {
-    ok = 0;
-  } else if (!b->listed && FD(s) >= 0) {
-    if (!fl_head)
-      pthread_cond_signal(&fl_cond);
-    b->flush_next = fl_head;
-    fl_head = s;
-    b->listed = 1;
-  }
-  pthread_mutex_unlock(&fl_lock);
-  ecl_enable_interrupts_env(env);
-  return ok;
-}
-
-/* Take S off the flusher's list; CLOSING also marks the descriptor closed
-   (-1) under fl_lock, after which the stream is never listed again.
-   Interrupts are disabled by the caller. */
-static void
-unlist(cl_object s, int closing)
-{
-  struct sockbuf *b = SB(s);
-  pthread_mutex_lock(&fl_lock);
-  if (b->listed) {
-    cl_object *pp = &fl_head;
-    while (*pp && *pp != s)
-      pp = &SB(*pp)->flush_next;
-    if (*pp)
-      *pp = b->flush_next;
-    b->flush_next = NULL;
-    b->listed = 0;
-  }
-  if (closing)
-    s->stream.file.descriptor = -1;
-  pthread_mutex_unlock(&fl_lock);
-}
-
-/* -- Output: coalesced flushes ------------------------------------------ */
-
-/* ECL calls force-output after every newline of terpri (write-line,
-   format's ~%, print), after prin1/princ/write of any object and after
-   fresh-line; on a socket each would be a send and a TCP segment, and with
-   Nagle's algorithm the second small segment of an answer waits for the
-   peer's delayed acknowledgement (40 ms).  Those flushes are soft: the
-   output stays buffered (and held, see above).  A flush is hard, and sends
-   at once, when it comes from CL:FORCE-OUTPUT or CL:FINISH-OUTPUT (ECL's
-   are one C function each, which call the stream's force_output through a
-   tail call of ecl_force_output, so the return address of our
-   force_output lies inside them), or from anything we cannot name (C code
-   of a host that calls ecl_force_output, for one).  Call sites are named
-   once with dladdr and cached.  When ecl_force_output is not a tail call
-   (another build of ECL), the site is ecl_force_output itself: then a
-   flush right after write-char of a newline is soft, any other hard. */
-enum { SITE_HARD = 0, SITE_SOFT = 1, SITE_NEWLINE = 2 };
-#define SITE_CACHE 16
-static uintptr_t site_cache[SITE_CACHE];   /* (address << 2) | kind */
-static unsigned site_next;
-
-static const char *const soft_callers[] = {
-  "ecl_terpri", "cl_terpri", "cl_write_line", "cl_fresh_line", "ecl_print",
-  "cl_print", "ecl_prin1", "cl_prin1", "ecl_princ", "cl_princ", "cl_pprint",
-  "cl_write", "ecl_princ_char", "ecl_write_string", NULL
-};
+/* Entered sections (stream-private.h): ENTERED(b) { ... } CLOSED { ... }
+   runs the first block inside B, left also when a Lisp interrupt unwinds
+   it, or the second when B is closing.  Locals the first block changes
+   must be volatile. */
+#define ENTERED_BEGIN(env, b)                           \
+  if (sb_enter(b)) {                                    \
+    ECL_UNWIND_PROTECT_BEGIN(env)
+#define ENTERED_ELSE(b)                                 \
+    ECL_UNWIND_PROTECT_EXIT {                           \
+      eclsock_life_leave(b);                            \
+    } ECL_UNWIND_PROTECT_END;                           \
+  } else
 
 static int
-flush_site_kind(const void *ra)
+is_open(struct sockbuf *b)
 {
-  uintptr_t key = (uintptr_t)ra << 2;
-  const void *start;
-  const char *name;
-  int i, kind = SITE_HARD;
-  const cl_env_ptr env = ecl_process_env();
-  for (i = 0; i < SITE_CACHE; i++) {
-    uintptr_t e = __atomic_load_n(&site_cache[i], __ATOMIC_ACQUIRE);
-    if ((e & ~(uintptr_t)3) == key)
-      return (int)(e & 3);
-  }
-  ecl_disable_interrupts_env(env);   /* dladdr takes the loader's lock */
-  name = eclsock_os_code_name(ra, &start);
-  ecl_enable_interrupts_env(env);
-  if (name && start == (const void *)ecl_force_output) {
-    kind = SITE_NEWLINE;
-  } else if (name) {
-    for (i = 0; soft_callers[i]; i++)
-      if (!strcmp(name, soft_callers[i]))
-        kind = SITE_SOFT;
-  }
-  i = (int)(__atomic_fetch_add(&site_next, 1, __ATOMIC_RELAXED) % SITE_CACHE);
-  __atomic_store_n(&site_cache[i], key | (uintptr_t)kind, __ATOMIC_RELEASE);
-  return kind;
+  return __atomic_load_n(&b->state, __ATOMIC_SEQ_CST) == ST_OPEN;
 }
 
 /* write-char: ECL's, then remember whether it wrote a newline. */
@@ -420,53 +107,137 @@ raise_io(cl_object s, const char *op, int code)
 
 /* -- Output ------------------------------------------------------------- */
 
-/* Send the pending output and then the N octets at C (C may be NULL).
-   Small extra octets are buffered after the flush instead.  With TRY_ONLY,
-   do nothing when another thread holds the output lock.  Returns 0 or an
-   error code; never signals, but a Lisp interrupt may unwind it (the lock
-   is released on the way out). */
+/* Make room for NEED more octets of pending output (WLOCK held): the
+   pending octets move to the front, and the buffer grows when they do not
+   fit (x16 up to WBUF_SIZE; beyond it exactly, for kept octets). */
+static void
+wbuf_reserve(struct sockbuf *b, size_t need)
+{
+  size_t have = PENDING(b), cap = b->wcap ? b->wcap : BUF_START;
+  unsigned char *w;
+  if (b->whead && b->wlen + need > b->wcap) {
+    memmove(b->wbuf, b->wbuf + b->whead, have);
+    b->whead = 0;
+    b->wlen = have;
+  }
+  if (have + need <= b->wcap)
+    return;
+  while (cap < have + need && cap < WBUF_SIZE)
+    cap *= BUF_GROWTH;
+  if (cap < have + need)
+    cap = have + need;
+  w = ecl_alloc_atomic(cap);
+  if (have)
+    memcpy(w, b->wbuf + b->whead, have);
+  b->wbuf = w;
+  b->wcap = cap;
+  b->whead = 0;
+  b->wlen = have;
+}
+
+/* Append N octets at C to the pending output (WLOCK held). */
+static void
+wbuf_append(struct sockbuf *b, const unsigned char *c, size_t n)
+{
+  if (b->wlen + n > b->wcap)
+    wbuf_reserve(b, n);
+  memcpy(b->wbuf + b->wlen, c, n);
+  b->wlen += n;
+}
+
+/* Output is pending and nobody sends it: the flusher does (WLOCK held).
+   0 when it cannot (no flusher thread). */
 static int
-write_through(cl_object s, const unsigned char *c, size_t n, int try_only)
+hold_locked(struct sockbuf *b)
+{
+  return b->listed || !PENDING(b) || eclsock_flush_hold(b);
+}
+
+/* Send pending output under WLOCK without waiting.  *LEFT says whether
+   some stays.  Returns 0 or the send's error. */
+static int
+send_pending(struct sockbuf *b, int *left)
+{
+  const cl_env_ptr env = ecl_process_env();
+  int code = 0;
+  ecl_disable_interrupts_env(env);
+  pthread_mutex_lock(&b->wlock);
+  if (!is_open(b))
+    code = EBADF;
+  else if (PENDING(b))
+    code = eclsock_flush_send_pending(b);
+  *left = PENDING(b) > 0;
+  pthread_mutex_unlock(&b->wlock);
+  ecl_enable_interrupts_env(env);
+  return code;
+}
+
+/* Keep the N octets at C that a failed or timed-out write did not send
+   after the pending output, for the next write, force-output or the
+   flusher (no hole in what the peer receives). */
+static void
+keep_unsent(struct sockbuf *b, const unsigned char *c, size_t n)
+{
+  const cl_env_ptr env = ecl_process_env();
+  ecl_disable_interrupts_env(env);
+  pthread_mutex_lock(&b->wlock);
+  if (is_open(b)) {
+    if (n)
+      wbuf_append(b, c, n);
+    (void)hold_locked(b);
+  }
+  pthread_mutex_unlock(&b->wlock);
+  ecl_enable_interrupts_env(env);
+}
+
+/* Send the pending output, then the N octets at C (C may be NULL; small
+   ones are buffered once the pending output is out, on a buffered
+   stream).  Waits for room at most the socket's send timeout (SO_SNDTIMEO,
+   none by default), never holding WLOCK while it waits.  On a timeout, an
+   error or an interrupt that unwinds it, the octets not sent stay pending,
+   in order.  Returns 0 or an error code (EBADF: the stream was closed by
+   another thread); never signals. */
+static int
+write_through(cl_object s, const unsigned char *c, size_t n)
 {
   struct sockbuf *b = SB(s);
   const cl_env_ptr env = ecl_process_env();
-  volatile int locked = 0;
-  volatile int code = 0;
-  ECL_UNWIND_PROTECT_BEGIN(env) {
-    ecl_disable_interrupts_env(env);
-    if (try_only)
-      locked = (pthread_mutex_trylock(&b->wlock) == 0);
-    else
-      locked = (pthread_mutex_lock(&b->wlock) == 0);
-    ecl_enable_interrupts_env(env);
-    if (locked) {
-      WAIT_BEGIN(b);
-      if (b->wlen) {
-        size_t k = b->wlen;
-        b->wlen = 0;
-        code = eclsock_tp_send_all(b->tls, FD(s), b->wbuf, k);
+  volatile int code = EBADF;
+  volatile size_t done = 0;             /* octets of C sent or buffered */
+  ENTERED_BEGIN(env, b) {
+    eclsock_deadline dl = ECLSOCK_NO_DEADLINE;
+    int have_dl = 0, left;
+    for (;;) {
+      code = send_pending(b, &left);
+      if (code || !left)
+        break;
+      if (!have_dl) {
+        dl = eclsock_os_sock_deadline(b->fd, SO_SNDTIMEO);
+        have_dl = 1;
       }
-      if (!code && n) {
-        if (b->buffered && n < DIRECT_MIN && n <= b->wcap) {
-          memcpy(b->wbuf, c, n);
-          b->wlen = n;
-          code = -100;            /* not an error: note it after the lock */
-        } else {
-          code = eclsock_tp_send_all(b->tls, FD(s), c, n);
-        }
+      if ((code = eclsock_tm_wait(b->fd, POLLOUT, dl)))
+        break;
+    }
+    if (!code && done < n) {
+      if (b->buffered && n < DIRECT_MIN) {
+        keep_unsent(b, c, n);           /* buffered, and held */
+        done = n;
+      } else {
+        size_t k = 0;
+        code = eclsock_tp_send_all(b->tls, b->fd, c, n, &k);
+        done = k;
       }
-      WAIT_END(b);
     }
   } ECL_UNWIND_PROTECT_EXIT {
-    if (locked)
-      pthread_mutex_unlock(&b->wlock);
+    if (done < n && is_open(b))
+      keep_unsent(b, c + done, n - done);
+    eclsock_life_leave(b);
   } ECL_UNWIND_PROTECT_END;
-  if (code == -100) {
-    code = 0;
-    note(b);                    /* output pending: the poller pushes it */
+  } else {
+    return EBADF;
   }
-  if (!code && b->wlen && !b->listed && !hold_output(s))
-    return write_through(s, NULL, 0, try_only);
+  if (code && !is_open(b))
+    code = EBADF;
   return code;
 }
 
@@ -477,25 +248,6 @@ check_writable(cl_object s)
     eclsock_raise("write", ESHUTDOWN, ECL_NIL, ECL_NIL, s);
 }
 
-/* Make room for NEED octets of pending output: the first buffer is small,
-   the second full size (the pending octets move over).  Called with wlock
-   held. */
-static void
-wbuf_reserve(struct sockbuf *b, size_t need)
-{
-  size_t cap = b->wcap ? b->wcap : BUF_START;
-  unsigned char *w;
-  while (cap < need && cap < WBUF_SIZE)
-    cap *= BUF_GROWTH;
-  if (cap <= b->wcap)
-    return;
-  w = ecl_alloc_atomic(cap);
-  if (b->wlen)
-    memcpy(w, b->wbuf, b->wlen);
-  b->wbuf = w;
-  b->wcap = cap;
-}
-
 static cl_index
 sb_write_byte8(cl_object s, unsigned char *c, cl_index n)
 {
@@ -504,79 +256,73 @@ sb_write_byte8(cl_object s, unsigned char *c, cl_index n)
   check_writable(s);
   b->nl_char = 0;
   if (b->buffered && n < DIRECT_MIN) {  /* longer ones are sent, not copied */
-    int done = 0;
+    int done = 0, fresh = 0, held = 1;
     const cl_env_ptr env = ecl_process_env();
     ecl_disable_interrupts_env(env);
     pthread_mutex_lock(&b->wlock);
-    if (ecl_unlikely(b->wlen + n > b->wcap) && b->wcap < WBUF_SIZE)
-      wbuf_reserve(b, b->wlen + n);
-    if (b->wlen + n <= b->wcap) {
-      done = b->wlen ? 1 : 2;
+    if (ecl_unlikely(b->wlen + n > b->wcap) && PENDING(b) + n <= WBUF_SIZE)
+      wbuf_reserve(b, n);
+    if (b->wlen + n <= b->wcap && is_open(b)) {
+      fresh = !PENDING(b);
       memcpy(b->wbuf + b->wlen, c, n);
       b->wlen += n;
+      held = hold_locked(b);
+      done = 1;
     }
     pthread_mutex_unlock(&b->wlock);
     ecl_enable_interrupts_env(env);
-    if (done == 2)
-      note(b);                  /* output pending: the poller pushes it */
-    if (done && (b->listed || hold_output(s)))
-      return n;
-    if (done) {                         /* cannot hold it: send it now */
-      eclsock_stream_flush(s, 0);
+    if (done) {
+      if (fresh)
+        eclsock_marks_note(b);          /* output pending: the poller pushes it */
+      if (!held)                        /* no flusher: send it now */
+        eclsock_stream_flush(s, 0);
       return n;
     }
   }
-  code = write_through(s, c, n, 0);
+  code = write_through(s, c, n);
   if (code)
     raise_io(s, "send", code);
   return n;
 }
 
-/* Send pending output.  TRY_ONLY: skip when another thread is writing. */
+/* Send pending output, waiting for room up to the send timeout.  With
+   TRY_ONLY, only what goes without waiting (the rest stays held). */
 void
 eclsock_stream_flush(cl_object s, int try_only)
 {
   struct sockbuf *b = SB(s);
   int code;
-  if (!b->wlen || FD(s) < 0)
+  if (!__atomic_load_n(&b->wlen, __ATOMIC_RELAXED) || !is_open(b))
     return;
-  code = write_through(s, NULL, 0, try_only);
+  if (try_only) {
+    eclsock_stream_flush_some(s);
+    return;
+  }
+  code = write_through(s, NULL, 0);
   if (code)
     raise_io(s, "send", code);
 }
 
-/* Send what the socket takes of the pending output of B now, without
-   waiting, and keep the rest at the start of the buffer.  Returns 0 or
-   the send error.  Called with wlock held (or by close, alone). */
-static int
-send_some(struct sockbuf *b, int fd)
-{
-  size_t sent = 0;
-  int code = eclsock_tp_send_nowait(b->tls, fd, b->wbuf, b->wlen, &sent);
-  if (sent) {
-    memmove(b->wbuf, b->wbuf + sent, b->wlen - sent);
-    b->wlen -= sent;
-  }
-  return code;
-}
-
 /* Send what the socket takes of the pending output now and keep the rest,
-   for socket-status before its wait: a peer that does not read must not
-   hold it past its timeout.  Skips when another thread holds the output
-   lock.  Never blocks and never signals: a send error stays for the next
-   write or force-output to report. */
+   for socket-status and the poller before their wait.  Never blocks and
+   never signals: a send error stays for the next write or force-output. */
 void
 eclsock_stream_flush_some(cl_object s)
 {
   struct sockbuf *b = SB(s);
-  cl_env_ptr env;
-  if (!b->wlen || FD(s) < 0)
+  const cl_env_ptr env = ecl_process_env();
+  if (!__atomic_load_n(&b->wlen, __ATOMIC_RELAXED))
     return;
-  env = ecl_process_env();
-  ecl_disable_interrupts_env(env);
-  if (pthread_mutex_trylock(&b->wlock) == 0) {
-    (void)send_some(b, FD(s));
+  ecl_disable_interrupts_env(env);      /* nothing here waits */
+  if (sb_enter(b)) {
+    int left;
+    pthread_mutex_lock(&b->wlock);
+    if (PENDING(b))
+      (void)eclsock_flush_send_pending(b);
+    left = PENDING(b) > 0;
     pthread_mutex_unlock(&b->wlock);
+    (void)left;
+    eclsock_life_leave(b);
   }
   ecl_enable_interrupts_env(env);
 }
@@ -588,9 +334,18 @@ sb_force_output(cl_object s)
   int nl = b->nl_char;
   b->nl_char = 0;
   if (b->wlen && b->buffered) {
-    int kind = flush_site_kind(__builtin_return_address(0));
-    if ((kind == SITE_SOFT || (kind == SITE_NEWLINE && nl)) && hold_output(s))
-      return;                   /* soft: held, see "Coalesced flushes" */
+    int kind = eclsock_ecl_flush_site(__builtin_return_address(0));
+    if (kind == ECLSOCK_SITE_SOFT || (kind == ECLSOCK_SITE_NEWLINE && nl)) {
+      const cl_env_ptr env = ecl_process_env();
+      int held;
+      ecl_disable_interrupts_env(env);
+      pthread_mutex_lock(&b->wlock);
+      held = hold_locked(b);
+      pthread_mutex_unlock(&b->wlock);
+      ecl_enable_interrupts_env(env);
+      if (held)
+        return;                 /* soft: held, see eclcompat.c */
+    }
   }
   eclsock_stream_flush(s, 0);
 }
@@ -611,7 +366,7 @@ sb_clear_output(cl_object s)
   ecl_disable_interrupts_env(env);
   pthread_mutex_lock(&b->wlock);
   if (!eclsock_tp_write_pending(b->tls))  /* a half-sent TLS record stays */
-    b->wlen = 0;
+    b->whead = b->wlen = 0;
   pthread_mutex_unlock(&b->wlock);
   ecl_enable_interrupts_env(env);
 }
@@ -651,55 +406,64 @@ rbuf_ready(struct sockbuf *b)
 /* Before a blocking read, get pending output to the peer (it may wait for
    it before answering) without ever blocking in send: a reader stuck in
    send while the peer is stuck sending to it would deadlock.  Push what
-   the socket takes; while some is left, wait for input or for room.
-   Returns at once when another thread holds the output lock (it is
-   sending).  What is left when input comes stays buffered. */
-static void
-flush_before_read(cl_object s)
+   the socket takes; while some is left, wait for input or for room, at
+   most the receive timeout (the read's own bound).  What is left when
+   input comes stays pending (and held).  B is entered.  Returns 0, the
+   send's error, or ECLSOCK_ETIMEOUT. */
+static int
+flush_before_read(struct sockbuf *b)
 {
-  struct sockbuf *b = SB(s);
-  const cl_env_ptr env = ecl_process_env();
-  while (b->wlen) {
+  eclsock_deadline dl = ECLSOCK_NO_DEADLINE;
+  int have_dl = 0;
+  for (;;) {
     struct pollfd p;
-    size_t sent = 0;
-    int code = 0, busy, n;
-    ecl_disable_interrupts_env(env);
-    busy = pthread_mutex_trylock(&b->wlock) != 0;
-    if (!busy) {
-      code = eclsock_tp_send_nowait(b->tls, FD(s), b->wbuf, b->wlen, &sent);
-      if (sent) {
-        memmove(b->wbuf, b->wbuf + sent, b->wlen - sent);
-        b->wlen -= sent;
-      }
-      pthread_mutex_unlock(&b->wlock);
+    int code, left, n;
+    if ((code = send_pending(b, &left)) || !left)
+      return code;
+    if (!have_dl) {
+      dl = eclsock_os_sock_deadline(b->fd, SO_RCVTIMEO);
+      have_dl = 1;
     }
-    ecl_enable_interrupts_env(env);
-    if (code)
-      raise_io(s, "send", code);
-    if (busy || !b->wlen)
-      return;
-    p.fd = FD(s);
+    p.fd = b->fd;
     p.events = POLLIN | POLLOUT;
     p.revents = 0;
-    WAIT_BEGIN(b);
-    code = eclsock_tm_poll(&p, 1, ECLSOCK_NO_DEADLINE, &n);
-    WAIT_END(b);
-    if (code)
-      eclsock_raise("poll", code, ECL_NIL, ECL_NIL, s);
+    if ((code = eclsock_tm_poll(&p, 1, dl, &n)))
+      return code;
     if (p.revents & (POLLIN | POLLHUP | POLLERR))
-      return;
+      return 0;
   }
 }
 
+/* recv into P (N octets) for a read that may block: pending output goes
+   first (flush_before_read).  B is entered.  0 or an error code. */
+static int
+recv_blocking(struct sockbuf *b, unsigned char *p, size_t n, size_t *got,
+              const char **op)
+{
+  int code = 0;
+  *got = 0;
+  *op = "send";
+  if (PENDING(b))
+    code = flush_before_read(b);
+  if (code == ECLSOCK_ETIMEOUT || !code)
+    *op = "recv";               /* the read's own timeout */
+  if (!code)
+    code = eclsock_tp_recv(b->tls, b->fd, p, n, 0, got);
+  return code;
+}
+
 /* Refill the input buffer with one recv.  FLAGS may hold MSG_DONTWAIT.
-   Returns the octets read (0 = EOF), or -1 when a non-blocking try found
-   nothing.  Signals on errors. */
+   Returns the octets read (0 = EOF, also when another thread closed the
+   stream), or -1 when a non-blocking try found nothing.  Signals on
+   errors. */
 static ssize_t
 fill(cl_object s, int flags)
 {
   struct sockbuf *b = SB(s);
-  size_t got;
-  int code;
+  const cl_env_ptr env = ecl_process_env();
+  volatile size_t got = 0;
+  volatile int code = 0;
+  const char *volatile op = "recv";
   if (b->shut_rd)
     return 0;
   if (b->read_err) {
@@ -708,22 +472,59 @@ fill(cl_object s, int flags)
     raise_io(s, "recv", code);
   }
   rbuf_ready(b);
-  if (b->wlen && !(flags & MSG_DONTWAIT))
-    flush_before_read(s);
-  WAIT_BEGIN(b);
-  code = eclsock_tp_recv(b->tls, FD(s), b->rbuf, b->rcap, flags, &got);
-  WAIT_END(b);
+  ENTERED_BEGIN(env, b) {
+    size_t k = 0;
+    const char *o = "recv";
+    if (flags & MSG_DONTWAIT)
+      code = eclsock_tp_recv(b->tls, b->fd, b->rbuf, b->rcap, flags, &k);
+    else
+      code = recv_blocking(b, b->rbuf, b->rcap, &k, &o);
+    got = k;
+    op = o;
+  } ENTERED_ELSE(b) {
+    return 0;                   /* closed by another thread: end of file */
+  }
+  if (!is_open(b))
+    return 0;
   if (code == EAGAIN || code == EWOULDBLOCK)
     return -1;
   if (code)
-    raise_io(s, "recv", code);
+    raise_io(s, op, code);
   b->rpos = 0;
   b->rlen = got;
   if (!got && eclsock_tp_take_truncation(b->tls))
     eclsock_signal_truncation(s);     /* EOF all the same, unless handled */
   if (got)
-    note(b);                    /* what the reader leaves, the poller sees */
+    eclsock_marks_note(b);      /* what the reader leaves, the poller sees */
   return (ssize_t)got;
+}
+
+/* A large read straight into the caller's memory: the octets read (0 at
+   end of file or when the stream was closed by another thread). */
+static size_t
+read_direct(cl_object s, unsigned char *c, size_t n)
+{
+  struct sockbuf *b = SB(s);
+  const cl_env_ptr env = ecl_process_env();
+  volatile size_t got = 0;
+  volatile int code = 0;
+  const char *volatile op = "recv";
+  ENTERED_BEGIN(env, b) {
+    size_t k = 0;
+    const char *o;
+    code = recv_blocking(b, c, n, &k, &o);
+    got = k;
+    op = o;
+  } ENTERED_ELSE(b) {
+    return 0;
+  }
+  if (!is_open(b))
+    return 0;
+  if (code)
+    raise_io(s, op, code);
+  if (!got && eclsock_tp_take_truncation(b->tls))
+    eclsock_signal_truncation(s);
+  return got;
 }
 
 /* Read N octets into C.  MODE 0 waits until all N came or EOF (what
@@ -755,21 +556,9 @@ eclsock_stream_read_octets(cl_object s, unsigned char *c, cl_index n, int mode)
       continue;
     }
     if (n >= DIRECT_MIN && !b->shut_rd && !b->read_err) {
-      /* large reads go straight into the caller's memory */
-      size_t got;
-      int code;
-      if (b->wlen)
-        flush_before_read(s);
-      WAIT_BEGIN(b);
-      code = eclsock_tp_recv(b->tls, FD(s), c, n, 0, &got);
-      WAIT_END(b);
-      if (code)
-        raise_io(s, "recv", code);
-      if (!got) {
-        if (eclsock_tp_take_truncation(b->tls))
-          eclsock_signal_truncation(s);
+      size_t got = read_direct(s, c, n);
+      if (!got)
         break;
-      }
       c += got;
       n -= got;
       out += got;
@@ -853,19 +642,25 @@ static int
 listen_rest(cl_object s)
 {
   struct sockbuf *b = SB(s);
-  size_t have = b->rlen - b->rpos, got;
-  int code;
+  size_t have = b->rlen - b->rpos, got = 0;
+  int code = EBADF;
+  const cl_env_ptr env = ecl_process_env();
   memmove(b->rbuf, b->rbuf + b->rpos, have);
   b->rpos = 0;
   b->rlen = have;
-  code = eclsock_tp_recv(b->tls, FD(s), b->rbuf + have, b->rcap - have,
-                         MSG_DONTWAIT, &got);
+  ecl_disable_interrupts_env(env);      /* a non-blocking recv */
+  if (sb_enter(b)) {
+    code = eclsock_tp_recv(b->tls, b->fd, b->rbuf + have, b->rcap - have,
+                           MSG_DONTWAIT, &got);
+    eclsock_life_leave(b);
+  }
+  ecl_enable_interrupts_env(env);
   if (code == EAGAIN || code == EWOULDBLOCK)
     return ECL_LISTEN_NO_CHAR;
   if (code || got == 0)
     return ECL_LISTEN_AVAILABLE;  /* the read reports the error or EOF */
   b->rlen += got;
-  note(b);
+  eclsock_marks_note(b);
   return b->rlen < char_octets(b, b->rbuf, b->rlen) ? ECL_LISTEN_NO_CHAR
     : ECL_LISTEN_AVAILABLE;
 }
@@ -895,13 +690,15 @@ sb_listen(cl_object s)
 
 /* Input readiness without waiting and without signalling, for
    socket-status: 1 input available, 0 none yet, -1 end of file (also after
-   an error such as a reset, which the next read then signals). */
+   an error such as a reset, which the next read then signals, and once
+   another thread closes the stream). */
 int
 eclsock_stream_probe(cl_object s)
 {
   struct sockbuf *b = SB(s);
-  size_t got;
-  int code;
+  const cl_env_ptr env = ecl_process_env();
+  size_t got = 0;
+  int code = EBADF;
   if (s->stream.byte_stack != ECL_NIL || b->rpos < b->rlen)
     return 1;
   if (b->shut_rd)
@@ -909,7 +706,14 @@ eclsock_stream_probe(cl_object s)
   rbuf_ready(b);
   if (b->read_err)
     return -1;
-  code = eclsock_tp_recv(b->tls, FD(s), b->rbuf, b->rcap, MSG_DONTWAIT, &got);
+  ecl_disable_interrupts_env(env);      /* a non-blocking recv */
+  if (sb_enter(b)) {
+    code = eclsock_tp_recv(b->tls, b->fd, b->rbuf, b->rcap, MSG_DONTWAIT, &got);
+    eclsock_life_leave(b);
+  }
+  ecl_enable_interrupts_env(env);
+  if (code == EBADF && !is_open(b))
+    return -1;
   if (code == EAGAIN || code == EWOULDBLOCK)
     return 0;
   if (code) {
@@ -924,7 +728,7 @@ eclsock_stream_probe(cl_object s)
   b->rpos = 0;
   b->rlen = got;
   if (got)
-    note(b);
+    eclsock_marks_note(b);
   return got ? 1 : -1;
 }
 
@@ -943,140 +747,74 @@ static int sb_interactive_p(cl_object s) { (void)s; return 0; }
 static int sb_input_p(cl_object s) { return !SB(s)->shut_rd; }
 static int sb_output_p(cl_object s) { return !SB(s)->shut_wr; }
 
-/* How long close waits, without progress, for the peer to take pending
-   output; then the rest is dropped (a peer that stopped reading must not
-   hang close, and ECL's close never passes :abort to the stream). */
-#define CLOSE_STALL_SECONDS 5.0
+/* -- Close --------------------------------------------------------------- */
 
-/* Send what is buffered before closing, never blocking in send and never
-   signalling: stops at the first error, or after CLOSE_STALL_SECONDS
-   without progress. */
+/* Send what is pending before closing, never signalling: stops at the
+   first error, after CLOSE_STALL_SECONDS without progress, or (from the
+   GC's finalizer, which must not wait) after one try.  The closer is
+   inside the stream (life.c), so it may send. */
 static void
-flush_for_close(struct sockbuf *b, int fd)
+flush_for_close(struct sockbuf *b)
 {
-  while (b->wlen) {
-    if (send_some(b, fd))
-      break;
-    if (b->wlen
-        && eclsock_tm_wait(fd, POLLOUT, eclsock_tm_deadline(CLOSE_STALL_SECONDS)))
-      break;
-  }
-}
-
-/* socket-status's epoll set (status.c registers streams in it, see
-   eclsock_stream_status_token): the descriptor, and how many open streams
-   were registered in it.  It lives here because a stream's close must
-   leave it, and the last close of a registered stream closes it. */
-static pthread_mutex_t sset_lock = PTHREAD_MUTEX_INITIALIZER;
-static int sset_fd = -1;
-static long sset_count;
-
-/* A stream of socket-status's set closes: out of the set first (a
-   duplicate of FD would keep the registration alive); the last one
-   closes the set unless a socket-status call has it (its release does). */
-static void
-sset_leave(int fd)
-{
-  /* the set stays open while this stream counts, so sset_fd is valid */
-  int ep = __atomic_load_n(&sset_fd, __ATOMIC_SEQ_CST);
-  if (ep >= 0)
-    (void)eclsock_os_epoll_ctl(ep, ECLSOCK_EP_DEL, fd, 0, 0);
-  if (__atomic_sub_fetch(&sset_count, 1, __ATOMIC_SEQ_CST) == 0) {
-    const cl_env_ptr env = ecl_process_env();
-    int old = -1;
-    ecl_disable_interrupts_env(env);
-    if (pthread_mutex_trylock(&sset_lock) == 0) {
-      if (__atomic_load_n(&sset_count, __ATOMIC_SEQ_CST) == 0) {
-        old = sset_fd;
-        __atomic_store_n(&sset_fd, -1, __ATOMIC_SEQ_CST);
-      }
-      pthread_mutex_unlock(&sset_lock);
-    }
-    ecl_enable_interrupts_env(env);
-    if (old >= 0)
-      (void)eclsock_os_close(old);
-  }
-}
-
-/* A registered stream being closed leaves its poller by itself: out of
-   the epoll set before its descriptor closes (a duplicate of it would
-   keep the registration alive), and its slot goes to the poller's closed
-   set, which the poller frees at its next call. */
-static void
-drop_watch(struct sockbuf *b, int fd)
-{
-  struct eclsock_watch *w = b->watch;
   const cl_env_ptr env = ecl_process_env();
-  ecl_disable_interrupts_env(env);
-  pthread_mutex_lock(&w->lock);
-  if (b->watch == w) {
-    if (w->epfd >= 0)
-      (void)eclsock_os_epoll_ctl(w->epfd, ECLSOCK_EP_DEL, fd, 0, 0);
-    if (b->in_mark) set_del(&w->in, b->wslot);
-    if (b->out_mark) set_del(&w->out, b->wslot);
-    set_add(&w->closed, b->wslot);
-    b->in_mark = b->out_mark = 0;
-    b->watch = NULL;
+  for (;;) {
+    int left = 0, code;
+    ecl_disable_interrupts_env(env);
+    pthread_mutex_lock(&b->wlock);
+    code = PENDING(b) ? eclsock_flush_send_pending(b) : 0;
+    left = PENDING(b) > 0;
+    pthread_mutex_unlock(&b->wlock);
+    ecl_enable_interrupts_env(env);
+    if (code || !left || b->finalizing)
+      return;
+    if (eclsock_tm_wait(b->fd, POLLOUT, eclsock_tm_deadline(CLOSE_STALL_SECONDS)))
+      return;
   }
-  pthread_mutex_unlock(&w->lock);
-  ecl_enable_interrupts_env(env);
 }
 
-/* close: send pending output (bounded, errors ignored: call finish-output
-   to see them), shut the connection down when a thread is blocked reading
-   or writing this stream, so that it wakes up (unless another descriptor
-   shares the socket), close the descriptor exactly once, then let ECL mark the stream
-   closed.  Never signals, so it is safe from finalizers and cleanups; an
-   interrupt during the flush still closes the descriptor. */
+/* close, from any thread (the protocol of stream-private.h): send pending
+   output (bounded, errors ignored: call finish-output to see them), take
+   the stream off the flusher and out of its poller, wake the threads
+   inside or waiting on it (shutdown, unless another descriptor shares the
+   socket), release the TLS session and the descriptor once they have
+   left, then let ECL mark the stream closed.  Never signals, so it is safe
+   from finalizers and cleanups; an interrupt during the flush still
+   closes. */
 static cl_object
 sb_close(cl_object s)
 {
   struct sockbuf *b = SB(s);
   const cl_env_ptr env = ecl_process_env();
-  int fd = FD(s);
-  if (fd >= 0) {
+  int closer;
+  ecl_disable_interrupts_env(env);
+  closer = eclsock_life_begin_close(b);
+  ecl_enable_interrupts_env(env);
+  if (closer) {
     ECL_UNWIND_PROTECT_BEGIN(env) {
-      if (b->wlen && !b->shut_wr) {
-        if (b->listed) {        /* the flusher must not send beside us */
-          ecl_disable_interrupts_env(env);
-          unlist(s, 0);
-          ecl_enable_interrupts_env(env);
-        }
-        if (b->finalizing) {    /* what the socket takes, never waiting */
-          size_t sent;
-          (void)eclsock_tp_send_nowait(b->tls, fd, b->wbuf, b->wlen, &sent);
-        } else {
-          flush_for_close(b, fd);
-        }
-      }
+      if (PENDING(b) && !b->shut_wr)
+        flush_for_close(b);
     } ECL_UNWIND_PROTECT_EXIT {
-      if (b->watch)
-        drop_watch(b, fd);
-      if (b->in_sset) {
-        b->in_sset = 0;
-        sset_leave(fd);
-      }
-      b->wlen = 0;
       ecl_disable_interrupts_env(env);
-      unlist(s, 1);             /* the descriptor is -1 from here on */
-      ecl_enable_interrupts_env(env);
-      if (b->tls) {             /* close_notify (one try), free the session;
-                                   the flusher no longer sees the stream */
-        eclsock_tls *t = b->tls;
-        b->tls = NULL;
-        eclsock_tp_close(t, !b->finalizing && !b->shut_wr);
+      if (!b->shared && b->fd >= 0
+          && (eclsock_life_others(b) || eclsock_marks_watched(b))) {
+        eclsock_os_shutdown_for_close(b->fd);   /* wake them */
+        eclsock_life_woke(b);
       }
-      if (!b->shared && __atomic_load_n(&b->waiters, __ATOMIC_RELAXED) > 0)
-        eclsock_os_shutdown_for_close(fd);
-      (void)eclsock_os_close(fd);
+      pthread_mutex_lock(&b->wlock);
+      eclsock_flush_unlist(b);
+      b->whead = b->wlen = 0;
+      pthread_mutex_unlock(&b->wlock);
+      eclsock_marks_drop(b);
+      eclsock_life_end_close(b);
+      ecl_enable_interrupts_env(env);
     } ECL_UNWIND_PROTECT_END;
     /* nothing left for the finalizer: unregistered, the stream is garbage
        at the next GC instead of waiting for its finalizer to run */
     if (!b->finalizing)
       si_set_finalizer(s, ECL_NIL);
+    b->rpos = b->rlen = 0;
   }
-  b->rpos = b->rlen = 0;
-  return generic_close_fn(s);
+  return eclsock_ecl_generic_close(s);
 }
 
 /* Another descriptor (the host's, see ecl_sock_wrap_fd) shares the socket:
@@ -1087,8 +825,8 @@ eclsock_stream_set_shared(cl_object s)
   SB(s)->shared = 1;
 }
 
-/* The GC finalizer: mark the stream so that close does not try to send
-   (the peer may not be reading, and a finalizer must not block). */
+/* The GC finalizer: mark the stream so that close does not wait for the
+   peer (it may not be reading, and a finalizer must not block). */
 static cl_object
 sb_finalize(cl_object s)
 {
@@ -1180,6 +918,19 @@ normalize_type(cl_object elttype, cl_object *extfmt, int *flags)
   return bs;
 }
 
+/* Fresh state for a stream S over FD (the settings are the caller's). */
+static struct sockbuf *
+new_sockbuf(cl_object s, int fd)
+{
+  struct sockbuf *b = ecl_alloc(sizeof *b);
+  memset(b, 0, sizeof *b);
+  pthread_mutex_init(&b->wlock, NULL);
+  eclsock_life_init(b);
+  b->fd = fd;
+  b->self = s;
+  return b;
+}
+
 /* A socket stream over FD, which it then owns.  ELTTYPE is character,
    (unsigned-byte 8) and the like; EXTFMT an ECL external format or NIL;
    HOST and PORT are what socket-stream-host/-port report; NAME is the
@@ -1190,35 +941,17 @@ eclsock_stream_make(int fd, cl_object elttype, cl_object extfmt, int buffered,
 {
   int flags;
   cl_fixnum bs = normalize_type(elttype, &extfmt, &flags);
-  cl_object s = ecl_make_file_stream_from_fd(name, fd, ecl_smm_io, bs, flags,
-                                             extfmt);
-  struct sockbuf *b = ecl_alloc(sizeof *b);
-  memset(b, 0, sizeof *b);
-  pthread_mutex_init(&b->wlock, NULL);
+  cl_object s = eclsock_ecl_fd_stream(name, fd, bs, flags, extfmt);
+  struct sockbuf *b = new_sockbuf(s, fd);
   b->host = host;
   b->port = port;
   b->charfmt = (flags == ECL_STREAM_BINARY) ? ECL_NIL : extfmt;
   b->buffered = buffered;
   s->stream.buffer = (char *)b;
-  b->ops = *s->stream.ops;          /* ECL never replaces a file stream's table */
-  s->stream.ops = &b->ops;
+  eclsock_ecl_own_ops(s, &b->ops);
   install_ops(s);
   si_set_finalizer(s, finalizer_fn);
   return s;
-}
-
-/* Give S the element type and external format of FROM: the fields ECL's
-   own constructor fills for them (set-element-type and the TLS switch). */
-static void
-copy_encoding(cl_object s, cl_object from)
-{
-  s->stream.object0 = from->stream.object0;
-  s->stream.format = from->stream.format;
-  s->stream.format_table = from->stream.format_table;
-  s->stream.encoder = from->stream.encoder;
-  s->stream.decoder = from->stream.decoder;
-  s->stream.flags = from->stream.flags;
-  s->stream.byte_size = from->stream.byte_size;
 }
 
 /* Change the element type (and external format) of a live stream, as
@@ -1228,21 +961,15 @@ eclsock_stream_set_element_type(cl_object s, cl_object elttype, cl_object extfmt
 {
   int flags;
   cl_fixnum bs;
-  cl_object t;
   if (Null(extfmt))
     extfmt = SB(s)->charfmt;          /* back to characters: the old format */
   bs = normalize_type(elttype, &extfmt, &flags);
-  t = ecl_make_file_stream_from_fd(s->stream.object1, -1, ecl_smm_io,
-                                             bs, flags, extfmt);
-  si_set_finalizer(t, ECL_NIL);
-  *s->stream.ops = *t->stream.ops;
-  copy_encoding(s, t);
+  eclsock_ecl_retype(s, bs, flags, extfmt);
   SB(s)->orig_read_char = NULL;
   SB(s)->orig_write_char = NULL;
   if (flags != ECL_STREAM_BINARY)
     SB(s)->charfmt = extfmt;
   install_ops(s);
-  t->stream.closed = 1;
 }
 
 /* The TLS switch (make-ssl-client-stream and -server-stream, Allegro's
@@ -1251,50 +978,49 @@ eclsock_stream_set_element_type(cl_object s, cl_object elttype, cl_object extfmt
    sends its pending output (plaintext, before the handshake) and is then
    closed without closing the descriptor, so using it afterwards is a
    closed-stream error.  Input OLD has read ahead would be lost under TLS:
-   the caller checks eclsock_stream_buffered_input first. */
+   the caller checks eclsock_stream_buffered_input first.  The switch is
+   the owner's alone: no other thread may use OLD meanwhile. */
 cl_object
 eclsock_stream_move_to_tls(cl_object old, eclsock_tls *t)
 {
   struct sockbuf *ob = SB(old), *b;
-  int fd = FD(old);
+  const cl_env_ptr env = ecl_process_env();
+  int fd = ob->fd;
   cl_object s;
   eclsock_stream_flush(old, 0);
-  s = ecl_make_file_stream_from_fd(old->stream.object1, fd, ecl_smm_io, 8,
-                                   ECL_STREAM_BINARY, ECL_NIL);
+  s = eclsock_ecl_fd_stream(old->stream.object1, fd, 8, ECL_STREAM_BINARY, ECL_NIL);
   si_set_finalizer(s, ECL_NIL);
-  b = ecl_alloc(sizeof *b);
-  *b = *ob;                         /* settings; ops = OLD's table */
-  pthread_mutex_init(&b->wlock, NULL);
-  b->watch = NULL;                  /* in no poller, no socket-status set */
-  b->in_mark = b->out_mark = 0;
-  b->status_token = 0;
-  b->in_sset = 0;
-  b->rbuf = b->wbuf = NULL;
-  b->rpos = b->rlen = b->wlen = b->rcap = b->wcap = 0;
-  b->waiters = 0;
-  b->listed = 0;                    /* not on the flusher's list yet */
-  b->read_err = 0;
-  b->flush_next = NULL;
+  b = new_sockbuf(s, fd);
+  b->host = ob->host;
+  b->port = ob->port;
+  b->charfmt = ob->charfmt;
+  b->buffered = ob->buffered;
+  b->shut_rd = ob->shut_rd;
+  b->shut_wr = ob->shut_wr;
+  b->shared = ob->shared;
+  b->ops = ob->ops;                 /* OLD's table */
+  b->orig_read_char = ob->orig_read_char;
+  b->orig_write_char = ob->orig_write_char;
+  b->orig_read_vector = ob->orig_read_vector;
   s->stream.buffer = (char *)b;
   s->stream.ops = &b->ops;
-  copy_encoding(s, old);
+  eclsock_ecl_copy_encoding(s, old);
   install_ops(s);
   b->tls = t;
   si_set_finalizer(s, finalizer_fn);
-  /* OLD lets go of the descriptor: closed, without closing it (and off
-     the flusher's list first) */
-  ecl_disable_interrupts_env(ecl_process_env());
-  unlist(old, 1);
-  ecl_enable_interrupts_env(ecl_process_env());
-  if (ob->watch)                    /* OLD leaves its poller as on close */
-    drop_watch(ob, fd);
-  if (ob->in_sset) {
-    ob->in_sset = 0;
-    sset_leave(fd);
-  }
-  ob->wlen = ob->rpos = ob->rlen = 0;
+  /* OLD lets go of the descriptor: closed, without closing it (off the
+     flusher's lists and out of its poller first) */
+  ecl_disable_interrupts_env(env);
+  pthread_mutex_lock(&ob->wlock);
+  eclsock_flush_unlist(ob);
+  ob->whead = ob->wlen = 0;
+  pthread_mutex_unlock(&ob->wlock);
+  eclsock_marks_drop(ob);
+  eclsock_life_abandon(ob);
+  ecl_enable_interrupts_env(env);
+  ob->rpos = ob->rlen = 0;
   si_set_finalizer(old, ECL_NIL);
-  generic_close_fn(old);
+  eclsock_ecl_generic_close(old);
   return s;
 }
 
@@ -1314,11 +1040,11 @@ eclsock_stream_p(cl_object x)
   return ECL_ANSI_STREAM_P(x) && (void *)x->stream.ops == (void *)x->stream.buffer;
 }
 
-/* The descriptor, or -1 when closed. */
+/* The descriptor, or -1 when closed or closing. */
 int
 eclsock_stream_fd(cl_object x)
 {
-  return x->stream.closed ? -1 : FD(x);
+  return (x->stream.closed || !is_open(SB(x))) ? -1 : FD(x);
 }
 
 /* True when input is waiting inside the stream (no system call needed). */
@@ -1326,132 +1052,34 @@ int
 eclsock_stream_buffered_input(cl_object x)
 {
   struct sockbuf *b = SB(x);
-  return x->stream.byte_stack != ECL_NIL || b->rpos < b->rlen
-    || (b->tls && eclsock_tp_pending(b->tls));
+  int tls_pending = 0;
+  if (x->stream.byte_stack != ECL_NIL || b->rpos < b->rlen)
+    return 1;
+  if (b->tls) {
+    const cl_env_ptr env = ecl_process_env();
+    ecl_disable_interrupts_env(env);
+    if (sb_enter(b)) {
+      tls_pending = eclsock_tp_pending(b->tls);
+      eclsock_life_leave(b);
+    }
+    ecl_enable_interrupts_env(env);
+  }
+  return tls_pending;
 }
 
 /* Octets written but not yet handed to the kernel. */
 size_t
 eclsock_stream_pending(cl_object x)
 {
-  return __atomic_load_n(&SB(x)->wlen, __ATOMIC_RELAXED);
-}
-
-/* Register S with poller W at SLOT (W's lock held).  Returns 0, or EEXIST
-   when S is in a poller already.  What S holds now gets marked. */
-int
-eclsock_stream_watch(cl_object s, struct eclsock_watch *w, int slot)
-{
-  struct sockbuf *b = SB(s);
-  if (b->watch)
-    return EEXIST;
-  b->wslot = slot;
-  b->in_mark = b->out_mark = 0;
-  __atomic_store_n(&b->watch, w, __ATOMIC_RELEASE);
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);  /* pairs with note() */
-  mark_locked(b);
-  return 0;
-}
-
-/* Take S out of its poller's sets (its lock held). */
-void
-eclsock_stream_unwatch(cl_object s)
-{
-  struct sockbuf *b = SB(s);
-  struct eclsock_watch *w = b->watch;
-  if (!w)
-    return;
-  if (b->in_mark) set_del(&w->in, b->wslot);
-  if (b->out_mark) set_del(&w->out, b->wslot);
-  b->in_mark = b->out_mark = 0;
-  b->watch = NULL;
-}
-
-/* The poller holding S (and its slot there), or NULL. */
-struct eclsock_watch *
-eclsock_stream_watcher(cl_object s, int *slot)
-{
-  struct sockbuf *b = SB(s);
-  *slot = b->wslot;
-  return b->watch;
-}
-
-/* The poller took S's slot out of its sets (its lock held): clear the
-   marks, saying in *IN / *OUT which were set. */
-void
-eclsock_stream_unmark(cl_object s, int *in, int *out)
-{
-  struct sockbuf *b = SB(s);
-  *in = b->in_mark;
-  *out = b->out_mark;
-  b->in_mark = b->out_mark = 0;
-}
-
-/* Mark S again by what it holds now (the poller, without its lock). */
-void
-eclsock_stream_note(cl_object s)
-{
-  note(SB(s));
-}
-
-/* socket-status's epoll registration of S: the token it was made with (0:
-   none); a nonzero TOKEN sets it (the socket-status set's lock held). */
-uint64_t
-eclsock_stream_status_token(cl_object s, uint64_t token)
-{
-  struct sockbuf *b = SB(s);
-  if (token) {
-    b->status_token = token;
-    if (!b->in_sset) {
-      b->in_sset = 1;
-      __atomic_add_fetch(&sset_count, 1, __ATOMIC_SEQ_CST);
-    }
-  }
-  return b->status_token;
-}
-
-/* Take socket-status's epoll set, making it when there is none: its
-   descriptor, or -1 when another thread has it or none can be made.
-   *FRESH is set when it is new (every token given before is void). */
-int
-eclsock_stream_sset_acquire(int *fresh)
-{
-  *fresh = 0;
-  if (pthread_mutex_trylock(&sset_lock))
-    return -1;
-  if (sset_fd < 0) {
-    int fd;
-    if (eclsock_os_epoll_create(&fd)) {
-      pthread_mutex_unlock(&sset_lock);
-      return -1;
-    }
-    __atomic_store_n(&sset_fd, fd, __ATOMIC_SEQ_CST);
-    *fresh = 1;
-  }
-  return sset_fd;
-}
-
-/* Give the set back; with no registered stream left open, close it (the
-   module holds no descriptor for socket-status after the streams are
-   gone).  Returns the descriptor the caller closes, or -1. */
-int
-eclsock_stream_sset_release(void)
-{
-  int old = -1;
-  if (__atomic_load_n(&sset_count, __ATOMIC_SEQ_CST) == 0) {
-    old = sset_fd;
-    __atomic_store_n(&sset_fd, -1, __ATOMIC_SEQ_CST);
-  }
-  pthread_mutex_unlock(&sset_lock);
-  return old;
-}
-
-/* Close what eclsock_stream_sset_release returned (interrupts enabled). */
-void
-eclsock_stream_sset_close(int fd)
-{
-  if (fd >= 0)
-    (void)eclsock_os_close(fd);
+  struct sockbuf *b = SB(x);
+  const cl_env_ptr env = ecl_process_env();
+  size_t n;
+  ecl_disable_interrupts_env(env);
+  pthread_mutex_lock(&b->wlock);
+  n = PENDING(b);
+  pthread_mutex_unlock(&b->wlock);
+  ecl_enable_interrupts_env(env);
+  return n;
 }
 
 cl_object eclsock_stream_host(cl_object x) { return SB(x)->host; }
@@ -1472,10 +1100,15 @@ void
 eclsock_stream_shutdown(cl_object s, int how)
 {
   struct sockbuf *b = SB(s);
-  int code;
+  const cl_env_ptr env = ecl_process_env();
+  volatile int code = 0;
   if (how != SHUT_RD)
     eclsock_stream_flush(s, 0);
-  code = eclsock_tp_shutdown(b->tls, FD(s), how);
+  ENTERED_BEGIN(env, b) {
+    code = eclsock_tp_shutdown(b->tls, b->fd, how);
+  } ENTERED_ELSE(b) {
+    code = EBADF;
+  }
   if (code && code != ENOTCONN)
     raise_io(s, "shutdown", code);
   if (how != SHUT_WR) {
@@ -1504,10 +1137,9 @@ eclsock_stream_restrict(cl_object s, int input, int output)
 void
 eclsock_stream_init(void)
 {
-  cl_object t;
-  int fd;
-  if (generic_close_fn)
+  if (finalizer_fn != ECL_NIL)
     return;
+  eclsock_ecl_init();
   sym_character = ecl_make_symbol("CHARACTER", "CL");
   sym_base_char = ecl_make_symbol("BASE-CHAR", "CL");
   kw_lf = ecl_make_keyword("LF");
@@ -1516,18 +1148,7 @@ eclsock_stream_init(void)
   kw_us_ascii = ecl_make_keyword("US-ASCII");
   kw_latin1 = ecl_make_keyword("LATIN-1");
   kw_iso_8859_1 = ecl_make_keyword("ISO-8859-1");
-  /* A template stream on a throwaway descriptor: once closed, its close
-     operation is ECL's generic_close, which ours ends with. */
-  if (eclsock_os_open_null(&fd))
-    FEerror("ecl-sock: cannot open /dev/null", 0);
-  t = ecl_make_file_stream_from_fd(ecl_make_constant_base_string("template", -1),
-                                   fd, ecl_smm_io, 8, ECL_STREAM_BINARY, ECL_NIL);
-  si_set_finalizer(t, ECL_NIL);
-  t->stream.ops->close(t);
-  generic_close_fn = t->stream.ops->close;
-  flusher_cond_init();
-  ecl_register_root(&fl_head);
-  pthread_atfork(fl_prepare, fl_parent, fl_child);
+  eclsock_flush_init();
   finalizer_fn = ecl_make_cfun((cl_objectfn_fixed)sb_finalize,
                                eclsock_sym("%FINALIZE-SOCKET-STREAM"), ECL_NIL, 1);
   ecl_register_root(&finalizer_fn);

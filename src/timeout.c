@@ -7,8 +7,13 @@
  * eclsock_tm_poll, the poller's in eclsock_tm_epoll_wait; both
  * retry on EINTR with the remaining time recomputed (Boehm GC's
  * signals interrupt poll hundreds of times a second) and lets deferred Lisp
- * interrupts run between tries.  Must not: allocate Lisp objects or signal.
+ * interrupts run between tries.  The flusher thread, which has no Lisp
+ * environment, waits in eclsock_tm_wait_plain.  Must not: allocate Lisp
+ * objects or signal.
  */
+#ifndef _GNU_SOURCE
+# define _GNU_SOURCE                    /* ppoll */
+#endif
 #include "internal.h"
 #include <errno.h>
 #include <limits.h>
@@ -130,4 +135,50 @@ eclsock_tm_epoll_wait(int epfd, uint64_t *data, short *revents, int max,
   *nready = 0;
   return ENOSYS;
 #endif
+}
+
+/* The flusher's wait (a thread without a Lisp environment, so no interrupt
+   discipline): for events of the epoll set EPFD (EPFD < 0: poll(2) over
+   the N descriptors of FDS instead) until DL, to the nanosecond where the
+   system can (epoll_pwait2, ppoll).  With epoll each event's data goes to
+   DATA[i] (at most MAX); with poll, FDS[i].revents say.  Returns the
+   number of events, 0 at the deadline, or -errno.  EINTR ends the wait
+   early with 0 (the caller looks at the clock again). */
+int
+eclsock_tm_wait_plain(int epfd, struct pollfd *fds, nfds_t n, uint64_t *data,
+                      int max, eclsock_deadline dl)
+{
+  struct timespec ts, *tsp = NULL;
+  int r;
+  if (dl >= 0) {
+    double left = dl - eclsock_tm_now();
+    if (left < 0)
+      left = 0;
+    ts.tv_sec = (time_t)left;
+    ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+    tsp = &ts;
+  }
+#ifdef HAVE_EPOLL
+  if (epfd >= 0) {
+    struct epoll_event ev[ECLSOCK_EPOLL_MAX];
+    int i;
+    if (max > ECLSOCK_EPOLL_MAX)
+      max = ECLSOCK_EPOLL_MAX;
+# ifdef HAVE_EPOLL_PWAIT2
+    r = epoll_pwait2(epfd, ev, max, tsp, NULL);
+    if (r < 0 && errno == ENOSYS)
+# endif
+      r = epoll_wait(epfd, ev, max, remaining_ms(dl));
+    if (r < 0)
+      return errno == EINTR ? 0 : -errno;
+    for (i = 0; i < r; i++)
+      data[i] = ev[i].data.u64;
+    return r;
+  }
+#endif
+  (void)epfd; (void)data; (void)max;
+  r = ppoll(fds, n, tsp, NULL);
+  if (r < 0)
+    return errno == EINTR ? 0 : -errno;
+  return r;
 }

@@ -198,26 +198,13 @@ classify(eclsock_tls *t, int err, int hs, int *truncation)
     ecl_enable_interrupts_env(env);             \
   } while (0)
 
-/* The deadline of a transfer that must wait: the socket's OPT timeout
-   (SO_RCVTIMEO/SO_SNDTIMEO) from now, or none. */
-static eclsock_deadline
-socket_deadline(int fd, int opt)
-{
-  struct timeval tv;
-  socklen_t len = sizeof tv;
-  if (eclsock_os_getsockopt(fd, SOL_SOCKET, opt, &tv, &len)
-      || (tv.tv_sec == 0 && tv.tv_usec == 0))
-    return ECLSOCK_NO_DEADLINE;
-  return eclsock_tm_deadline((double)tv.tv_sec + tv.tv_usec * 1e-6);
-}
-
 /* Wait for what OpenSSL wants (ERR is WANT_READ or WANT_WRITE).  *DL is
    computed from the socket's OPT timeout on the first wait of a call. */
 static int
 wait_for(eclsock_tls *t, int err, eclsock_deadline *dl, int *have_dl, int opt)
 {
   if (!*have_dl) {
-    *dl = socket_deadline(t->fd, opt);
+    *dl = eclsock_os_sock_deadline(t->fd, opt);
     *have_dl = 1;
   }
   return eclsock_tm_wait(t->fd, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, *dl);
@@ -269,18 +256,20 @@ eclsock_tp_recv(eclsock_tls *t, int fd, unsigned char *p, size_t n, int flags,
 }
 
 int
-eclsock_tp_send_all(eclsock_tls *t, int fd, const unsigned char *p, size_t n)
+eclsock_tp_send_all(eclsock_tls *t, int fd, const unsigned char *p, size_t n,
+                    size_t *sent)
 {
   const cl_env_ptr env = ecl_process_env();
   eclsock_deadline dl = ECLSOCK_NO_DEADLINE;
-  int have_dl = 0;
+  int have_dl = 0, code = 0;
+  size_t done = 0;
   if (!t)
-    return eclsock_os_send_all(fd, p, n);
-  while (n) {
+    return eclsock_os_send_all(fd, p, n, sent);
+  while (done < n) {
     size_t k = 0;
-    int r, err = SSL_ERROR_NONE, code = 0, trunc;
+    int r, err = SSL_ERROR_NONE, trunc;
     CALL_BEGIN(env, t);
-    r = SSL_write_ex(t->ssl, p, n, &k);
+    r = SSL_write_ex(t->ssl, p + done, n - done, &k);
     if (!r) {
       err = SSL_get_error(t->ssl, 0);
       if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
@@ -292,18 +281,21 @@ eclsock_tp_send_all(eclsock_tls *t, int fd, const unsigned char *p, size_t n)
     }
     CALL_END(env, t);
     if (r) {
-      p += k;
-      n -= k;
+      done += k;
       continue;
     }
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
       if ((code = wait_for(t, err, &dl, &have_dl, SO_SNDTIMEO)))
-        return code;
+        break;
       continue;
     }
-    return code ? code : EPIPE;
+    if (!code)
+      code = EPIPE;
+    break;
   }
-  return 0;
+  if (sent)
+    *sent = done;
+  return code;
 }
 
 int
@@ -799,10 +791,11 @@ eclsock_tp_recv(eclsock_tls *t, int fd, unsigned char *p, size_t n, int flags,
 }
 
 int
-eclsock_tp_send_all(eclsock_tls *t, int fd, const unsigned char *p, size_t n)
+eclsock_tp_send_all(eclsock_tls *t, int fd, const unsigned char *p, size_t n,
+                    size_t *sent)
 {
   (void)t;
-  return eclsock_os_send_all(fd, p, n);
+  return eclsock_os_send_all(fd, p, n, sent);
 }
 
 int

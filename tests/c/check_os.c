@@ -116,7 +116,7 @@ connect_accept(int family)
   ck_assert(!nonblocking(a));
   ck_assert(cloexec(a));
   /* they are the two ends of one connection */
-  ck_assert_int_eq(eclsock_os_send_all(c, (const unsigned char *)"hi", 2), 0);
+  ck_assert_int_eq(eclsock_os_send_all(c, (const unsigned char *)"hi", 2, NULL), 0);
   ck_assert_int_eq(eclsock_os_recv(a, buf, sizeof buf, 0, &got), 0);
   ck_assert_uint_eq(got, 2);
   ck_assert(!memcmp(buf, "hi", 2));
@@ -224,7 +224,7 @@ START_TEST(test_send_recv_pair)
   unsigned char buf[16];
   size_t got = 99;
   tu_socketpair(sv);
-  ck_assert_int_eq(eclsock_os_send_all(sv[0], (const unsigned char *)"hello", 5), 0);
+  ck_assert_int_eq(eclsock_os_send_all(sv[0], (const unsigned char *)"hello", 5, NULL), 0);
   ck_assert_int_eq(eclsock_os_recv(sv[1], buf, 3, 0, &got), 0);
   ck_assert_uint_eq(got, 3);
   ck_assert(!memcmp(buf, "hel", 3));
@@ -234,7 +234,7 @@ START_TEST(test_send_recv_pair)
   /* nothing there: a non-blocking try says EAGAIN */
   ck_assert_int_eq(eclsock_os_recv(sv[1], buf, sizeof buf, MSG_DONTWAIT, &got), EAGAIN);
   /* zero octets is a no-op */
-  ck_assert_int_eq(eclsock_os_send_all(sv[0], buf, 0), 0);
+  ck_assert_int_eq(eclsock_os_send_all(sv[0], buf, 0, NULL), 0);
   /* EOF */
   close(sv[0]);
   got = 99;
@@ -282,7 +282,7 @@ START_TEST(test_send_all_big)
   r.got = 0;
   ck_assert_ptr_nonnull(r.buf);
   ck_assert_int_eq(pthread_create(&th, NULL, read_all, &r), 0);
-  ck_assert_int_eq(eclsock_os_send_all(sv[0], out, BIG), 0);
+  ck_assert_int_eq(eclsock_os_send_all(sv[0], out, BIG, NULL), 0);
   ck_assert_int_eq(eclsock_os_shutdown(sv[0], SHUT_WR), 0);
   pthread_join(th, NULL);
   ck_assert_uint_eq(r.got, BIG);
@@ -300,7 +300,7 @@ START_TEST(test_send_epipe)
   signal(SIGPIPE, SIG_DFL);
   tu_socketpair(sv);
   close(sv[1]);
-  ck_assert_int_eq(eclsock_os_send_all(sv[0], (const unsigned char *)"x", 1), EPIPE);
+  ck_assert_int_eq(eclsock_os_send_all(sv[0], (const unsigned char *)"x", 1, NULL), EPIPE);
   close(sv[0]);
 }
 END_TEST
@@ -323,7 +323,7 @@ START_TEST(test_kernel_timeouts)
   big = calloc(1, 8 * BIG);
   ck_assert_ptr_nonnull(big);
   t0 = eclsock_tm_now();
-  ck_assert_int_eq(eclsock_os_send_all(sv[0], big, 8 * BIG), ECLSOCK_ETIMEOUT);
+  ck_assert_int_eq(eclsock_os_send_all(sv[0], big, 8 * BIG, NULL), ECLSOCK_ETIMEOUT);
   ck_assert(eclsock_tm_now() - t0 < 5.0);
   free(big);
   close(sv[0]);
@@ -340,17 +340,17 @@ START_TEST(test_shutdown)
   unsigned char buf[8];
   size_t got = 99;
   tu_tcp_pair(sv);
-  ck_assert_int_eq(eclsock_os_send_all(sv[0], (const unsigned char *)"end", 3), 0);
+  ck_assert_int_eq(eclsock_os_send_all(sv[0], (const unsigned char *)"end", 3, NULL), 0);
   ck_assert_int_eq(eclsock_os_shutdown(sv[0], SHUT_WR), 0);
   ck_assert_uint_eq(tu_read_full(sv[1], buf, 3), 3);
   ck_assert_int_eq(eclsock_os_recv(sv[1], buf, sizeof buf, 0, &got), 0);
   ck_assert_uint_eq(got, 0);                    /* EOF after the data */
   /* the other direction still works */
-  ck_assert_int_eq(eclsock_os_send_all(sv[1], (const unsigned char *)"ok", 2), 0);
+  ck_assert_int_eq(eclsock_os_send_all(sv[1], (const unsigned char *)"ok", 2, NULL), 0);
   ck_assert_int_eq(eclsock_os_recv(sv[0], buf, sizeof buf, 0, &got), 0);
   ck_assert_uint_eq(got, 2);
   /* writing after SHUT_WR */
-  ck_assert_int_eq(eclsock_os_send_all(sv[0], (const unsigned char *)"x", 1), EPIPE);
+  ck_assert_int_eq(eclsock_os_send_all(sv[0], (const unsigned char *)"x", 1, NULL), EPIPE);
   close(sv[0]);
   close(sv[1]);
   ck_assert_int_eq(eclsock_os_shutdown(sv[0], SHUT_RDWR), EBADF);

@@ -1,0 +1,410 @@
+/* -*- mode: c; c-basic-offset: 2; indent-tabs-mode: nil -*- */
+/*
+ * flush.c - the output flusher: output that no explicit flush sends leaves
+ * at the latest HOLD_NS after it was written, and a stream whose peer does
+ * not read costs nothing until the peer reads again.
+ *
+ * Owns: one thread for the whole module (started by the first held output
+ * of a process), its two lists and its wait:
+ *   - the QUEUE of streams holding output, in the order they were listed,
+ *     each due HOLD_NS after; since every hold is the same length, the
+ *     queue is its own deadline order and the thread sleeps until the
+ *     first is due;
+ *   - the STALLED streams, whose send would block: each is armed for one
+ *     writability event in the thread's epoll set (poll(2) over them
+ *     without epoll) and is not touched again until the peer reads.
+ * Both lists are GC roots (a listed stream stays reachable, so it is never
+ * finalized with output held).  The thread runs plain C (no Lisp
+ * environment), takes FL_LOCK only to move streams between lists, and
+ * sends outside it, under the stream's output lock, entered in the stream
+ * (stream-private.h: close waits for it).
+ * Must not: block in a send, take a stream's output lock while holding
+ * FL_LOCK (the order is WLOCK, then FL_LOCK), or run Lisp code.
+ */
+#include "stream-private.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HOLD_NS 2000000L            /* the manual's bound: 2 ms */
+#define BATCH 64                    /* streams sent per turn of the lock */
+
+static pthread_mutex_t fl_lock = PTHREAD_MUTEX_INITIALIZER;
+static cl_object q_head, q_tail;    /* the queue (NULL-terminated) */
+static cl_object st_head;           /* the stalled streams */
+static long st_count;
+static int fl_pid;                  /* the process whose flusher runs, or 0 */
+static int fl_failed;               /* no flusher thread: flush at once */
+static pthread_cond_t fl_cond;      /* the thread's wait while none stalls */
+static int fl_sleeping;             /* the thread waits with no stream due:
+                                       SLEEP_COND or SLEEP_EVENTS */
+enum { AWAKE = 0, SLEEP_COND, SLEEP_EVENTS };
+/* Made at the first stall (a process whose peers all read holds no
+   descriptor for the flusher): the epoll set of the stalled streams (-1
+   without epoll: poll(2) over them) and a pipe that wakes the thread from
+   its wait on them. */
+static int fl_events;               /* the two below exist */
+static int fl_epfd = -1;
+static int fl_wake[2] = { -1, -1 };
+
+/* -- The lists (FL_LOCK held) ------------------------------------------ */
+
+static void
+link_front(cl_object *head, cl_object s)
+{
+  struct sockbuf *b = SB(s);
+  b->fl_prev = NULL;
+  b->fl_next = *head;
+  if (*head)
+    SB(*head)->fl_prev = s;
+  *head = s;
+}
+
+static void
+q_append(cl_object s)
+{
+  struct sockbuf *b = SB(s);
+  b->fl_next = NULL;
+  b->fl_prev = q_tail;
+  if (q_tail)
+    SB(q_tail)->fl_next = s;
+  else
+    q_head = s;
+  q_tail = s;
+}
+
+static void
+unlink_from(cl_object s)
+{
+  struct sockbuf *b = SB(s);
+  cl_object *head = b->fl_where == FL_QUEUED ? &q_head : &st_head;
+  if (b->fl_prev)
+    SB(b->fl_prev)->fl_next = b->fl_next;
+  else
+    *head = b->fl_next;
+  if (b->fl_next)
+    SB(b->fl_next)->fl_prev = b->fl_prev;
+  else if (b->fl_where == FL_QUEUED)
+    q_tail = b->fl_prev;
+  if (b->fl_where == FL_STALLED)
+    st_count--;
+  b->fl_prev = b->fl_next = NULL;
+}
+
+/* -- Sending ----------------------------------------------------------- */
+
+/* Send what the socket takes of B's pending output now, without waiting;
+   the rest stays pending, in order (the head moves, nothing is copied).
+   WLOCK held, B entered.  Returns 0 or the send's error.  The one
+   send-what-fits of the stream layer: writes, flushes before a read,
+   close and this thread all send pending output through it. */
+int
+eclsock_flush_send_pending(struct sockbuf *b)
+{
+  size_t sent = 0;
+  int code = eclsock_tp_send_nowait(b->tls, b->fd, b->wbuf + b->whead,
+                                    PENDING(b), &sent);
+  b->whead += sent;
+  if (b->whead == b->wlen)
+    b->whead = b->wlen = 0;
+  return code;
+}
+
+/* -- The thread --------------------------------------------------------- */
+
+/* Make the wake-up pipe and the epoll set of the stalled streams, once
+   (FL_LOCK held).  0 or an error code. */
+static int
+make_events(void)
+{
+  int code;
+  if (fl_events)
+    return 0;
+  if ((code = eclsock_os_pipe(fl_wake)))
+    return code;
+  if (eclsock_os_epoll_create(&fl_epfd) == 0
+      && eclsock_os_epoll_ctl(fl_epfd, ECLSOCK_EP_ADD, fl_wake[0], POLLIN, 0)) {
+    (void)eclsock_os_close(fl_epfd);
+    fl_epfd = -1;
+  }
+  fl_events = 1;
+  return 0;
+}
+
+/* Send what B holds without waiting, and decide who is responsible for
+   the rest: nobody when all went or the send failed (the error is the
+   next write's or force-output's: the octets stay, nothing is lost), the
+   stalled list when the socket is full.  B was entered by the caller. */
+static void
+flush_one(cl_object s)
+{
+  struct sockbuf *b = SB(s);
+  int code = 0;
+  pthread_mutex_lock(&b->wlock);
+  if (PENDING(b))
+    code = eclsock_flush_send_pending(b);
+  pthread_mutex_lock(&fl_lock);
+  if (b->fl_where == FL_BUSY) {       /* close did not take it meanwhile */
+    if (!code && PENDING(b)) {
+      uint64_t data = (uint64_t)(uintptr_t)b;
+      int first = !b->fl_armed;
+      if (make_events() == 0
+          && (fl_epfd < 0 || eclsock_os_epoll_arm_out(fl_epfd, b->fd, data, first) == 0)) {
+        b->fl_armed = (fl_epfd >= 0);
+        b->fl_where = FL_STALLED;
+        link_front(&st_head, s);
+        st_count++;
+      } else {                          /* cannot watch it: due again */
+        b->fl_where = FL_QUEUED;
+        b->fl_due = eclsock_tm_now() + HOLD_NS * 1e-9;
+        q_append(s);
+      }
+    } else {
+      b->fl_where = FL_NONE;
+      b->listed = 0;
+    }
+  }
+  pthread_mutex_unlock(&fl_lock);
+  pthread_mutex_unlock(&b->wlock);
+  eclsock_life_leave(b);
+}
+
+/* Take S into the batch (FL_LOCK held): entered, so that close waits for
+   the send; a closing stream is dropped from the lists instead. */
+static int
+take(cl_object s, cl_object *batch, int *n)
+{
+  struct sockbuf *b = SB(s);
+  unlink_from(s);
+  if (!sb_enter(b)) {
+    b->fl_where = FL_NONE;
+    return 0;
+  }
+  b->fl_where = FL_BUSY;
+  batch[(*n)++] = s;
+  return 1;
+}
+
+static void *
+flusher_main(void *arg)
+{
+  cl_object batch[BATCH];
+  uint64_t data[ECLSOCK_EPOLL_MAX];
+  struct pollfd *pfd = NULL;
+  size_t pcap = 0;
+  (void)arg;
+  for (;;) {
+    int n = 0, i, r;
+    nfds_t np = 0;
+    double now = eclsock_tm_now(), due = ECLSOCK_NO_DEADLINE;
+    pthread_mutex_lock(&fl_lock);
+    while (q_head && SB(q_head)->fl_due <= now && n < BATCH)
+      take(q_head, batch, &n);
+    if (!n && !st_head) {               /* nothing stalls: a condition wait */
+      if (q_head) {
+        struct timespec until;
+        double t = SB(q_head)->fl_due;
+        until.tv_sec = (time_t)t;
+        until.tv_nsec = (long)((t - (double)until.tv_sec) * 1e9);
+        if (until.tv_nsec > 999999999L)
+          until.tv_nsec = 999999999L;
+        (void)pthread_cond_timedwait(&fl_cond, &fl_lock, &until);
+      } else {
+        fl_sleeping = SLEEP_COND;
+        pthread_cond_wait(&fl_cond, &fl_lock);
+        fl_sleeping = AWAKE;
+      }
+      pthread_mutex_unlock(&fl_lock);
+      continue;
+    }
+    if (!n) {
+      if (q_head)
+        due = SB(q_head)->fl_due;
+      else
+        fl_sleeping = SLEEP_EVENTS;
+      if (fl_epfd < 0) {                /* poll(2): the pipe and the stalled */
+        cl_object x;
+        if (pcap < (size_t)st_count + 1) {
+          free(pfd);
+          pcap = (size_t)st_count + 64;
+          pfd = malloc(pcap * sizeof *pfd);
+        }
+        if (pfd) {
+          pfd[np].fd = fl_wake[0];
+          pfd[np++].events = POLLIN;
+          for (x = st_head; x; x = SB(x)->fl_next) {
+            pfd[np].fd = SB(x)->fd;
+            pfd[np++].events = POLLOUT;
+          }
+        }
+      }
+    }
+    pthread_mutex_unlock(&fl_lock);
+    if (n) {
+      for (i = 0; i < n; i++)
+        flush_one(batch[i]);
+      continue;
+    }
+    r = eclsock_tm_wait_plain(fl_epfd, pfd, np, data, ECLSOCK_EPOLL_MAX, due);
+    if (r <= 0)
+      continue;                         /* due, interrupted, or an error */
+    pthread_mutex_lock(&fl_lock);
+    fl_sleeping = AWAKE;
+    if (fl_epfd >= 0) {
+      for (i = 0; i < r; i++) {
+        struct sockbuf *b = (struct sockbuf *)(uintptr_t)data[i];
+        if (!b)
+          eclsock_os_drain(fl_wake[0]);
+        else if (b->fl_where == FL_STALLED && n < BATCH)
+          take(b->self, batch, &n);
+      }
+    } else if (pfd) {
+      cl_object x = st_head, next;
+      if (pfd[0].revents)
+        eclsock_os_drain(fl_wake[0]);
+      /* the list may have changed since: match by descriptor */
+      for (; x && n < BATCH; x = next) {
+        nfds_t j;
+        next = SB(x)->fl_next;
+        for (j = 1; j < np; j++)
+          if (pfd[j].fd == SB(x)->fd && pfd[j].revents) {
+            take(x, batch, &n);
+            break;
+          }
+      }
+    }
+    pthread_mutex_unlock(&fl_lock);
+    for (i = 0; i < n; i++)
+      flush_one(batch[i]);
+  }
+  return NULL;
+}
+
+/* Start the thread (FL_LOCK held).  Returns 0 or an error code. */
+static int
+start_flusher(void)
+{
+  /* the thread runs our code until the process ends: exit must not
+     unmap it (ECL dlcloses sock.fas in cl_shutdown) */
+  eclsock_os_pin_module((const void *)flusher_main);
+  return eclsock_os_start_thread(flusher_main, NULL);
+}
+
+/* -- What the stream layer calls ---------------------------------------- */
+
+/* B holds output no explicit flush has sent: make the flusher responsible
+   (WLOCK held, interrupts disabled).  Returns 0 when output cannot be
+   held (no flusher thread): the caller sends at once. */
+int
+eclsock_flush_hold(struct sockbuf *b)
+{
+  int ok = 1;
+  if (b->listed)
+    return 1;
+  pthread_mutex_lock(&fl_lock);
+  if (!fl_failed && fl_pid != eclsock_os_pid()) {
+    if (start_flusher() == 0)
+      fl_pid = eclsock_os_pid();
+    else
+      fl_failed = 1;
+  }
+  if (fl_failed) {
+    ok = 0;
+  } else if (__atomic_load_n(&b->state, __ATOMIC_SEQ_CST) == ST_OPEN) {
+    int wake = (q_head == NULL) ? fl_sleeping : AWAKE;
+    b->fl_where = FL_QUEUED;
+    b->fl_due = eclsock_tm_now() + HOLD_NS * 1e-9;
+    q_append(b->self);
+    b->listed = 1;
+    if (wake != AWAKE) {
+      fl_sleeping = AWAKE;
+      if (wake == SLEEP_COND)
+        pthread_cond_signal(&fl_cond);
+      else
+        eclsock_os_wake(fl_wake[1]);
+    }
+  }
+  pthread_mutex_unlock(&fl_lock);
+  return ok;
+}
+
+/* Take B off the flusher (WLOCK held, interrupts disabled): close, and
+   the TLS switch.  A stream the thread is sending on stays with it until
+   it leaves (close waits for that); it then forgets it. */
+void
+eclsock_flush_unlist(struct sockbuf *b)
+{
+  pthread_mutex_lock(&fl_lock);
+  if (b->fl_where == FL_QUEUED || b->fl_where == FL_STALLED) {
+    unlink_from(b->self);
+  }
+  if (b->fl_armed && fl_epfd >= 0 && b->fd >= 0) {
+    (void)eclsock_os_epoll_ctl(fl_epfd, ECLSOCK_EP_DEL, b->fd, 0, 0);
+    b->fl_armed = 0;
+  }
+  b->fl_where = FL_NONE;
+  b->listed = 0;
+  pthread_mutex_unlock(&fl_lock);
+}
+
+static void cond_init(void);
+
+/* fork: the child has no flusher thread; its first held output starts
+   one, with a new pipe and epoll set (the inherited ones are the
+   parent's).  Its copies of listed streams go off the lists. */
+static void fl_prepare(void) { pthread_mutex_lock(&fl_lock); }
+static void fl_parent(void) { pthread_mutex_unlock(&fl_lock); }
+
+static void
+forget(cl_object *head)
+{
+  while (*head) {
+    struct sockbuf *b = SB(*head);
+    *head = b->fl_next;
+    b->fl_prev = b->fl_next = NULL;
+    b->fl_where = FL_NONE;
+    b->fl_armed = 0;
+    b->listed = 0;
+  }
+}
+
+static void
+fl_child(void)
+{
+  forget(&q_head);
+  forget(&st_head);
+  q_tail = NULL;
+  st_count = 0;
+  if (fl_events) {
+    if (fl_epfd >= 0) (void)eclsock_os_close(fl_epfd);
+    (void)eclsock_os_close(fl_wake[0]);
+    (void)eclsock_os_close(fl_wake[1]);
+  }
+  fl_events = 0;
+  fl_epfd = fl_wake[0] = fl_wake[1] = -1;
+  fl_pid = 0;
+  fl_sleeping = AWAKE;
+  cond_init();
+  pthread_mutex_unlock(&fl_lock);
+}
+
+static void
+cond_init(void)
+{
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  pthread_cond_init(&fl_cond, &a);
+  pthread_condattr_destroy(&a);
+}
+
+void
+eclsock_flush_init(void)
+{
+  cond_init();
+  ecl_register_root(&q_head);
+  ecl_register_root(&q_tail);
+  ecl_register_root(&st_head);
+  pthread_atfork(fl_prepare, fl_parent, fl_child);
+}
