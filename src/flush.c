@@ -186,6 +186,21 @@ take(cl_object s, cl_object *batch, int *n)
   return 1;
 }
 
+/* Forget the streams of a finished batch: the collector scans this
+   thread's stack, and a stale pointer there would keep a dropped stream
+   from its finalizer. */
+static void
+forget_batch(cl_object *batch, int n, uint64_t *data, int nd)
+{
+  cl_object volatile *vb = batch;
+  uint64_t volatile *vd = data;
+  int i;
+  for (i = 0; i < n; i++)
+    vb[i] = NULL;
+  for (i = 0; i < nd; i++)
+    vd[i] = 0;
+}
+
 static void *
 flusher_main(void *arg)
 {
@@ -244,6 +259,7 @@ flusher_main(void *arg)
     if (n) {
       for (i = 0; i < n; i++)
         flush_one(batch[i]);
+      forget_batch(batch, n, data, 0);
       continue;
     }
     r = eclsock_tm_wait_plain(fl_epfd, pfd, np, data, ECLSOCK_EPOLL_MAX, due);
@@ -277,6 +293,7 @@ flusher_main(void *arg)
     pthread_mutex_unlock(&fl_lock);
     for (i = 0; i < n; i++)
       flush_one(batch[i]);
+    forget_batch(batch, n, data, r);
   }
   return NULL;
 }

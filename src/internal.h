@@ -22,8 +22,8 @@
  *              handshakes, certificates
  *   eclcompat.c  every use of ECL's internals (the fd stream constructor,
  *              the dispatch table, generic close, the flush call sites)
- *   life.c     a socket stream's lifetime: states, threads inside, release
  *   marks.c    readiness marks for the poller and socket-status's set
+ *   life.c     a socket stream's lifetime: states, threads inside, release
  *   flush.c    the output flusher (held output, stalled peers)
  *   stream.c   the buffered socket stream (a real ECL stream); the last
  *              four and stream.c share src/stream-private.h
@@ -334,6 +334,7 @@ ECLSOCK_HIDDEN void eclsock_life_abandon(struct sockbuf *b);
 
 ECLSOCK_HIDDEN void eclsock_marks_note(struct sockbuf *b);
 ECLSOCK_HIDDEN void eclsock_marks_drop(struct sockbuf *b);
+ECLSOCK_HIDDEN void eclsock_marks_sset_drop(struct sockbuf *b);
 ECLSOCK_HIDDEN int eclsock_marks_watched(struct sockbuf *b);
 /* A poller's view into the streams registered with it (poller.c owns it).
    The stream layer only notes, under LOCK, the registration slot of a
@@ -345,6 +346,8 @@ struct eclsock_slotset { int *v; size_t n; };
 struct eclsock_watch {
   pthread_mutex_t lock;
   int epfd;                         /* the stream's close deregisters; -1: poll */
+  int wake;                         /* written to wake the poller's wait (the
+                                       stream's close does), -1: none */
   size_t cap;
   struct eclsock_slotset in, out, closed;
 };
@@ -372,6 +375,8 @@ ECLSOCK_HIDDEN cl_object eclsock_stream_make(int fd, cl_object elttype,
                                              cl_object name);
 ECLSOCK_HIDDEN int eclsock_stream_p(cl_object x);
 ECLSOCK_HIDDEN int eclsock_stream_fd(cl_object x);
+ECLSOCK_HIDDEN int eclsock_stream_enter(cl_object x);
+ECLSOCK_HIDDEN void eclsock_stream_leave(cl_object x);
 ECLSOCK_HIDDEN int eclsock_stream_buffered_input(cl_object x);
 ECLSOCK_HIDDEN int eclsock_stream_probe(cl_object x);
 ECLSOCK_HIDDEN void eclsock_stream_flush(cl_object x, int try_only);

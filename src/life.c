@@ -43,6 +43,8 @@ release(struct sockbuf *b)
   fd = b->fd;
   t = b->tls;
   b->tls = NULL;
+  if (fd >= 0)
+    eclsock_marks_sset_drop(b); /* out of socket-status's set first */
   if (t)                        /* close_notify (one try) unless shut down */
     eclsock_tp_close(t, !b->finalizing && !b->shut_wr && !b->woke);
   if (fd >= 0)

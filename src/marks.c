@@ -104,8 +104,10 @@ sset_leave(int fd)
 
 /* B is closing (or lets go of its descriptor): it leaves its poller (out
    of the epoll set before the descriptor closes, its slot to the poller's
-   closed set, which the poller frees at its next call) and socket-status's
-   set.  Interrupts disabled by the caller. */
+   closed set, which the poller frees at its next call), and a wait in
+   progress wakes up to report it (the close's shutdown alone would not
+   reach it: the event leaves the epoll set with the descriptor).
+   Interrupts disabled by the caller. */
 void
 eclsock_marks_drop(struct sockbuf *b)
 {
@@ -120,9 +122,18 @@ eclsock_marks_drop(struct sockbuf *b)
       set_add(&w->closed, b->wslot);
       b->in_mark = b->out_mark = 0;
       b->watch = NULL;
+      if (w->wake >= 0)
+        eclsock_os_wake(w->wake);
     }
     pthread_mutex_unlock(&w->lock);
   }
+}
+
+/* B leaves socket-status's set, right before its descriptor closes (a
+   socket-status call waiting on it has left the stream by then: life.c). */
+void
+eclsock_marks_sset_drop(struct sockbuf *b)
+{
   if (b->in_sset) {
     b->in_sset = 0;
     sset_leave(b->fd);

@@ -68,7 +68,7 @@ struct poller {
 #define UNLOCK(env, p) do { pthread_mutex_unlock(&(p)->w.lock);   \
     ecl_enable_interrupts_env(env); } while (0)
 
-static cl_object kw_closed, kw_busy, kw_duplicate, kw_other, kw_unregistered;
+static cl_object kw_closed, kw_busy, kw_duplicate, kw_other, kw_unregistered, kw_eof;
 
 static void
 intern_keywords(void)
@@ -76,6 +76,7 @@ intern_keywords(void)
   if (ecl_likely(__atomic_load_n(&kw_unregistered, __ATOMIC_ACQUIRE) != NULL))
     return;
   kw_closed = ecl_make_keyword("CLOSED");
+  kw_eof = ecl_make_keyword("EOF");
   kw_busy = ecl_make_keyword("BUSY");
   kw_duplicate = ecl_make_keyword("DUPLICATE");
   kw_other = ecl_make_keyword("OTHER-POLLER");
@@ -126,14 +127,22 @@ release(struct poller *p, int s, int deregister)
   p->count--;
 }
 
-/* Free the slots of streams closed while registered. */
-static void
-process_closed(struct poller *p)
+/* Free the slots of streams closed while registered.  With REPORT, the
+   list of (stream . :EOF) for them (a wait they were closed during
+   reports them, as a read in that wait would see end of file). */
+static cl_object
+process_closed(struct poller *p, int report)
 {
   size_t i;
-  for (i = 0; i < p->w.closed.n; i++)
-    release(p, p->w.closed.v[i], 0);
+  cl_object gone = ECL_NIL;
+  for (i = 0; i < p->w.closed.n; i++) {
+    int s = p->w.closed.v[i];
+    if (report && p->slots[s].fd >= 0 && !Null(p->objs[s]))
+      gone = ecl_cons(ecl_cons(p->objs[s], kw_eof), gone);
+    release(p, s, 0);
+  }
   p->w.closed.n = 0;
+  return gone;
 }
 
 /* A registration whose object no longer owns descriptor FD: a server or
@@ -266,7 +275,7 @@ eclsock_poller_make(void)
   intern_keywords();
   memset(p, 0, sizeof *p);
   pthread_mutex_init(&p->w.lock, NULL);
-  p->w.epfd = p->wake[0] = p->wake[1] = -1;
+  p->w.epfd = p->wake[0] = p->wake[1] = p->w.wake = -1;
   p->free_head = -1;
   p->w.cap = START_CAP;
   p->slots = gc_copy(NULL, 0, START_CAP * sizeof *p->slots, 1);
@@ -301,6 +310,7 @@ eclsock_poller_make(void)
     if (p->w.epfd >= 0) eclsock_os_close(p->w.epfd);
     ecl_return1(env, ecl_make_fixnum(code));
   }
+  p->w.wake = p->wake[1];
   ecl_return1(env, ecl_make_foreign_data(ecl_make_keyword("ECLSOCK-POLLER"), sizeof *p, p));
 }
 
@@ -311,7 +321,7 @@ take_fds(struct poller *p, int fds[3])
   fds[0] = p->w.epfd;
   fds[1] = p->wake[0];
   fds[2] = p->wake[1];
-  p->w.epfd = p->wake[0] = p->wake[1] = -1;
+  p->w.epfd = p->wake[0] = p->wake[1] = p->w.wake = -1;
 }
 
 static void
@@ -337,7 +347,7 @@ eclsock_poller_close(cl_object h)
   was = p->closed;
   if (!was) {
     p->closed = 1;
-    process_closed(p);
+    (void)process_closed(p, 0);
     for (i = 0; i < p->w.cap; i++)
       if (p->slots[i].fd >= 0)
         release(p, (int)i, 0);
@@ -360,7 +370,7 @@ eclsock_poller_count(cl_object h)
   size_t n;
   int closed;
   LOCK(env, p);
-  process_closed(p);
+  (void)process_closed(p, 0);
   n = p->count;
   closed = p->closed;
   UNLOCK(env, p);
@@ -391,7 +401,7 @@ eclsock_poller_add(cl_object h, cl_object obj, int kind, int fd, int dir, int mo
     res = kw_closed;
     goto out;
   }
-  process_closed(p);
+  (void)process_closed(p, 0);
   s = find(p, obj, kind, fd);
   if (modify) {
     if (s < 0) {
@@ -470,7 +480,7 @@ eclsock_poller_remove(cl_object h, cl_object obj, int kind, int fd)
   if (p->closed) {
     res = kw_closed;
   } else {
-    process_closed(p);
+    (void)process_closed(p, 0);
     s = find(p, obj, kind, fd);
     if (s >= 0) {
       release(p, s, !stale(p, s));
@@ -575,7 +585,7 @@ wait_round(cl_env_ptr env, struct poller *p, eclsock_deadline dl)
   cl_object result = ECL_NIL;
 
   LOCK(env, p);
-  process_closed(p);
+  (void)process_closed(p, 0);
   stamp = ++p->stamp;
   todo = p->todo;
   rd = p->rd;
@@ -615,7 +625,7 @@ wait_round(cl_env_ptr env, struct poller *p, eclsock_deadline dl)
     return ecl_make_fixnum(code);
 
   LOCK(env, p);
-  process_closed(p);
+  result = process_closed(p, 1);        /* closed while we waited */
   /* the buffered ones still registered (same generation) */
   for (i = 0; i < k; i++) {
     struct pslot *e = &p->slots[rd[i].slot];
@@ -666,8 +676,14 @@ wait_round(cl_env_ptr env, struct poller *p, eclsock_deadline dl)
     if (Null(r->obj))
       continue;
     if (r->kind == ECLSOCK_KIND_STREAM) {
-      if (eclsock_stream_fd(r->obj) < 0)
-        continue;               /* closed by another thread meanwhile */
+      if (eclsock_stream_fd(r->obj) < 0) {
+        /* being closed by another thread (its close woke us): end of
+           file, as a read would see */
+        if (!r->buffered)
+          result = ecl_cons(ecl_cons(r->obj, kw_eof), result);
+        r->obj = ECL_NIL;
+        continue;
+      }
     } else if (ECL_INSTANCEP(r->obj)
                && r->obj->instance.slots[0] != ecl_make_fixnum(r->fd)) {
       continue;                 /* a server or datagram socket closed */

@@ -36,6 +36,8 @@ struct entry {
   cl_object cell;               /* cons whose cdr gets the status, or NIL */
   int kind, dir, fd;
   int ready;                    /* readiness known without poll */
+  int entered;                  /* a stream this call is inside of: its
+                                   close waits for the call to leave */
 };
 
 /* Up to this many objects, the work arrays live on the C stack; more get
@@ -107,7 +109,7 @@ classify(struct entry *e, cl_object x, int dir)
   if (eclsock_stream_p(x)) {
     e->kind = K_STREAM;
     e->fd = eclsock_stream_fd(x);
-    if (e->fd < 0)
+    if (e->fd < 0 || !(e->entered = eclsock_stream_enter(x)))
       eclsock_raise("socket-status", EBADF, ECL_NIL, ECL_NIL, x);
   } else if (server_p(x)) {
     e->kind = K_SERVER;
@@ -505,22 +507,33 @@ eclsock_status(cl_object what, eclsock_deadline dl)
     single = 1;
     n = 1;
   }
-  if (n <= STACK_ENTRIES) {
-    struct entry es[STACK_ENTRIES];
-    struct pollfd pf[STACK_ENTRIES];
-    result = status_run(what, single, n, dl, es, pf, &count);
-  } else {
-    struct entry *volatile es = NULL;
-    struct pollfd *volatile pf = NULL;
+  {
+    struct entry stack_es[STACK_ENTRIES];
+    struct pollfd stack_pf[STACK_ENTRIES];
+    struct entry *volatile es = n <= STACK_ENTRIES ? stack_es : NULL;
+    struct pollfd *volatile pf = n <= STACK_ENTRIES ? stack_pf : NULL;
+    volatile cl_index ready_n = 0;      /* entries initialised */
     ECL_UNWIND_PROTECT_BEGIN(env) {
-      es = malloc(n * sizeof *es);
-      pf = malloc(n * sizeof *pf);
-      if (!es || !pf)
-        FEerror("SOCKET-STATUS: no memory for ~D objects.", 1, ecl_make_fixnum(n));
+      cl_index i;
+      if (!es) {
+        es = malloc(n * sizeof *es);
+        pf = malloc(n * sizeof *pf);
+        if (!es || !pf)
+          FEerror("SOCKET-STATUS: no memory for ~D objects.", 1, ecl_make_fixnum(n));
+      }
+      for (i = 0; i < n; i++)
+        es[i].entered = 0;
+      ready_n = n;
       result = status_run(what, single, n, dl, es, pf, &count);
     } ECL_UNWIND_PROTECT_EXIT {
-      free(es);
-      free(pf);
+      cl_index i;
+      for (i = 0; i < ready_n; i++)     /* the streams this call entered */
+        if (es[i].entered)
+          eclsock_stream_leave(es[i].obj);
+      if (es != stack_es) {
+        free(es);
+        free(pf);
+      }
     } ECL_UNWIND_PROTECT_END;
   }
   ecl_return2(env, result, ecl_make_fixnum(count));

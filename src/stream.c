@@ -750,12 +750,15 @@ static int sb_output_p(cl_object s) { return !SB(s)->shut_wr; }
 /* -- Close --------------------------------------------------------------- */
 
 /* Send what is pending before closing, never signalling: stops at the
-   first error, after CLOSE_STALL_SECONDS without progress, or (from the
-   GC's finalizer, which must not wait) after one try.  The closer is
-   inside the stream (life.c), so it may send. */
+   first error, after CLOSE_STALL_SECONDS without progress, or after one
+   try when the GC's finalizer closes (it must not wait) or when other
+   threads are inside the stream (a writer blocked on a peer that does not
+   read, a reader the close must wake: neither waits for the peer).  The
+   closer is inside the stream (life.c), so it may send. */
 static void
 flush_for_close(struct sockbuf *b)
 {
+  int once = b->finalizing || eclsock_life_others(b);
   const cl_env_ptr env = ecl_process_env();
   for (;;) {
     int left = 0, code;
@@ -765,7 +768,7 @@ flush_for_close(struct sockbuf *b)
     left = PENDING(b) > 0;
     pthread_mutex_unlock(&b->wlock);
     ecl_enable_interrupts_env(env);
-    if (code || !left || b->finalizing)
+    if (code || !left || once)
       return;
     if (eclsock_tm_wait(b->fd, POLLOUT, eclsock_tm_deadline(CLOSE_STALL_SECONDS)))
       return;
@@ -1016,6 +1019,7 @@ eclsock_stream_move_to_tls(cl_object old, eclsock_tls *t)
   ob->whead = ob->wlen = 0;
   pthread_mutex_unlock(&ob->wlock);
   eclsock_marks_drop(ob);
+  eclsock_marks_sset_drop(ob);
   eclsock_life_abandon(ob);
   ecl_enable_interrupts_env(env);
   ob->rpos = ob->rlen = 0;
@@ -1031,6 +1035,21 @@ eclsock_stream_tls(cl_object x)
 }
 
 /* -- Queries ------------------------------------------------------------ */
+
+/* socket-status enters the streams it waits on (stream-private.h): 1, or
+   0 when S is closing; then a close from another thread wakes the wait
+   and frees the descriptor only after the call has left. */
+int
+eclsock_stream_enter(cl_object s)
+{
+  return sb_enter(SB(s));
+}
+
+void
+eclsock_stream_leave(cl_object s)
+{
+  eclsock_life_leave(SB(s));
+}
 
 int
 eclsock_stream_p(cl_object x)
