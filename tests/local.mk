@@ -27,11 +27,17 @@
 ##   keywords), value counts, descriptor exhaustion under a low ulimit.
 ## test-poller: the poller (statuses, bad input, threads, interrupts) and
 ##   examples/event-echo-server.lisp holding thousands of connections.
+## test-concurrency: the stream core under threads (issue 17): close while
+##   others read, write, wait or poll (TCP, Unix, TLS), no holes after a
+##   send timeout, read timeouts with pending output, stalled peers cost
+##   no sends, random reader/writer/flush/close interleavings, dropped
+##   streams.
 LISP_TESTS = tests/lisp/test-clisp.lisp tests/lisp/test-robust.lisp \
 	tests/lisp/test-port.lisp tests/lisp/test-examples.lisp \
 	tests/lisp/test-allegro.lisp tests/lisp/test-latency.lisp \
 	tests/lisp/test-fidelity.lisp tests/lisp/test-ssl.lisp \
-	tests/lisp/test-hostile.lisp tests/lisp/test-poller.lisp
+	tests/lisp/test-hostile.lisp tests/lisp/test-poller.lisp \
+	tests/lisp/test-concurrency.lisp
 TESTS += $(LISP_TESTS)
 EXTRA_DIST += $(LISP_TESTS) tests/lisp/pairs.lisp tests/lisp/allegro-program.lisp \
 	tests/lisp/allegro-peer.lisp tests/tls/make-certs.sh tests/tls/peer.py
