@@ -78,6 +78,19 @@ tests_c_check_embed_sigpipe_SOURCES = tests/c/check_embed_sigpipe.c
 tests_c_check_embed_sigpipe_CFLAGS = $(EMBED_CFLAGS) $(CHECK_CFLAGS)
 tests_c_check_embed_sigpipe_LDADD = $(EMBED_LDADD) $(CHECK_LIBS)
 
+## ---- `make check-asan` (./configure --enable-asan): the Check suites and
+## the concurrency suite with our C code under AddressSanitizer (ECL is not
+## built with it: the tests run asan-ecl, see Makefile.am).
+ASAN_CHECKS = $(C_CHECKS) $(EMBED_CHECKS) tests/lisp/test-concurrency.lisp
+.PHONY: check-asan
+if ASAN
+check-asan:
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(ASAN_CHECKS)'
+else
+check-asan:
+	@echo "check-asan: run ./configure --enable-asan first" >&2; exit 1
+endif
+
 ## ---- The embedding examples built against the *installed* header,
 ## library and pkg-config file, as a user builds them
 TESTS += tests/embed/installed.sh
