@@ -5,9 +5,9 @@
 ## programs are built on demand, in the build directory.
 
 BENCH_SRC = bench/cbench.c bench/bench.lisp bench/run-bench \
-	bench/httpbench.c bench/web-server.lisp bench/run-web-bench
+	bench/httpbench.c bench/web-server.lisp bench/run-web-bench bench/stalled.lisp
 EXTRA_DIST += $(BENCH_SRC)
-CLEANFILES += bench/cbench$(EXEEXT) bench/bench.fas bench/httpbench$(EXEEXT)
+CLEANFILES += bench/cbench$(EXEEXT) bench/bench.fas bench/httpbench$(EXEEXT) bench/stalled.fas
 
 bench/httpbench$(EXEEXT): bench/httpbench.c
 	@$(MKDIR_P) bench
@@ -22,13 +22,29 @@ bench/cbench$(EXEEXT): bench/cbench.c
 ## before it is compiled (and before it is loaded, by run-bench).
 bench/bench.fas: bench/bench.lisp sock.fas
 	@$(MKDIR_P) bench
-	$(AM_V_GEN)$(ECL) -norc -eval '(setq *load-verbose* nil)' \
+	$(AM_V_GEN)$(ECL_RUN) -norc -eval '(setq *load-verbose* nil)' \
 	  -eval '(require :sb-bsd-sockets)' \
 	  -eval '(load "$(abs_builddir)/sock.fas")' \
 	  -eval '(ext:quit (if (compile-file "$(abs_srcdir)/bench/bench.lisp" :output-file "$(abs_builddir)/bench/bench.fas") 0 1))'
 
+## bench/stalled.lisp: 1,000 stalled peers holding output against one
+## active connection (issue 17); `make bench-stalled` runs it alone.
+bench/stalled.fas: bench/stalled.lisp sock.fas
+	@$(MKDIR_P) bench
+	$(AM_V_GEN)$(ECL_RUN) -norc -eval '(setq *load-verbose* nil)' \
+	  -eval '(load "$(abs_builddir)/sock.fas")' \
+	  -eval '(ext:quit (if (compile-file "$(abs_srcdir)/bench/stalled.lisp" :output-file "$(abs_builddir)/bench/stalled.fas") 0 1))'
+
+.PHONY: bench-stalled
+bench-stalled: bench/stalled.fas sock.fas
+	ulimit -n "$$(ulimit -Hn)" 2>/dev/null || ulimit -n 4096 2>/dev/null || :; \
+	  $(ECL_RUN) -norc -eval '(setq *load-verbose* nil)' \
+	  -eval '(load "$(abs_builddir)/sock.fas")' -eval '(load "$(abs_builddir)/bench/stalled.fas")' \
+	  -eval '(progn (bench-stalled:main) (ext:quit 0))' | grep -v '^;'
+
 .PHONY: bench
-bench: bench/cbench$(EXEEXT) bench/bench.fas sock.fas bench/httpbench$(EXEEXT) sock-bsd.fas
+bench: bench/cbench$(EXEEXT) bench/bench.fas sock.fas bench/httpbench$(EXEEXT) sock-bsd.fas \
+	bench/stalled.fas
 	CBENCH='$(abs_builddir)/bench/cbench$(EXEEXT)' \
 	  SOCK_FAS='$(abs_builddir)/sock.fas' \
 	  BENCH_FAS='$(abs_builddir)/bench/bench.fas' ECL='$(ECL)' \
@@ -39,3 +55,4 @@ bench: bench/cbench$(EXEEXT) bench/bench.fas sock.fas bench/httpbench$(EXEEXT) s
 	  SOCK_FAS='$(abs_builddir)/sock.fas' SOCK_BSD_FAS='$(abs_builddir)/sock-bsd.fas' \
 	  WEB_CACHE='$(abs_builddir)/bench/web-cache' ECL='$(ECL)' \
 	  $(SHELL) $(srcdir)/bench/run-web-bench
+	$(MAKE) $(AM_MAKEFLAGS) bench-stalled

@@ -35,6 +35,9 @@ stores it under the name."
                    "The host a SOCKET-ERROR is about (as given by the caller), or NIL.")
 (document-function 'socket-error-port
                    "The port a SOCKET-ERROR is about, or NIL.")
+(document-function '%send-calls
+                   "For tests only, not an interface: how many send-family system calls
+\(send, sendto; failed ones included) the module has made in this process.")
 
 ;;; ------------------------------------------------------------------
 ;;; Timeouts

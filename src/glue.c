@@ -1199,6 +1199,15 @@ l_poller_wait(cl_object h, cl_object timeout)
   return eclsock_poller_wait(h, deadline_arg(timeout));
 }
 
+/* (%send-calls) -> how many send-family system calls (send, sendto,
+   failed ones included) the module has made so far.  For tests only: they
+   check that a stalled peer costs no sends (lisp/core.lisp documents it). */
+static cl_object
+l_send_calls(void)
+{
+  ecl_return1(ecl_process_env(), ecl_make_unsigned_integer(eclsock_os_send_calls()));
+}
+
 /* -- Registration ------------------------------------------------------- */
 
 struct prim { const char *name; void *fn; int narg; };
@@ -1257,6 +1266,7 @@ static const struct prim prims[] = {
   { "%POLLER-ADD",         (void *)l_poller_add,       6 },
   { "%POLLER-REMOVE",      (void *)l_poller_remove,    4 },
   { "%POLLER-WAIT",        (void *)l_poller_wait,      2 },
+  { "%SEND-CALLS",         (void *)l_send_calls,       0 },
 };
 
 /* Register the primitives in package ECLSOCK (made here if the Lisp layer

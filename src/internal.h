@@ -137,6 +137,9 @@ ECLSOCK_HIDDEN int eclsock_os_epoll_ctl(int epfd, int op, int fd, short events,
 ECLSOCK_HIDDEN int eclsock_os_pipe(int fds[2]);
 ECLSOCK_HIDDEN void eclsock_os_wake(int w);
 ECLSOCK_HIDDEN void eclsock_os_drain(int r);
+/* How many send-family system calls (send, sendto; failed ones too) os.c
+   has made in this process: for tests (ECLSOCK::%SEND-CALLS). */
+ECLSOCK_HIDDEN unsigned long eclsock_os_send_calls(void);
 
 /* -- addr.c --------------------------------------------------------------- */
 

@@ -9,7 +9,8 @@
  * flusher's thread, the process id, and naming the function a code address
  * belongs to (dladdr).
  * getsockname/getpeername are addr.c's); the poller's epoll instance and
- * wake-up pipe (epoll_create1, epoll_ctl, pipe2; its wait is timeout.c's).
+ * wake-up pipe (epoll_create1, epoll_ctl, pipe2; its wait is timeout.c's);
+ * the count of send-family calls made (for tests).
  * Each function returns 0 or an error code (positive errno captured at the
  * call, or a negative ECLSOCK_E* code) and never signals.  Blocking calls
  * run with Lisp interrupts deferred and are retried on EINTR, so that
@@ -42,6 +43,19 @@
 #ifndef MSG_NOSIGNAL
 # define MSG_NOSIGNAL 0
 #endif
+
+/* Every send-family system call made here (send, sendto), failed ones
+   included: tests read it (eclsock_os_send_calls, ECLSOCK::%SEND-CALLS) to
+   see that nothing polls a stalled peer. */
+static unsigned long send_calls;
+
+#define COUNT_SEND() ((void)__atomic_add_fetch(&send_calls, 1, __ATOMIC_RELAXED))
+
+unsigned long
+eclsock_os_send_calls(void)
+{
+  return __atomic_load_n(&send_calls, __ATOMIC_RELAXED);
+}
 
 int
 eclsock_os_set_nonblock(int fd, int on)
@@ -259,7 +273,7 @@ eclsock_os_send_all(int fd, const unsigned char *p, size_t n, size_t *sent)
   while (done < n) {
     ssize_t w;
     int e;
-    ECLSOCK_BLOCKING(env, w, e, send(fd, p + done, n - done, MSG_NOSIGNAL));
+    ECLSOCK_BLOCKING(env, w, e, (COUNT_SEND(), send(fd, p + done, n - done, MSG_NOSIGNAL)));
     if (w < 0) {
       if (e == EINTR)
         continue;
@@ -296,7 +310,9 @@ eclsock_os_send_nowait(int fd, const unsigned char *p, size_t n, size_t *sent)
 {
   *sent = 0;
   while (*sent < n) {
-    ssize_t w = send(fd, p + *sent, n - *sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t w;
+    COUNT_SEND();
+    w = send(fd, p + *sent, n - *sent, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w < 0) {
       int e = errno;
       if (e == EINTR)
@@ -358,7 +374,8 @@ eclsock_os_sendto(int fd, const unsigned char *p, size_t n,
   for (;;) {
     ssize_t w;
     int e;
-    ECLSOCK_BLOCKING(env, w, e, sendto(fd, p, n, MSG_NOSIGNAL, sa, sa ? len : 0));
+    ECLSOCK_BLOCKING(env, w, e, (COUNT_SEND(),
+                                 sendto(fd, p, n, MSG_NOSIGNAL, sa, sa ? len : 0)));
     if (w >= 0) {
       *sent = (size_t)w;
       return 0;
@@ -529,8 +546,9 @@ eclsock_os_sendto_flags(int fd, const unsigned char *p, size_t n, int flags,
   for (;;) {
     ssize_t w;
     int e;
-    ECLSOCK_BLOCKING(env, w, e, sendto(fd, p, n, flags | MSG_NOSIGNAL, sa,
-                                       sa ? len : 0));
+    ECLSOCK_BLOCKING(env, w, e, (COUNT_SEND(),
+                                 sendto(fd, p, n, flags | MSG_NOSIGNAL, sa,
+                                        sa ? len : 0)));
     if (w >= 0) {
       *sent = (size_t)w;
       return 0;

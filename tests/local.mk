@@ -27,11 +27,17 @@
 ##   keywords), value counts, descriptor exhaustion under a low ulimit.
 ## test-poller: the poller (statuses, bad input, threads, interrupts) and
 ##   examples/event-echo-server.lisp holding thousands of connections.
+## test-concurrency: the stream core under threads (issue 17): close while
+##   others read, write, wait or poll (TCP, Unix, TLS), no holes after a
+##   send timeout, read timeouts with pending output, stalled peers cost
+##   no sends, random reader/writer/flush/close interleavings, dropped
+##   streams.
 LISP_TESTS = tests/lisp/test-clisp.lisp tests/lisp/test-robust.lisp \
 	tests/lisp/test-port.lisp tests/lisp/test-examples.lisp \
 	tests/lisp/test-allegro.lisp tests/lisp/test-latency.lisp \
 	tests/lisp/test-fidelity.lisp tests/lisp/test-ssl.lisp \
-	tests/lisp/test-hostile.lisp tests/lisp/test-poller.lisp
+	tests/lisp/test-hostile.lisp tests/lisp/test-poller.lisp \
+	tests/lisp/test-concurrency.lisp
 TESTS += $(LISP_TESTS)
 EXTRA_DIST += $(LISP_TESTS) tests/lisp/pairs.lisp tests/lisp/allegro-program.lisp \
 	tests/lisp/allegro-peer.lisp tests/tls/make-certs.sh tests/tls/peer.py
@@ -71,6 +77,19 @@ tests_c_check_embed_LDADD = $(EMBED_LDADD) $(CHECK_LIBS)
 tests_c_check_embed_sigpipe_SOURCES = tests/c/check_embed_sigpipe.c
 tests_c_check_embed_sigpipe_CFLAGS = $(EMBED_CFLAGS) $(CHECK_CFLAGS)
 tests_c_check_embed_sigpipe_LDADD = $(EMBED_LDADD) $(CHECK_LIBS)
+
+## ---- `make check-asan` (./configure --enable-asan): the Check suites and
+## the concurrency suite with our C code under AddressSanitizer (ECL is not
+## built with it: the tests run asan-ecl, see Makefile.am).
+ASAN_CHECKS = $(C_CHECKS) $(EMBED_CHECKS) tests/lisp/test-concurrency.lisp
+.PHONY: check-asan
+if ASAN
+check-asan:
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(ASAN_CHECKS)'
+else
+check-asan:
+	@echo "check-asan: run ./configure --enable-asan first" >&2; exit 1
+endif
 
 ## ---- The embedding examples built against the *installed* header,
 ## library and pkg-config file, as a user builds them
