@@ -54,7 +54,10 @@ eclsock_ecl_retype(cl_object s, cl_fixnum byte_size, int flags, cl_object extfmt
   si_set_finalizer(t, ECL_NIL);
   *s->stream.ops = *t->stream.ops;
   eclsock_ecl_copy_encoding(s, t);
-  t->stream.closed = 1;
+  /* closed the way ECL closes (not just flagged): ECL 24.5.10 closes every
+     file stream the GC collects, even after si_set_finalizer(t, NIL), and
+     a flagged one would then close(-1) from a finalizer */
+  generic_close_fn(t);
 }
 
 /* Give S the element type and external format of FROM: the fields ECL's

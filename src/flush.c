@@ -45,6 +45,7 @@ enum { AWAKE = 0, SLEEP_COND, SLEEP_EVENTS };
    without epoll: poll(2) over them) and a pipe that wakes the thread from
    its wait on them. */
 static int fl_events;               /* the two below exist */
+static unsigned fl_generation;      /* counts the epoll sets made */
 static int fl_epfd = -1;
 static int fl_wake[2] = { -1, -1 };
 
@@ -125,11 +126,27 @@ make_events(void)
     return code;
   if (eclsock_os_epoll_create(&fl_epfd) == 0
       && eclsock_os_epoll_ctl(fl_epfd, ECLSOCK_EP_ADD, fl_wake[0], POLLIN, 0)) {
-    (void)eclsock_os_close(fl_epfd);
+    (void)eclsock_os_close_plain(fl_epfd);
     fl_epfd = -1;
   }
   fl_events = 1;
   return 0;
+}
+
+/* Close the pipe and the epoll set once no stream stalls (FL_LOCK held),
+   so that the module holds no descriptor of its own while every peer
+   reads.  Every stream the set watched has left the stalled list, and
+   each re-arms with ADD next time. */
+static void
+drop_events(void)
+{
+  if (fl_epfd >= 0)
+    (void)eclsock_os_close_plain(fl_epfd);
+  (void)eclsock_os_close_plain(fl_wake[0]);
+  (void)eclsock_os_close_plain(fl_wake[1]);
+  fl_epfd = fl_wake[0] = fl_wake[1] = -1;
+  fl_events = 0;
+  fl_generation++;
 }
 
 /* Send what B holds without waiting, and decide who is responsible for
@@ -148,10 +165,11 @@ flush_one(cl_object s)
   if (b->fl_where == FL_BUSY) {       /* close did not take it meanwhile */
     if (!code && PENDING(b)) {
       uint64_t data = (uint64_t)(uintptr_t)b;
-      int first = !b->fl_armed;
-      if (make_events() == 0
-          && (fl_epfd < 0 || eclsock_os_epoll_arm_out(fl_epfd, b->fd, data, first) == 0)) {
-        b->fl_armed = (fl_epfd >= 0);
+      int first;
+      int ok = make_events() == 0;
+      first = b->fl_armed != (int)fl_generation + 1;   /* not in this set yet */
+      if (ok && (fl_epfd < 0 || eclsock_os_epoll_arm_out(fl_epfd, b->fd, data, first) == 0)) {
+        b->fl_armed = fl_epfd >= 0 ? (int)fl_generation + 1 : 0;
         b->fl_where = FL_STALLED;
         link_front(&st_head, s);
         st_count++;
@@ -216,6 +234,9 @@ flusher_main(void *arg)
     pthread_mutex_lock(&fl_lock);
     while (q_head && SB(q_head)->fl_due <= now && n < BATCH)
       take(q_head, batch, &n);
+    if (!n && !st_head && fl_events) {  /* nothing stalls any more */
+      drop_events();
+    }
     if (!n && !st_head) {               /* nothing stalls: a condition wait */
       if (q_head) {
         struct timespec until;
@@ -355,8 +376,12 @@ eclsock_flush_unlist(struct sockbuf *b)
   pthread_mutex_lock(&fl_lock);
   if (b->fl_where == FL_QUEUED || b->fl_where == FL_STALLED) {
     unlink_from(b->self);
+    if (!st_head && fl_sleeping == SLEEP_EVENTS) {
+      fl_sleeping = AWAKE;              /* the last stalled one: the thread */
+      eclsock_os_wake(fl_wake[1]);      /* lets go of its descriptors */
+    }
   }
-  if (b->fl_armed && fl_epfd >= 0 && b->fd >= 0) {
+  if (b->fl_armed == (int)fl_generation + 1 && fl_epfd >= 0 && b->fd >= 0) {
     (void)eclsock_os_epoll_ctl(fl_epfd, ECLSOCK_EP_DEL, b->fd, 0, 0);
     b->fl_armed = 0;
   }
@@ -394,9 +419,9 @@ fl_child(void)
   q_tail = NULL;
   st_count = 0;
   if (fl_events) {
-    if (fl_epfd >= 0) (void)eclsock_os_close(fl_epfd);
-    (void)eclsock_os_close(fl_wake[0]);
-    (void)eclsock_os_close(fl_wake[1]);
+    if (fl_epfd >= 0) (void)eclsock_os_close_plain(fl_epfd);
+    (void)eclsock_os_close_plain(fl_wake[0]);
+    (void)eclsock_os_close_plain(fl_wake[1]);
   }
   fl_events = 0;
   fl_epfd = fl_wake[0] = fl_wake[1] = -1;

@@ -114,6 +114,7 @@ ECLSOCK_HIDDEN int eclsock_os_socket_kind(int fd, int *type, int *listening);
 ECLSOCK_HIDDEN int eclsock_os_accept(int lfd, volatile int *fd, eclsock_deadline dl);
 ECLSOCK_HIDDEN int eclsock_os_send_all(int fd, const unsigned char *p, size_t n,
                                        size_t *sent);
+ECLSOCK_HIDDEN int eclsock_os_close_plain(int fd);
 ECLSOCK_HIDDEN eclsock_deadline eclsock_os_sock_deadline(int fd, int opt);
 ECLSOCK_HIDDEN int eclsock_os_epoll_arm_out(int epfd, int fd, uint64_t data, int add);
 ECLSOCK_HIDDEN int eclsock_os_send_nowait(int fd, const unsigned char *p, size_t n,

@@ -106,6 +106,15 @@ eclsock_os_close(int fd)
   return (r < 0 && e != EINTR) ? e : 0;
 }
 
+/* close(2) for a thread without a Lisp environment (the flusher) and for
+   a forked child's at-fork handler: no interrupt discipline. */
+int
+eclsock_os_close_plain(int fd)
+{
+  int r = close(fd);
+  return (r < 0 && errno != EINTR) ? errno : 0;
+}
+
 /* Connect FD to SA, waiting until DL.  With a deadline the connect runs
    non-blocking and the wait goes through poll, so the deadline bounds it;
    an interrupted connect is never restarted (that gives EALREADY), its

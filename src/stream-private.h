@@ -94,7 +94,8 @@ struct sockbuf {
   int listed;                       /* the flusher is responsible */
   /* flusher (FL_LOCK, flush.c) */
   int fl_where;
-  int fl_armed;                     /* in the thread's epoll set */
+  int fl_armed;                     /* 1 + the generation of the thread's
+                                       epoll set it is in; 0: none */
   double fl_due;                    /* when a queued stream is sent */
   cl_object fl_prev, fl_next;       /* its list (the queue or the stalled) */
   /* lifetime (atomics; LIFE_LOCK/LIFE_COND for the closer's wait) */

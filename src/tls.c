@@ -386,13 +386,31 @@ eclsock_tp_shutdown(eclsock_tls *t, int fd, int how)
   return eclsock_os_shutdown(fd, how);
 }
 
+/* Read and drop what has arrived and was never read (TLS 1.3 session
+   tickets a client never reads, a peer's close_notify), without waiting
+   and at most DRAIN_MAX octets: closing a socket with unread input makes
+   the kernel reset the connection, and a reset can discard the end of
+   what we sent that the peer has not read yet. */
+#define DRAIN_MAX 65536
+static void
+drain_input(int fd)
+{
+  unsigned char buf[4096];
+  size_t total = 0, got;
+  while (total < DRAIN_MAX && eclsock_os_recv_nowait(fd, buf, sizeof buf, &got) == 0
+         && got > 0)
+    total += got;
+}
+
 void
 eclsock_tp_close(eclsock_tls *t, int notify)
 {
   if (!t)
     return;
-  if (notify)
+  if (notify) {
     send_close_notify(t, 0.0, 0);   /* one try, never a wait */
+    drain_input(t->fd);
+  }
   SSL_free(t->ssl);
   pthread_mutex_destroy(&t->lock);
   free(t);

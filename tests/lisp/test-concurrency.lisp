@@ -390,10 +390,9 @@ SOCKET-ERROR), the process live."
                        (multiple-value-bind (r ended) (finish-within waiter 3)
                          (let ((key (if ended
                                         (let ((v (first r)))
-                                          (if (consp v)
-                                              (format nil "~S" (mapcar (lambda (x) (if (streamp x) :the-stream x))
-                                                                       (if (consp (first v)) (first v) v)))
-                                              (format nil "~S" v)))
+                                          ;; the stream itself printed as :THE-STREAM
+                                          ;; (a poller answers ((stream . status)))
+                                          (format nil "~S" (subst-if :the-stream #'streamp v)))
                                         "still waiting after 3 s")))
                            (incf (gethash key results 0)))
                          (unless (and ended (< seconds 3))
