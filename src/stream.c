@@ -1242,7 +1242,11 @@ eclsock_stream_set_element_type(cl_object s, cl_object elttype, cl_object extfmt
   if (flags != ECL_STREAM_BINARY)
     SB(s)->charfmt = extfmt;
   install_ops(s);
-  t->stream.closed = 1;
+  /* Closed the way ECL closes (not by setting the flag): ECL 24.5.10 closes
+     every file stream the GC collects, whatever si_set_finalizer says, and
+     T's own close would then close(-1) and signal "Stream cannot be closed"
+     from the finalizer. */
+  generic_close_fn(t);
 }
 
 /* The TLS switch (make-ssl-client-stream and -server-stream, Allegro's
