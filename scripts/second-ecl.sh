@@ -55,7 +55,14 @@ if [ ! -f "$root/.ecl-sock-root-ok" ]; then
   say "root made in $(( $(date +%s) - start )) s"
 fi
 
-# Mount in order; cleanup unmounts in the reverse order.
+# Mount in order; cleanup unmounts in the reverse order.  The root is
+# bound onto itself first: its / is then a mount point, which unshare -m
+# inside needs (tests/usocket/run.sh).
+if ! mountpoint -q "$root"; then
+  mount --bind "$root" "$root"
+  mount --make-private "$root"
+  mounted="$root"
+fi
 for d in proc dev dev/pts; do
   mountpoint -q "$root/$d" && continue
   mount --bind "/$d" "$root/$d"
