@@ -2,18 +2,23 @@
 ;;;;
 ;;;; Run as: ecl -norc -shell lisp/build.lisp  with the environment
 ;;;;   SRCDIR    the source tree         BUILDDIR  where objects go
-;;;;   CORE_LIB  the C primitives archive (libeclsock-core.a)
+;;;;   CORE_OBJECT  the C primitives as one object (eclsock-core.o)
 ;;;;   LINK_LIBS libraries the C primitives need (OpenSSL's -lssl -lcrypto)
-;;;;   CFLAGS_EXTRA  flags for the C code ECL generates (optional)
 ;;;;   MODULE_FILES  the Lisp files, relative to SRCDIR, in load order
 ;;;;   STATIC_LIB    also write these objects to this archive (optional)
 ;;;;   OUTPUT        the fas to write, relative to BUILDDIR (default sock.fas)
 ;;;;   PRELOAD       a fas to load first (optional: sock.fas, for a face
 ;;;;                 such as sock-bsd.fas that is built on the core module)
-;;;; CORE_LIB may be empty for a module without C of its own.
+;;;; CORE_OBJECT and LINK_LIBS may be unset for a module without C of its own.
 ;;;; Each file is compiled to native code (:system-p) and then loaded from
 ;;;; source, so that the next file compiles against its packages and macros.
-;;;; The objects are linked into sock.fas.
+;;;; The objects are linked into sock.fas through C:BUILD-FASL's public
+;;;; arguments only: CORE_OBJECT goes into :LISP-FILES after the Lisp objects
+;;;; (ECL links a file without an ECL entry point as it is, calling no init
+;;;; function for it), because ECL 24 puts :LD-FLAGS before the objects on
+;;;; the linker's command line where ECL 21 put them after.  The libraries go
+;;;; where each ECL puts them after the objects: C:*USER-LINKER-LIBS* where
+;;;; it exists (24.5.10 has it), :LD-FLAGS otherwise (21.2.1).
 
 (require :cmp)
 
@@ -37,7 +42,6 @@
   (let ((pre (ext:getenv "PRELOAD")))
     (when (and pre (plusp (length pre)))
       (load pre :verbose nil)))
-  (setf c::*user-cc-flags* (concatenate 'string "-I" src "/src " (env "CFLAGS_EXTRA" "")))
   (dolist (file (split (env "MODULE_FILES")))
     (let ((source (format nil "~A/~A" src file))
           (object (format nil "~A~A.o" objdir (pathname-name file))))
@@ -49,11 +53,15 @@
           (ext:quit 1)))
       (push object objects)
       (load source :verbose nil)))
-  (c:build-fasl (concatenate 'string build "/" (env "OUTPUT" "sock.fas"))
-                :lisp-files (reverse objects)
-                :ld-flags (let ((core (ext:getenv "CORE_LIB")))
-                            (append (and core (plusp (length core)) (list core))
-                                    (split (env "LINK_LIBS" " ")))))
+  (let ((core (ext:getenv "CORE_OBJECT"))
+        (libs (env "LINK_LIBS" " "))
+        (libs-var (find-symbol "*USER-LINKER-LIBS*" "C")))
+    (progv (and libs-var (list libs-var))
+        (and libs-var (list (format nil "~@[~A ~]~A" (symbol-value libs-var) libs)))
+      (c:build-fasl (concatenate 'string build "/" (env "OUTPUT" "sock.fas"))
+                    :lisp-files (append (reverse objects)
+                                        (and core (plusp (length core)) (list core)))
+                    :ld-flags (and (null libs-var) (split libs)))))
   ;; The same objects as an archive for libecl-sock, whose ecl_sock_init()
   ;; runs them through the stable entry point init_lib_ECL_SOCK.
   (let ((lib (ext:getenv "STATIC_LIB")))

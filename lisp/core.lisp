@@ -10,9 +10,11 @@
 
 ;;; The C side registers the %primitives into this package.  Only in
 ;;; compiled code (the build loads the sources to compile the next file,
-;;; where there is no C to call).
+;;; where there is no C to call).  The one C function is declared here
+;;; (as in src/internal.h), so that ECL compiles this file with its own
+;;; flags: no include path into our sources.
 (eval-when (:load-toplevel)
-  (ffi:clines "#include \"internal.h\"")
+  (ffi:clines "extern void eclsock_init_primitives(void);")
   (ffi:c-inline () () :void "eclsock_init_primitives()" :one-liner t))
 
 ;;; ------------------------------------------------------------------

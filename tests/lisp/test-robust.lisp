@@ -340,9 +340,12 @@ octets written before it."
          (th (spawn "vanisher"
                     (lambda ()
                       (let ((s (socket-accept srv :element-type +octet+ :timeout 10)))
-                        (ecase how
-                          (:reset (socket-options s :so-linger 0))
-                          (:close (read-byte s)))
+                        ;; the first octet first: the client's connect has
+                        ;; returned, so the reset or close reaches its writes
+                        ;; (a reset before that may be the outcome of the
+                        ;; connect itself, read from SO_ERROR)
+                        (read-byte s)
+                        (when (eq how :reset) (socket-options s :so-linger 0))
                         (close s)
                         how)))))
     (unwind-protect
