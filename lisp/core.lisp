@@ -172,6 +172,16 @@ give CHARACTER.  Anything else, or an n that is not a multiple of 8 up to
 and the other faces' constructors."
   '(satisfies socket-stream-p))
 
+(defun flush-mode ()
+  "How socket streams tell the flushes ECL makes by itself (after a newline
+of TERPRI, WRITE-LINE, FORMAT's ~%, and after PRINT, PRIN1, WRITE) from
+explicit ones: :CALL-SITE when ECL's call sites were told apart at load
+\(ECL's own flushes are then held, at most 2 ms, and joined with what
+follows), :EVERY-FLUSH when they could not be (or ECLSOCK_FLUSH_MODE=every
+was set): then every flush sends at once.  Either way an explicit
+FORCE-OUTPUT or FINISH-OUTPUT sends at once."
+  (%flush-mode))
+
 (defun socket-stream-p (object)
   "True when OBJECT is a socket stream (open or closed)."
   (%socket-stream-p object))

@@ -27,6 +27,8 @@
    ;; the poller, an ecl-sock extension (poller.lisp)
    "POLLER" "POLLER-P" "MAKE-POLLER" "POLLER-CLOSE" "WITH-POLLER" "POLLER-ADD"
    "POLLER-MODIFY" "POLLER-REMOVE" "POLLER-WAIT"
+   ;; which flushes a socket stream holds, an ecl-sock extension (core.lisp)
+   "FLUSH-MODE"
    ;; Allegro's socket API (SOCKET-CONNECT above is both: see clisp.lisp)
    "MAKE-SOCKET" "ACCEPT-CONNECTION" "WITH-PENDING-CONNECT" "SHUTDOWN"
    "SOCKET-CONTROL" "SET-SOCKET-OPTIONS" "SET-SOCKET-FORMAT" "SOCKET-OS-FD"

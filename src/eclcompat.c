@@ -7,10 +7,12 @@
  * which no installed header declares), giving a stream a private copy of
  * its dispatch table, ECL's generic close (static in ECL: taken from a
  * closed template stream), and telling the flushes ECL makes by itself
- * (terpri, the printer) from explicit ones (by call site).
+ * (terpri, the printer) from explicit ones (by call site, calibrated at
+ * load on a probe stream).
  * Must not: know the socket stream's struct or do any I/O of its own.
  */
 #include "internal.h"
+#include <stdlib.h>
 #include <string.h>
 
 /* ECL's file.d defines this for every build with POSIX streams (21.2.1,
@@ -84,55 +86,136 @@ eclsock_ecl_generic_close(cl_object s)
 /* -- Soft and hard flushes ----------------------------------------------- */
 
 /* ECL calls force-output after every newline of terpri (write-line,
-   format's ~%, print), after prin1/princ/write of any object and after
+   format's ~%, print), after prin1/write/pprint of any object and after
    fresh-line; on a socket each would be a send and a TCP segment, and with
    Nagle's algorithm the second small segment of an answer waits for the
    peer's delayed acknowledgement (40 ms).  Those flushes are soft: the
-   output stays buffered (and held by the flusher).  A flush is hard, and
-   sends at once, when it comes from CL:FORCE-OUTPUT or CL:FINISH-OUTPUT
-   (ECL's are one C function each, which call the stream's force_output
-   through a tail call of ecl_force_output, so the return address of our
-   force_output lies inside them), or from anything we cannot name (C code
-   of a host that calls ecl_force_output, for one).  Call sites are named
-   once with dladdr and cached.  When ecl_force_output is not a tail call
-   (another build of ECL), the site is ecl_force_output itself: then a
-   flush right after write-char of a newline is soft, any other hard. */
-#define SITE_CACHE 16
-static uintptr_t site_cache[SITE_CACHE];   /* (address << 2) | kind */
-static unsigned site_next;
+   output stays buffered (and held by the flusher).  Explicit ones
+   (CL:FORCE-OUTPUT, CL:FINISH-OUTPUT, a host's C code) are hard and send
+   at once: the manual promises it.
 
-static const char *const soft_callers[] = {
-  "ecl_terpri", "cl_terpri", "cl_write_line", "cl_fresh_line", "ecl_print",
-  "cl_print", "ecl_prin1", "cl_prin1", "ecl_princ", "cl_princ", "cl_pprint",
-  "cl_write", "ecl_princ_char", "ecl_write_string", NULL
-};
+   ECL reaches the stream's force_output from all of them through
+   ecl_force_output, which (in the builds we know) ends in a tail call, so
+   the return address of our force_output lies in the function that asked
+   for the flush: ecl_terpri, ecl_prin1, cl_write ... or cl_force_output,
+   cl_finish_output.  Rather than trust names (a static ECL has none, LTO
+   renames them), the module calibrates at load: it drives ECL's own entry
+   points on a probe stream whose force_output records its return address,
+   and keeps the addresses the printer and newline functions flush from
+   (SOFT) and those of force-output and finish-output (HARD).  A flush from
+   any other address is hard.  When the two sets meet (no tail call: every
+   flush returns into ecl_force_output itself) or nothing was recorded,
+   the rule cannot tell them apart and every flush sends (mode
+   EVERY_FLUSH).  ECLSOCK_FLUSH_MODE=every in the environment forces that
+   mode (to test it). */
+#define SITE_MAX 32
+static const void *soft_sites[SITE_MAX], *hard_sites[SITE_MAX];
+static int n_soft, n_hard;
+static int flush_mode = ECLSOCK_FLUSH_EVERY;
+static const void *probe_ra;
 
+static void
+probe_force_output(cl_object s)
+{
+  (void)s;
+  probe_ra = __builtin_return_address(0);
+}
+
+static void
+add_site(const void **set, int *n, const void *ra)
+{
+  int i;
+  for (i = 0; i < *n; i++)
+    if (set[i] == ra)
+      return;
+  if (*n < SITE_MAX)
+    set[(*n)++] = ra;
+}
+
+/* Run (FN ,@ARGS PROBE) as Lisp calls it: the flush it makes, if any, is
+   recorded in SET. */
+static int
+probe(cl_object fn, cl_object args, cl_object stream, const void **set, int *n)
+{
+  probe_ra = NULL;
+  cl_apply(2, fn, ecl_append(args, ecl_list1(stream)));
+  if (!probe_ra)
+    return 0;
+  add_site(set, n, probe_ra);
+  return 1;
+}
+
+static cl_object
+sym(const char *name)
+{
+  return ecl_make_symbol(name, "CL");
+}
+
+static void
+calibrate(void)
+{
+  static struct ecl_file_ops ops;
+  const char *env = getenv("ECLSOCK_FLUSH_MODE");
+  cl_object s, one = ecl_make_fixnum(1), str;
+  int fd, i, j, soft = 0, hard = 0;
+  if (env && !strcmp(env, "every"))
+    return;                     /* forced: every flush sends */
+  if (eclsock_os_open_null(&fd))
+    return;
+  s = ecl_make_file_stream_from_fd(ecl_make_constant_base_string("flush probe", -1),
+                                   fd, ecl_smm_output, 8, ECL_STREAM_DEFAULT_FORMAT,
+                                   ecl_make_keyword("DEFAULT"));
+  si_set_finalizer(s, ECL_NIL);
+  eclsock_ecl_own_ops(s, &ops);
+  ops.force_output = probe_force_output;
+  str = ecl_make_constant_base_string("x", -1);
+  /* the flushes ECL makes by itself */
+  soft += probe(sym("TERPRI"), ECL_NIL, s, soft_sites, &n_soft);
+  soft += probe(sym("WRITE-LINE"), ecl_list1(str), s, soft_sites, &n_soft);
+  (void)cl_write_char(2, ECL_CODE_CHAR('x'), s);
+  soft += probe(sym("FRESH-LINE"), ECL_NIL, s, soft_sites, &n_soft);
+  soft += probe(sym("PRINT"), ecl_list1(one), s, soft_sites, &n_soft);
+  soft += probe(sym("PRIN1"), ecl_list1(one), s, soft_sites, &n_soft);
+  soft += probe(sym("PRINC"), ecl_list1(one), s, soft_sites, &n_soft);
+  soft += probe(sym("PPRINT"), ecl_list1(one), s, soft_sites, &n_soft);
+  (void)probe_ra;
+  probe_ra = NULL;              /* (write obj :stream s) */
+  cl_funcall(4, sym("WRITE"), one, ecl_make_keyword("STREAM"), s);
+  if (probe_ra) { add_site(soft_sites, &n_soft, probe_ra); soft++; }
+  probe_ra = NULL;              /* (format s "~D~%" 1) */
+  cl_funcall(4, sym("FORMAT"), s, ecl_make_constant_base_string("~D~%", -1), one);
+  if (probe_ra) { add_site(soft_sites, &n_soft, probe_ra); soft++; }
+  /* the explicit ones */
+  hard += probe(sym("FORCE-OUTPUT"), ECL_NIL, s, hard_sites, &n_hard);
+  hard += probe(sym("FINISH-OUTPUT"), ECL_NIL, s, hard_sites, &n_hard);
+  eclsock_ecl_generic_close(s);
+  (void)eclsock_os_close(fd);
+  if (!soft || hard < 2)
+    return;
+  for (i = 0; i < n_soft; i++)
+    for (j = 0; j < n_hard; j++)
+      if (soft_sites[i] == hard_sites[j])
+        return;                 /* cannot tell them apart */
+  flush_mode = ECLSOCK_FLUSH_CALL_SITE;
+}
+
+/* The kind of the flush whose force_output returns to RA. */
 int
 eclsock_ecl_flush_site(const void *ra)
 {
-  uintptr_t key = (uintptr_t)ra << 2;
-  const void *start;
-  const char *name;
-  int i, kind = ECLSOCK_SITE_HARD;
-  const cl_env_ptr env = ecl_process_env();
-  for (i = 0; i < SITE_CACHE; i++) {
-    uintptr_t e = __atomic_load_n(&site_cache[i], __ATOMIC_ACQUIRE);
-    if ((e & ~(uintptr_t)3) == key)
-      return (int)(e & 3);
-  }
-  ecl_disable_interrupts_env(env);   /* dladdr takes the loader's lock */
-  name = eclsock_os_code_name(ra, &start);
-  ecl_enable_interrupts_env(env);
-  if (name && start == (const void *)ecl_force_output) {
-    kind = ECLSOCK_SITE_NEWLINE;
-  } else if (name) {
-    for (i = 0; soft_callers[i]; i++)
-      if (!strcmp(name, soft_callers[i]))
-        kind = ECLSOCK_SITE_SOFT;
-  }
-  i = (int)(__atomic_fetch_add(&site_next, 1, __ATOMIC_RELAXED) % SITE_CACHE);
-  __atomic_store_n(&site_cache[i], key | (uintptr_t)kind, __ATOMIC_RELEASE);
-  return kind;
+  int i;
+  if (flush_mode == ECLSOCK_FLUSH_CALL_SITE)
+    for (i = 0; i < n_soft; i++)
+      if (soft_sites[i] == ra)
+        return ECLSOCK_SITE_SOFT;
+  return ECLSOCK_SITE_HARD;
+}
+
+/* The rule in force: ECLSOCK_FLUSH_CALL_SITE or ECLSOCK_FLUSH_EVERY. */
+int
+eclsock_ecl_flush_mode(void)
+{
+  return flush_mode;
 }
 
 void
@@ -151,4 +234,5 @@ eclsock_ecl_init(void)
   si_set_finalizer(t, ECL_NIL);
   t->stream.ops->close(t);
   generic_close_fn = t->stream.ops->close;
+  calibrate();
 }

@@ -40,10 +40,10 @@ static pthread_cond_t fl_cond;      /* the thread's wait while none stalls */
 static int fl_sleeping;             /* the thread waits with no stream due:
                                        SLEEP_COND or SLEEP_EVENTS */
 enum { AWAKE = 0, SLEEP_COND, SLEEP_EVENTS };
-/* Made at the first stall (a process whose peers all read holds no
-   descriptor for the flusher): the epoll set of the stalled streams (-1
-   without epoll: poll(2) over them) and a pipe that wakes the thread from
-   its wait on them. */
+/* Made at the first stall and closed once none stalls (a process whose
+   peers all read holds no descriptor for the flusher): the epoll set of
+   the stalled streams (-1 without epoll: poll(2) over them) and a pipe
+   that wakes the thread from its wait on them. */
 static int fl_events;               /* the two below exist */
 static unsigned fl_generation;      /* counts the epoll sets made */
 static int fl_epfd = -1;

@@ -525,6 +525,16 @@ l_stream_pending(cl_object s)
               ecl_make_fixnum((cl_fixnum)eclsock_stream_pending(check_stream(s))));
 }
 
+/* (%flush-mode) -> :CALL-SITE or :EVERY-FLUSH: how the streams tell the
+   flushes ECL makes by itself from explicit ones (eclcompat.c). */
+static cl_object
+l_flush_mode(void)
+{
+  ecl_return1(ecl_process_env(),
+              ecl_make_keyword(eclsock_ecl_flush_mode() == ECLSOCK_FLUSH_CALL_SITE
+                               ? "CALL-SITE" : "EVERY-FLUSH"));
+}
+
 static cl_object
 l_stream_host(cl_object s)
 {
@@ -1229,6 +1239,7 @@ static const struct prim prims[] = {
   { "%SOCKET-STREAM-P",    (void *)l_socket_stream_p,  1 },
   { "%STREAM-FD",          (void *)l_stream_fd,        1 },
   { "%STREAM-PENDING-OUTPUT", (void *)l_stream_pending, 1 },
+  { "%FLUSH-MODE", (void *)l_flush_mode, 0 },
   { "%STREAM-HOST",        (void *)l_stream_host,      1 },
   { "%STREAM-PORT",        (void *)l_stream_port,      1 },
   { "%STREAM-NAME",        (void *)l_stream_name,      1 },

@@ -130,7 +130,6 @@ ECLSOCK_HIDDEN int eclsock_os_set_nonblock(int fd, int on);
 ECLSOCK_HIDDEN int eclsock_os_set_nodelay(int fd, int on);
 ECLSOCK_HIDDEN int eclsock_os_start_thread(void *(*fn)(void *), void *arg);
 ECLSOCK_HIDDEN int eclsock_os_pid(void);
-ECLSOCK_HIDDEN const char *eclsock_os_code_name(const void *addr, const void **start);
 enum { ECLSOCK_EP_ADD, ECLSOCK_EP_MOD, ECLSOCK_EP_DEL };
 ECLSOCK_HIDDEN int eclsock_os_epoll_create(int *epfd);
 ECLSOCK_HIDDEN int eclsock_os_epoll_ctl(int epfd, int op, int fd, short events,
@@ -313,7 +312,10 @@ ECLSOCK_HIDDEN int eclsock_tls_available(void);
 /* -- eclcompat.c ---------------------------------------------------------- */
 
 /* The kinds of call site of a stream's force_output (eclcompat.c). */
-enum { ECLSOCK_SITE_HARD = 0, ECLSOCK_SITE_SOFT = 1, ECLSOCK_SITE_NEWLINE = 2 };
+enum { ECLSOCK_SITE_HARD = 0, ECLSOCK_SITE_SOFT = 1 };
+/* Which rule tells them apart: call sites calibrated at load, or none
+   (every flush sends). */
+enum { ECLSOCK_FLUSH_EVERY = 0, ECLSOCK_FLUSH_CALL_SITE = 1 };
 ECLSOCK_HIDDEN void eclsock_ecl_init(void);
 ECLSOCK_HIDDEN cl_object eclsock_ecl_fd_stream(cl_object name, int fd,
                                                cl_fixnum byte_size, int flags,
@@ -324,6 +326,7 @@ ECLSOCK_HIDDEN void eclsock_ecl_retype(cl_object s, cl_fixnum byte_size, int fla
 ECLSOCK_HIDDEN void eclsock_ecl_copy_encoding(cl_object s, cl_object from);
 ECLSOCK_HIDDEN cl_object eclsock_ecl_generic_close(cl_object s);
 ECLSOCK_HIDDEN int eclsock_ecl_flush_site(const void *return_address);
+ECLSOCK_HIDDEN int eclsock_ecl_flush_mode(void);
 
 /* -- life.c, marks.c, flush.c (struct sockbuf: stream-private.h) ------------ */
 

@@ -6,8 +6,7 @@
  * sendto, recvfrom, getsockopt/setsockopt, shutdown, close: every system
  * call on a socket descriptor in the module (name resolution and
  * getsockname/getpeername are addr.c's); also TCP_NODELAY, the output
- * flusher's thread, the process id, and naming the function a code address
- * belongs to (dladdr).
+ * flusher's thread, the process id, and pinning our shared object (dladdr).
  * getsockname/getpeername are addr.c's); the poller's epoll instance and
  * wake-up pipe (epoll_create1, epoll_ctl, pipe2; its wait is timeout.c's);
  * the count of send-family calls made (for tests).
@@ -91,7 +90,7 @@ eclsock_os_dup(int fd, int *newfd)
 int
 eclsock_os_open_null(int *fd)
 {
-  *fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  *fd = open("/dev/null", O_RDWR | O_CLOEXEC);
   return *fd < 0 ? errno : 0;
 }
 
@@ -486,19 +485,6 @@ eclsock_os_start_thread(void *(*fn)(void *), void *arg)
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);
   return e;
-}
-
-/* The name of the exported function whose code holds ADDR (NULL when the
-   dynamic linker knows none), and its start in *START. */
-const char *
-eclsock_os_code_name(const void *addr, const void **start)
-{
-  Dl_info info;
-  *start = NULL;
-  if (!dladdr(addr, &info) || !info.dli_sname)
-    return NULL;
-  *start = info.dli_saddr;
-  return info.dli_sname;
 }
 
 /* Keep the shared object that holds ADDR (sock.fas, libecl-sock.so)

@@ -111,9 +111,7 @@ struct sockbuf {
   unsigned fast_limit;              /* octets below this are characters */
   int fast_cr;                      /* CR is special (CRLF/CR endings) */
   int utf8, crlf;                   /* character stream in UTF-8 / CR LF */
-  int nl_char;                      /* the last write was write-char #\Newline */
   int (*orig_read_char)(cl_object);
-  ecl_character (*orig_write_char)(cl_object, ecl_character);
   cl_index (*orig_read_vector)(cl_object, cl_object, cl_index, cl_index);
   eclsock_tls *tls;                 /* the transport: NULL = plain fd */
   /* poller marks (the watch's lock, marks.c) */

@@ -80,16 +80,6 @@ is_open(struct sockbuf *b)
   return __atomic_load_n(&b->state, __ATOMIC_SEQ_CST) == ST_OPEN;
 }
 
-/* write-char: ECL's, then remember whether it wrote a newline. */
-static ecl_character
-sb_write_char(cl_object s, ecl_character c)
-{
-  struct sockbuf *b = SB(s);
-  b->orig_write_char(s, c);
-  b->nl_char = (c == '\n');
-  return c;
-}
-
 /* Signal the condition for CODE from OP on S.  A TLS session's own
    message (OpenSSL's reason) and verify result go with it. */
 static void __attribute__((noreturn))
@@ -254,7 +244,6 @@ sb_write_byte8(cl_object s, unsigned char *c, cl_index n)
   struct sockbuf *b = SB(s);
   int code;
   check_writable(s);
-  b->nl_char = 0;
   if (b->buffered && n < DIRECT_MIN) {  /* longer ones are sent, not copied */
     int done = 0, fresh = 0, held = 1;
     const cl_env_ptr env = ecl_process_env();
@@ -331,11 +320,9 @@ static void
 sb_force_output(cl_object s)
 {
   struct sockbuf *b = SB(s);
-  int nl = b->nl_char;
-  b->nl_char = 0;
   if (b->wlen && b->buffered) {
     int kind = eclsock_ecl_flush_site(__builtin_return_address(0));
-    if (kind == ECLSOCK_SITE_SOFT || (kind == ECLSOCK_SITE_NEWLINE && nl)) {
+    if (kind == ECLSOCK_SITE_SOFT) {
       const cl_env_ptr env = ecl_process_env();
       int held;
       ecl_disable_interrupts_env(env);
@@ -354,7 +341,6 @@ sb_force_output(cl_object s)
 static void
 sb_finish_output(cl_object s)
 {
-  SB(s)->nl_char = 0;
   eclsock_stream_flush(s, 0);
 }
 
@@ -888,9 +874,6 @@ install_ops(cl_object s)
   ops->listen = sb_listen;
   ops->clear_input = sb_clear_input;
   ops->clear_output = sb_clear_output;
-  if (ops->write_char != sb_write_char)
-    b->orig_write_char = ops->write_char;
-  ops->write_char = sb_write_char;
   ops->force_output = sb_force_output;
   ops->finish_output = sb_finish_output;
   ops->get_position = sb_nil;
@@ -969,7 +952,6 @@ eclsock_stream_set_element_type(cl_object s, cl_object elttype, cl_object extfmt
   bs = normalize_type(elttype, &extfmt, &flags);
   eclsock_ecl_retype(s, bs, flags, extfmt);
   SB(s)->orig_read_char = NULL;
-  SB(s)->orig_write_char = NULL;
   if (flags != ECL_STREAM_BINARY)
     SB(s)->charfmt = extfmt;
   install_ops(s);
@@ -1003,7 +985,6 @@ eclsock_stream_move_to_tls(cl_object old, eclsock_tls *t)
   b->shared = ob->shared;
   b->ops = ob->ops;                 /* OLD's table */
   b->orig_read_char = ob->orig_read_char;
-  b->orig_write_char = ob->orig_write_char;
   b->orig_read_vector = ob->orig_read_vector;
   s->stream.buffer = (char *)b;
   s->stream.ops = &b->ops;

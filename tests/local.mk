@@ -100,6 +100,12 @@ EXTRA_DIST += tests/embed/installed.sh
 TESTS += scripts/layers.sh
 EXTRA_DIST += scripts/layers.sh
 
+## ---- The flush rule's fallback (issue 20): test-latency with
+## ECLSOCK_FLUSH_MODE=every, the mode an ECL gets whose call sites cannot be
+## told apart
+TESTS += tests/lisp/latency-every-flush.sh
+EXTRA_DIST += tests/lisp/latency-every-flush.sh
+
 ## ---- The Lisp harness itself: a hung test fails its file, a skip is 77 --
 TESTS += tests/harness-selftest.sh
 EXTRA_DIST += tests/harness-selftest.sh

@@ -82,17 +82,33 @@ whether every answer was right."
 ;;; ------------------------------------------------------------------
 ;;; The stall
 
+;;; The flush rule in force (issue 20): printed, and checked against the
+;;; environment that can force the fallback.  Under :EVERY-FLUSH ECL's own
+;;; flushes send at once, so the tests that show them joined do not apply.
+(format t "~&  flush mode: ~S~%" (flush-mode))
+
+(defmacro when-flushes-held (&body body)
+  `(if (eq (flush-mode) :every-flush)
+       (format t "~&  not run: flush mode :EVERY-FLUSH sends every flush (no joining to see)~%")
+       (progn ,@body)))
+
+(deftest flush-mode-as-configured ()
+  (if (equal (ext:getenv "ECLSOCK_FLUSH_MODE") "every")
+      (is (eq (flush-mode) :every-flush) "ECLSOCK_FLUSH_MODE=every forces the fallback")
+      (is (member (flush-mode) '(:call-site :every-flush)) "a known mode")))
+
 (deftest four-line-answers-do-not-stall ()
   (stall-check :default))
 
 (deftest four-line-answers-do-not-stall-with-nagle ()
   ;; with Nagle's algorithm on, only joining the lines into one send
   ;; avoids the 40 ms wait for the delayed acknowledgement
-  (stall-check nil))
+  (when-flushes-held (stall-check nil)))
 
 (deftest answers-without-force-output ()
   ;; the server never calls FORCE-OUTPUT: its read of the next request
   ;; pushes the answer first
+  (when-flushes-held
   (with-pair (c s)
     (socket-options s :tcp-nodelay nil)
     (let ((server (spawn "answers"
@@ -108,7 +124,7 @@ whether every answer was right."
           (is (equal (list (read-line c) (read-line c)) '("one" "two"))))
         (is (< (seconds-since t0) 1.0) "50 exchanges well under a second"))
       (close c)
-      (join server))))
+      (join server)))))
 
 ;;; ------------------------------------------------------------------
 ;;; Flush guarantees
@@ -138,15 +154,16 @@ whether every answer was right."
   ;; ECL's own flush after WRITE-LINE / ~% / PRINT holds the output (seen
   ;; held at least once in ten tries: a try the scheduler stalls past the
   ;; 2 ms bound sees it sent)
-  (with-pair (c s)
-    (dolist (write (list (lambda () (write-line "a" c))
-                         (lambda () (format c "b ~D~%" 2))
-                         (lambda () (print 'd c))))
-      (is (loop repeat 10
-                thereis (progn (funcall write)
-                               (prog1 (plusp (pending c))
-                                 (force-output c))))
-          "a newline's flush holds the output"))))
+  (when-flushes-held
+    (with-pair (c s)
+      (dolist (write (list (lambda () (write-line "a" c))
+                           (lambda () (format c "b ~D~%" 2))
+                           (lambda () (print 'd c))))
+        (is (loop repeat 10
+                  thereis (progn (funcall write)
+                                 (prog1 (plusp (pending c))
+                                   (force-output c))))
+            "a newline's flush holds the output")))))
 
 (deftest close-sends-at-once ()
   (with-pair (c s)
