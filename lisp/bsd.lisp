@@ -779,9 +779,11 @@ when it is not one."
       (make-inet-address text)))
 
 (defun get-host-by-name (node)
-  "Look NODE up: 2 values, a HOST-ENT of its IPv4 addresses and one of its
-IPv6 addresses (NIL when there are none).  Signals HOST-NOT-FOUND-ERROR
-\(a NAME-SERVICE-ERROR) when NODE is unknown."
+  "Look NODE up: 2 values, always two HOST-ENTs as SBCL 2.2.9 returns them:
+one of type 2 with NODE's IPv4 addresses and one of type 10 with its IPv6
+addresses, either possibly with none (cl-postgres calls HOST-ENT-ADDRESS on
+both).  Signals HOST-NOT-FOUND-ERROR (a NAME-SERVICE-ERROR) when NODE is
+unknown."
   (check-type node string)
   (multiple-value-bind (canon addrs families)
       (with-bsd-errors (eclsock::%resolve node))
@@ -791,7 +793,7 @@ IPv6 addresses (NIL when there are none).  Signals HOST-NOT-FOUND-ERROR
                           (loop for a in addrs for f in families
                                 when (eq f family) collect (text-address a f))
                           :test #'equalp :from-end t)))
-               (and list (make-instance 'host-ent :name node :type type :addresses list)))))
+               (make-instance 'host-ent :name node :type type :addresses list))))
       (values (ent :inet 2) (ent :inet6 10)))))
 
 (defun get-host-by-address (address)
