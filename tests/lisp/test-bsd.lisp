@@ -238,6 +238,45 @@
   (is (= 17 (get-protocol-by-name "udp")))
   (signals unknown-protocol (get-protocol-by-name "no-such-protocol")))
 
+;;; TCP_NODELAY is on for the face's TCP sockets, connected and accepted,
+;;; unlike SBCL (doc/bsd.texi says why); what a user sets is what they get.
+(deftest tcp-nodelay-by-default ()
+  (with-sockets ((l (listener)) (c (tcp)) (u (udp)))
+    (is (eq t (sockopt-tcp-nodelay c)) "a new TCP socket")
+    (is (eq t (sockopt-tcp-nodelay l)) "the listener")
+    (socket-connect c +lo+ (port-of l))
+    (with-sockets ((a (socket-accept l)))
+      (is (eq t (sockopt-tcp-nodelay c)) "connected")
+      (is (eq t (sockopt-tcp-nodelay a)) "accepted")
+      (setf (sockopt-tcp-nodelay a) nil)
+      (is (null (sockopt-tcp-nodelay a)) "set off: off")
+      ;; an answer written in two flushed pieces, 25 times: with Nagle
+      ;; each second piece waits for the peer's delayed ACK (about 40 ms)
+      (setf (sockopt-tcp-nodelay a) t)
+      (let ((cs (socket-make-stream c :input t :output t))
+            (as (socket-make-stream a :input t :output t))
+            (start (get-internal-real-time)))
+        (dotimes (i 25)
+          (write-line "GET" cs) (force-output cs)
+          (read-line as)
+          (write-string "HTTP/1.1 200 OK" as) (terpri as) (force-output as)
+          (write-line "body" as) (force-output as)
+          (read-line cs) (read-line cs))
+        (is (< (/ (- (get-internal-real-time) start) internal-time-units-per-second) 0.8)
+            "25 two-piece answers in under 0.8 s (Nagle: over 1 s)")))
+    (with-sockets ((c2 (tcp)))
+      (setf (sockopt-tcp-nodelay c2) nil)
+      (socket-connect c2 +lo+ (port-of l))
+      (is (null (sockopt-tcp-nodelay c2)) "set off before connect: still off after")
+      (with-sockets ((a2 (socket-accept l)))
+        (is (eq t (sockopt-tcp-nodelay a2)) "accepted: on, whatever the peer set")))
+    (setf (sockopt-tcp-nodelay l) nil)
+    (with-sockets ((c3 (tcp)))
+      (socket-connect c3 +lo+ (port-of l))
+      (with-sockets ((a3 (socket-accept l)))
+        (is (null (sockopt-tcp-nodelay a3)) "listener set off: its connections inherit off")))
+    (is (socket-open-p u) "datagram sockets are left alone")))
+
 ;;; ------------------------------------------------------------------
 ;;; Bad input: clear conditions, no descriptor leaked
 
