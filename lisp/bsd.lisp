@@ -821,20 +821,7 @@ here: immutable preloaded systems, so it never loads ECL's contrib."
           (cond ((and immutable (fboundp immutable)) (funcall immutable name))
                 ((and preloaded (fboundp preloaded)) (funcall preloaded name))))))))
 
-(defun asdf-provider (module)
-  "A module provider: when ASDF is REQUIREd after this face, load it the
-usual way, then register sb-bsd-sockets with it."
-  (when (string-equal (string module) "ASDF")
-    ;; the other providers, as REQUIRE would call them (calling REQUIRE
-    ;; again from here is a circularity for ECL)
-    (when (loop for p in ext:*module-provider-functions*
-                thereis (and (not (eq p 'asdf-provider)) (funcall p module)))
-      (register-with-asdf)
-      t)))
-
 (pushnew "SB-BSD-SOCKETS" *modules* :test #'string=)
 (pushnew "SOCKETS" *modules* :test #'string=)
-(if (find-package "ASDF")
-    (register-with-asdf)
-    (pushnew 'asdf-provider ext:*module-provider-functions*))
+(eclsock::when-asdf 'register-with-asdf)
 (provide "SOCK-BSD")

@@ -525,6 +525,15 @@ l_stream_pending(cl_object s)
               ecl_make_fixnum((cl_fixnum)eclsock_stream_pending(check_stream(s))));
 }
 
+/* (%stream-buffered-input s) -> true when S has read input ahead that a
+   reader of its descriptor (another library's TLS) would never see. */
+static cl_object
+l_stream_buffered_input(cl_object s)
+{
+  ecl_return1(ecl_process_env(),
+              eclsock_stream_buffered_input(check_stream(s)) ? ECL_T : ECL_NIL);
+}
+
 static cl_object
 l_stream_host(cl_object s)
 {
@@ -1220,6 +1229,7 @@ static const struct prim prims[] = {
   { "%SOCKET-STREAM-P",    (void *)l_socket_stream_p,  1 },
   { "%STREAM-FD",          (void *)l_stream_fd,        1 },
   { "%STREAM-PENDING-OUTPUT", (void *)l_stream_pending, 1 },
+  { "%STREAM-BUFFERED-INPUT", (void *)l_stream_buffered_input, 1 },
   { "%STREAM-HOST",        (void *)l_stream_host,      1 },
   { "%STREAM-PORT",        (void *)l_stream_port,      1 },
   { "%STREAM-NAME",        (void *)l_stream_name,      1 },
