@@ -747,6 +747,14 @@ GET-HOST-BY-ADDRESS."))
 (defmethod host-ent-address ((h host-ent))
   (first (host-ent-addresses h)))
 
+(defun dotted-quad-p (x)
+  "True when X is text MAKE-INET-ADDRESS accepts."
+  (and (stringp x) (ignore-errors (make-inet-address x)) t))
+
+(deftype dotted-quad ()
+  "A string of four numbers 0..255 separated by dots."
+  '(satisfies dotted-quad-p))
+
 (defun make-inet-address (dotted-quads)
   "The 4-octet vector of DOTTED-QUADS (\"127.0.0.1\"); an error when it is not
 four numbers 0..255 separated by dots."
@@ -760,7 +768,8 @@ four numbers 0..255 separated by dots."
                                          (every #'digit-char-p p) (parse-integer p)))
                         parts)))
       (unless (and (= (length nums) 4) (every (lambda (n) (typep n '(unsigned-byte 8))) nums))
-        (error "~S is not a dotted-quad IPv4 address" dotted-quads))
+        ;; a TYPE-ERROR, as SBCL signals
+        (error 'type-error :datum dotted-quads :expected-type 'dotted-quad))
       (coerce nums '(simple-array (unsigned-byte 8) (4))))))
 
 (defun make-inet6-address (colon-separated-integers)
