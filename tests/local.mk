@@ -98,7 +98,7 @@ TESTS += tests/lisp/test-bsd.lisp tests/bsd/web.sh tests/usocket/run.sh \
 TEST_EXTENSIONS += .sh
 SH_LOG_COMPILER = $(SHELL)
 EXTRA_DIST += tests/lisp/test-bsd.lisp tests/bsd/hunchentoot-drakma.lisp tests/bsd/web.sh tests/bsd/installed-asdf.sh \
-	tests/bsd/probe.sh tests/bsd/probe.lisp tests/bsd/probe-allowed.txt \
+	tests/bsd/probe.sh tests/bsd/probe-exports.lisp tests/bsd/probe-allowed.txt \
 	tests/usocket/run.sh tests/usocket/inside.sh tests/usocket/suite.lisp \
 	tests/usocket/http-stub.lisp
 

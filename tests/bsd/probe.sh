@@ -1,6 +1,6 @@
 #!/bin/sh
 # probe.sh - the SB-BSD-SOCKETS face compared with SBCL itself: runs
-# tests/bsd/probe.lisp on SBCL (sbcl --script) and on ECL with ecl-sock's
+# tests/bsd/probe-exports.lisp on SBCL (sbcl --script) and on ECL with ecl-sock's
 # face, and fails on any difference not listed in tests/bsd/probe-allowed.txt
 # (each listed difference is explained in doc/bsd.texi, "Differences from
 # SBCL").  Skips (77) when sbcl is missing.
@@ -8,8 +8,8 @@ here=${TEST_SRCDIR:-$(dirname "$0")/..}
 scratch=${TEST_BUILDDIR:-$PWD/tests/scratch}/probe
 command -v sbcl >/dev/null || { echo "SKIP: sbcl is missing (scripts/deps.sh installs it): nothing to compare with"; exit 77; }
 mkdir -p "$scratch"
-timeout 120 sbcl --script "$here/bsd/probe.lisp" 2>/dev/null | grep ' => ' >"$scratch/sbcl.txt"
-timeout 120 "${ECL:-ecl}" -norc -load "$here/lisp/harness.lisp" -shell "$here/bsd/probe.lisp" 2>&1 | grep ' => ' >"$scratch/ecl.txt"
+timeout 120 sbcl --script "$here/bsd/probe-exports.lisp" 2>/dev/null | grep ' => ' >"$scratch/sbcl.txt"
+timeout 120 "${ECL:-ecl}" -norc -load "$here/lisp/harness.lisp" -shell "$here/bsd/probe-exports.lisp" 2>&1 | grep ' => ' >"$scratch/ecl.txt"
 for f in sbcl ecl; do
   [ "$(wc -l <"$scratch/$f.txt")" -gt 100 ] || { echo "the $f run printed too little:"; cat "$scratch/$f.txt"; echo "0 passed, 1 failed"; exit 1; }
 done

@@ -1,7 +1,7 @@
-;;;; probe.lisp - every export of SB-BSD-SOCKETS called with representative
+;;;; probe-exports.lisp - every export of SB-BSD-SOCKETS called with representative
 ;;;; arguments; prints one line per probe, "LABEL => SHAPE", where SHAPE is
 ;;;; the values' shapes (types, lengths, keywords) or the condition's class.
-;;;; Runs unchanged on SBCL (sbcl --script tests/bsd/probe.lisp) and on ECL
+;;;; Runs unchanged on SBCL (sbcl --script tests/bsd/probe-exports.lisp) and on ECL
 ;;;; with ecl-sock's face; tests/bsd/probe.sh compares the two outputs with
 ;;;; tests/bsd/probe-allowed.txt (each allowed difference is in doc/bsd.texi).
 ;;;; Owns: the probes.  Must not: print addresses, ports or descriptors (they
