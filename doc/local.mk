@@ -18,6 +18,7 @@ doc_ecl_sock_TEXINFOS += doc/poller.texi
 ## doc_ecl_sock_TEXINFOS += doc/allegro.texi
 doc_ecl_sock_TEXINFOS += doc/allegro.texi
 doc_ecl_sock_TEXINFOS += doc/embedding.texi
+doc_ecl_sock_TEXINFOS += doc/libraries.texi
 doc_ecl_sock_TEXINFOS += doc/port.texi
 doc_ecl_sock_TEXINFOS += doc/ssl.texi
 doc_ecl_sock_TEXINFOS += doc/bsd.texi

@@ -747,6 +747,14 @@ GET-HOST-BY-ADDRESS."))
 (defmethod host-ent-address ((h host-ent))
   (first (host-ent-addresses h)))
 
+(defun dotted-quad-p (x)
+  "True when X is text MAKE-INET-ADDRESS accepts."
+  (and (stringp x) (ignore-errors (make-inet-address x)) t))
+
+(deftype dotted-quad ()
+  "A string of four numbers 0..255 separated by dots."
+  '(satisfies dotted-quad-p))
+
 (defun make-inet-address (dotted-quads)
   "The 4-octet vector of DOTTED-QUADS (\"127.0.0.1\"); an error when it is not
 four numbers 0..255 separated by dots."
@@ -760,7 +768,8 @@ four numbers 0..255 separated by dots."
                                          (every #'digit-char-p p) (parse-integer p)))
                         parts)))
       (unless (and (= (length nums) 4) (every (lambda (n) (typep n '(unsigned-byte 8))) nums))
-        (error "~S is not a dotted-quad IPv4 address" dotted-quads))
+        ;; a TYPE-ERROR, as SBCL signals
+        (error 'type-error :datum dotted-quads :expected-type 'dotted-quad))
       (coerce nums '(simple-array (unsigned-byte 8) (4))))))
 
 (defun make-inet6-address (colon-separated-integers)
@@ -779,9 +788,11 @@ when it is not one."
       (make-inet-address text)))
 
 (defun get-host-by-name (node)
-  "Look NODE up: 2 values, a HOST-ENT of its IPv4 addresses and one of its
-IPv6 addresses (NIL when there are none).  Signals HOST-NOT-FOUND-ERROR
-\(a NAME-SERVICE-ERROR) when NODE is unknown."
+  "Look NODE up: 2 values, always two HOST-ENTs as SBCL 2.2.9 returns them:
+one of type 2 with NODE's IPv4 addresses and one of type 10 with its IPv6
+addresses, either possibly with none (cl-postgres calls HOST-ENT-ADDRESS on
+both).  Signals HOST-NOT-FOUND-ERROR (a NAME-SERVICE-ERROR) when NODE is
+unknown."
   (check-type node string)
   (multiple-value-bind (canon addrs families)
       (with-bsd-errors (eclsock::%resolve node))
@@ -791,7 +802,7 @@ IPv6 addresses (NIL when there are none).  Signals HOST-NOT-FOUND-ERROR
                           (loop for a in addrs for f in families
                                 when (eq f family) collect (text-address a f))
                           :test #'equalp :from-end t)))
-               (and list (make-instance 'host-ent :name node :type type :addresses list)))))
+               (make-instance 'host-ent :name node :type type :addresses list))))
       (values (ent :inet 2) (ent :inet6 10)))))
 
 (defun get-host-by-address (address)
@@ -819,20 +830,7 @@ here: immutable preloaded systems, so it never loads ECL's contrib."
           (cond ((and immutable (fboundp immutable)) (funcall immutable name))
                 ((and preloaded (fboundp preloaded)) (funcall preloaded name))))))))
 
-(defun asdf-provider (module)
-  "A module provider: when ASDF is REQUIREd after this face, load it the
-usual way, then register sb-bsd-sockets with it."
-  (when (string-equal (string module) "ASDF")
-    ;; the other providers, as REQUIRE would call them (calling REQUIRE
-    ;; again from here is a circularity for ECL)
-    (when (loop for p in ext:*module-provider-functions*
-                thereis (and (not (eq p 'asdf-provider)) (funcall p module)))
-      (register-with-asdf)
-      t)))
-
 (pushnew "SB-BSD-SOCKETS" *modules* :test #'string=)
 (pushnew "SOCKETS" *modules* :test #'string=)
-(if (find-package "ASDF")
-    (register-with-asdf)
-    (pushnew 'asdf-provider ext:*module-provider-functions*))
+(eclsock::when-asdf 'register-with-asdf)
 (provide "SOCK-BSD")

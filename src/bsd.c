@@ -133,15 +133,23 @@ address_objects(const eclsock_addr *a, cl_object *fam, cl_object *addr,
   *portp = ecl_make_fixnum(port);
 }
 
-/* (%bsd-socket family type protocol) -> a new descriptor. */
+/* (%bsd-socket family type protocol) -> a new descriptor.  TCP sockets
+   start with TCP_NODELAY on, as the other faces' (glue.c): the stream
+   joins small writes itself, so Nagle's algorithm only ever delays (a
+   keep-alive answer written in two pieces waited 40 ms for the peer's
+   delayed ACK).  Connections accepted on a listener inherit it (Linux);
+   setting the option afterwards overrides it. */
 static cl_object
 l_bsd_socket(cl_object family, cl_object type, cl_object protocol)
 {
   volatile int fd = -1;
-  int code = eclsock_os_socket_proto(int_arg(family), int_arg(type),
-                                     int_arg(protocol), &fd);
+  int fam = int_arg(family), typ = int_arg(type), proto = int_arg(protocol);
+  int code = eclsock_os_socket_proto(fam, typ, proto, &fd);
   if (code)
     eclsock_raise("socket", code, ECL_NIL, ECL_NIL, ECL_NIL);
+  if ((fam == AF_INET || fam == AF_INET6) && typ == SOCK_STREAM
+      && (proto == 0 || proto == IPPROTO_TCP))
+    (void)eclsock_os_set_nodelay(fd, 1);
   ecl_return1(ecl_process_env(), ecl_make_fixnum(fd));
 }
 

@@ -535,6 +535,15 @@ l_flush_mode(void)
                                ? "CALL-SITE" : "EVERY-FLUSH"));
 }
 
+/* (%stream-buffered-input s) -> true when S has read input ahead that a
+   reader of its descriptor (another library's TLS) would never see. */
+static cl_object
+l_stream_buffered_input(cl_object s)
+{
+  ecl_return1(ecl_process_env(),
+              eclsock_stream_buffered_input(check_stream(s)) ? ECL_T : ECL_NIL);
+}
+
 static cl_object
 l_stream_host(cl_object s)
 {
@@ -1240,6 +1249,7 @@ static const struct prim prims[] = {
   { "%STREAM-FD",          (void *)l_stream_fd,        1 },
   { "%STREAM-PENDING-OUTPUT", (void *)l_stream_pending, 1 },
   { "%FLUSH-MODE", (void *)l_flush_mode, 0 },
+  { "%STREAM-BUFFERED-INPUT", (void *)l_stream_buffered_input, 1 },
   { "%STREAM-HOST",        (void *)l_stream_host,      1 },
   { "%STREAM-PORT",        (void *)l_stream_port,      1 },
   { "%STREAM-NAME",        (void *)l_stream_name,      1 },

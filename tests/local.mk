@@ -116,11 +116,14 @@ EXTRA_DIST += tests/harness-selftest.sh
 ## Hunchentoot and Drakma, unchanged, over the face; tests/usocket/run.sh:
 ## usocket's own suite on ECL's contrib and on the face, side by side.
 ## The libraries are compiled by ASDF into tests/scratch (XDG_CACHE_HOME).
+## tests/bsd/probe.sh: every export probed on SBCL and on the face, compared
+## with the allowed differences (tests/bsd/probe-allowed.txt).
 TESTS += tests/lisp/test-bsd.lisp tests/bsd/web.sh tests/usocket/run.sh \
-	tests/bsd/installed-asdf.sh
+	tests/bsd/installed-asdf.sh tests/bsd/probe.sh
 TEST_EXTENSIONS += .sh
 SH_LOG_COMPILER = $(SHELL)
 EXTRA_DIST += tests/lisp/test-bsd.lisp tests/bsd/hunchentoot-drakma.lisp tests/bsd/web.sh tests/bsd/installed-asdf.sh \
+	tests/bsd/probe.sh tests/bsd/probe-exports.lisp tests/bsd/probe-allowed.txt \
 	tests/usocket/run.sh tests/usocket/inside.sh tests/usocket/suite.lisp \
 	tests/usocket/http-stub.lisp
 

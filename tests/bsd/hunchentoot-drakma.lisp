@@ -7,22 +7,15 @@
 ;;;; concurrent clients, Hunchentoot's read timeout closing an idle client,
 ;;;; and proof that the streams underneath are ecl-sock's.  Loopback only,
 ;;;; kernel-chosen port.  Prints "N passed, N failed"; exits non-zero on a
-;;;; failure.  Compiled output goes to $XDG_CACHE_HOME (the build tree).
+;;;; failure.  Loaded by tests/outside/load.lisp (its cache, outside the build tree).
 ;;;; Must not: patch Hunchentoot or Drakma.
 (setf *debugger-hook*
       (lambda (c h) (declare (ignore h))
         (format t "~&web: unhandled ~A: ~A~%0 passed, 1 failed~%" (type-of c) c)
         (ext:quit 1)))
-(load (ext:getenv "SOCK_FAS") :verbose nil)
-(load (ext:getenv "SOCK_BSD_FAS") :verbose nil)
-(require :asdf)
-;; Plain HTTP only: the libraries' documented features that leave cl+ssl out.
-(pushnew :hunchentoot-no-ssl *features*)
-(pushnew :drakma-no-ssl *features*)
-(let ((*compile-verbose* nil) (*load-verbose* nil) (*compile-print* nil))
-  (handler-bind ((warning #'muffle-warning))
-    (asdf:load-system "hunchentoot")
-    (asdf:load-system "drakma")))
+;; the shared loader (tests/outside/load.lisp, loaded by web.sh): the face,
+;; then the libraries as bytecodes from the cache outside the build tree
+(outside:load-systems :bsd "hunchentoot" "drakma")
 
 (defpackage "WEB-TEST" (:use "CL"))
 (in-package "WEB-TEST")

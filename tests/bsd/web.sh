@@ -1,8 +1,8 @@
 #!/bin/sh
 # web.sh - run tests/bsd/hunchentoot-drakma.lisp: Hunchentoot and Drakma (Debian's
 # cl-hunchentoot and cl-drakma, loaded with ASDF, unchanged) over the
-# SB-BSD-SOCKETS face.  ASDF compiles them into the build tree
-# (XDG_CACHE_HOME under tests/scratch), not into the user's cache.
+# SB-BSD-SOCKETS face, loaded by the shared loader tests/outside/load.lisp
+# (bytecodes, cached outside the build tree by ECL version and face).
 here=${TEST_SRCDIR:-$(dirname "$0")/..}/bsd
 scratch=${TEST_BUILDDIR:-$PWD/tests/scratch}
 for sys in hunchentoot/hunchentoot.asd drakma/drakma.asd; do
@@ -12,5 +12,5 @@ for sys in hunchentoot/hunchentoot.asd drakma/drakma.asd; do
   fi
 done
 mkdir -p "$scratch"
-XDG_CACHE_HOME=$scratch/cache-web; export XDG_CACHE_HOME
-exec timeout 900 "${ECL:-ecl}" -norc -shell "$here/hunchentoot-drakma.lisp"
+exec timeout 900 "${ECL:-ecl}" -norc -load "$here/../lisp/harness.lisp" -load "$here/../outside/load.lisp" \
+  -shell "$here/hunchentoot-drakma.lisp"

@@ -1,0 +1,52 @@
+;;; slime.el - Emacs in batch mode with Debian's SLIME connects to Swank
+;;; running on ecl-sock's SB-BSD-SOCKETS face (tests/outside/slime.sh):
+;;; evaluation, completion, output capture, non-ASCII, a 100,000-character
+;;; result; with MODE "disconnect", it leaves in the middle of an evaluation.
+;;; Prints "N passed, N failed".  Every wait is bounded.
+(require 'cl-lib)
+(let ((dir (car (file-expand-wildcards "/usr/share/emacs/site-lisp/elpa/slime-*"))))
+  (add-to-list 'load-path dir))
+(require 'slime)
+(setq slime-protocol-version 'ignore)
+(defvar passed 0)
+(defvar failed 0)
+(defun check (name ok)
+  (if ok (setq passed (1+ passed)) (setq failed (1+ failed)))
+  (princ (format "%s %s\n" (if ok "PASS" "FAIL") name)))
+(defun finish ()
+  (princ (format "%d passed, %d failed\n" passed failed))
+  (kill-emacs (if (zerop failed) 0 1)))
+(let* ((port (string-to-number (car command-line-args-left)))
+       (mode (cadr command-line-args-left))
+       (slime-net-coding-system 'utf-8-unix))
+  (condition-case err
+      (progn
+        (slime-connect "127.0.0.1" port)
+        (with-timeout (60 (check "connected within 60 s" nil) (finish))
+          (while (not (and (slime-current-connection)
+                           (slime-connection-name (slime-current-connection))
+                           (ignore-errors (slime-lisp-implementation-type))))
+            (accept-process-output nil 0.1)))
+        (check "connected" (slime-connected-p))
+        (check "implementation is ECL" (equal "ECL" (slime-lisp-implementation-type)))
+        (if (equal mode "disconnect")
+            (progn
+              ;; leave in the middle of an evaluation
+              (slime-eval-async '(cl:progn (cl:sleep 3) 1) (lambda (_) nil))
+              (accept-process-output nil 0.5)
+              (slime-disconnect)
+              (check "disconnected" (not (slime-connected-p))))
+          (with-timeout (120 (check "answers within 120 s" nil) (finish))
+            (check "evaluate" (equal 3 (slime-eval '(cl:+ 1 2))))
+            (check "a string back" (equal "λ über" (slime-eval '(cl:concatenate 'cl:string "λ" " über"))))
+            (check "100,000 characters" (equal 100000 (length (slime-eval '(cl:make-string 100000 :initial-element (cl:code-char 955))))))
+            (let ((c (slime-eval '(swank:simple-completions "multiple-value-l" "COMMON-LISP-USER"))))
+              (check (format "completion %S" (car c))
+                     (member "multiple-value-list" (car c))))
+            (let ((out (slime-eval '(swank:eval-and-grab-output "(progn (princ \"hello, output λ\") (terpri) 42)"))))
+              (check (format "output captured %S" out)
+                     (and (string-match "hello, output λ" (car out)) (equal "42" (cadr out)))))
+            (check "still evaluates" (equal 7 (slime-eval '(cl:+ 3 4))))
+            (slime-disconnect))))
+    (error (check (format "no error: %S" err) nil)))
+  (finish))
