@@ -28,13 +28,18 @@ bench/bench.fas: bench/bench.lisp sock.fas
 	  -eval '(ext:quit (if (compile-file "$(abs_srcdir)/bench/bench.lisp" :output-file "$(abs_builddir)/bench/bench.fas") 0 1))'
 
 .PHONY: bench
-bench: bench/cbench$(EXEEXT) bench/bench.fas sock.fas bench/httpbench$(EXEEXT) sock-bsd.fas
+bench: bench/cbench$(EXEEXT) bench/bench.fas sock.fas
 	CBENCH='$(abs_builddir)/bench/cbench$(EXEEXT)' \
 	  SOCK_FAS='$(abs_builddir)/sock.fas' \
 	  BENCH_FAS='$(abs_builddir)/bench/bench.fas' ECL='$(ECL)' \
 	  MAKE_CERTS='$(abs_srcdir)/tests/tls/make-certs.sh' \
 	  BENCH_CERTS='$(abs_builddir)/bench/tls-certs' \
 	  $(SHELL) $(srcdir)/bench/run-bench
+	$(MAKE) $(AM_MAKEFLAGS) bench-web
+
+## `make bench-web`: only the Hunchentoot workloads (bench/run-web-bench).
+.PHONY: bench-web
+bench-web: bench/httpbench$(EXEEXT) sock.fas sock-bsd.fas
 	HTTPBENCH='$(abs_builddir)/bench/httpbench$(EXEEXT)' \
 	  SOCK_FAS='$(abs_builddir)/sock.fas' SOCK_BSD_FAS='$(abs_builddir)/sock-bsd.fas' \
 	  WEB_CACHE='$(abs_builddir)/bench/web-cache' ECL='$(ECL)' \
