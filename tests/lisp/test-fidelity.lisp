@@ -105,6 +105,23 @@
     (is (eql (read-byte s) -5))
     (is (eql (read-byte s) 100))))
 
+;; A stream's name says both ends; connect and accept name the peer from
+;; what they already know (issue 19: no getpeername), so it must agree with
+;; what the system says, over IPv4 and IPv6.
+(deftest stream-names-name-both-ends ()
+  (dolist (host '("127.0.0.1" "::1"))
+    (handler-case
+        (with-pair (c s :host host)
+          (dolist (st (list c s))
+            (multiple-value-bind (lh lp) (socket-stream-local st t)
+              (multiple-value-bind (ph pp) (socket-stream-peer st t)
+                (flet ((addr (h p) (if (find #\: h) (format nil "[~A]:~D" h p) (format nil "~A:~D" h p))))
+                  (is (equal (eclsock::%stream-name st)
+                             (format nil "socket ~A -> ~A" (addr lh lp) (addr ph pp)))
+                      (format nil "~A ~A" host (eclsock::%stream-name st))))))))
+      (socket-error (e)
+        (format t "~&  (~A not available: ~A)~%" host e)))))
+
 (deftest element-types-rejected-clearly ()
   (let ((port (free-port))
         (before (fd-count)))
