@@ -5,7 +5,8 @@
 ## programs are built on demand, in the build directory.
 
 BENCH_SRC = bench/cbench.c bench/bench.lisp bench/run-bench \
-	bench/httpbench.c bench/web-server.lisp bench/run-web-bench
+	bench/httpbench.c bench/web-server.lisp bench/run-web-bench \
+	bench/sbcl-cycles.lisp
 EXTRA_DIST += $(BENCH_SRC)
 CLEANFILES += bench/cbench$(EXEEXT) bench/bench.fas bench/httpbench$(EXEEXT)
 
