@@ -26,7 +26,7 @@
 ##   face (wrong types, extreme integers, NULs, circular lists, bad
 ##   keywords), value counts, descriptor exhaustion under a low ulimit.
 ## test-poller: the poller (statuses, bad input, threads, interrupts) and
-##   examples/event-echo-server.lisp holding thousands of connections.
+##   examples/echo-server.lisp holding thousands of connections.
 LISP_TESTS = tests/lisp/test-clisp.lisp tests/lisp/test-robust.lisp \
 	tests/lisp/test-port.lisp tests/lisp/test-examples.lisp \
 	tests/lisp/test-allegro.lisp tests/lisp/test-latency.lisp \
