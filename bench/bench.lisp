@@ -22,6 +22,14 @@
 ;;;;             body (WRITE-STRING) then FORCE-OUTPUT; the client READ-LINEs
 ;;;;             the 5 lines.  Prints the median and the 99th percentile of
 ;;;;             the request times, in microseconds            ("med p99")
+;;;;   octets N  N round trips of cl-postgres's shape on (UNSIGNED-BYTE 8)
+;;;;             streams: the client writes a request of 65 octets (type,
+;;;;             4-octet length, 60 octets) with WRITE-BYTE and one
+;;;;             FORCE-OUTPUT; the server reads it with READ-BYTE and answers
+;;;;             1,005 octets (type, length, then 100 times 6 WRITE-BYTEs
+;;;;             and a 4-octet WRITE-SEQUENCE), FORCE-OUTPUT; the client
+;;;;             reads them the same way (READ-BYTE, 4-octet READ-SEQUENCE)
+;;;;                                                                  (trips)
 ;;;;   cycles N  connect, the server accepts and closes, the client reads
 ;;;;             end of file and closes                              (cycles)
 ;;;;   mux N     $MUX_IDLE (default 1000) idle connections and an active
@@ -275,6 +283,62 @@
              (write-string *multi-body* s)
              (force-output s))))
 
+;;; The octets workload: messages of cl-postgres's shape (a type octet,
+;;; a 4-octet big-endian length that counts itself, the body), octet by
+;;; octet, with a 4-octet sequence after every 6 octets in the answer.
+(defconstant +octets-request+ 60)
+(defconstant +octets-groups+ 100)
+
+(defun write-u32 (n s)
+  (loop for shift from 24 downto 0 by 8
+        do (write-byte (ldb (byte 8 shift) n) s)))
+
+(defun read-u32 (s)
+  (let ((n 0))
+    (dotimes (i 4 n)
+      (setf n (logior (ash n 8) (read-byte s))))))
+
+(defun write-answer (s quad)
+  (write-byte 68 s)
+  (write-u32 (+ 4 (* +octets-groups+ 10)) s)
+  (dotimes (g +octets-groups+)
+    (dotimes (k 6) (write-byte (+ g k) s))
+    (write-sequence quad s))
+  (force-output s))
+
+(defun read-answer (s quad)
+  "Read one answer; true when it has the expected shape."
+  (and (eql (read-byte s nil nil) 68)
+       (= (read-u32 s) (+ 4 (* +octets-groups+ 10)))
+       (let ((ok t))
+         (dotimes (g +octets-groups+ ok)
+           (dotimes (k 6)
+             (unless (eql (read-byte s) (+ g k)) (setf ok nil)))
+           (unless (= (read-sequence quad s) 4) (setf ok nil))))))
+
+(defun serve-octets (impl server n)
+  (declare (ignore n))
+  (with-accepted (s impl server '(unsigned-byte 8))
+    (let ((quad (octets 4 9)))
+      (loop for type = (read-byte s nil nil)
+            while type
+            do (let ((len (read-u32 s)))
+                 (dotimes (i (- len 4)) (read-byte s)))
+               (write-answer s quad)))))
+
+(defun client-octets (impl port n)
+  (with-connected (s impl port '(unsigned-byte 8))
+    (let ((quad (octets 4 9))
+          (t0 (now)))
+      (dotimes (i n)
+        (write-byte 81 s)
+        (write-u32 (+ 4 +octets-request+) s)
+        (dotimes (k +octets-request+) (write-byte (logand k 255) s))
+        (force-output s)
+        (unless (read-answer s quad)
+          (fail "octets: bad answer")))
+      (/ n (- (now) t0)))))
+
 (defun serve-cycles (impl server n)
   (dotimes (i n)
     (with-accepted (s impl server 'character)
@@ -468,6 +532,7 @@
                          ("text" serve-text client-text)
                          ("multi" serve-multi client-multi)
                          ("cycles" serve-cycles client-cycles)
+                         ("octets" serve-octets client-octets)
                          ("mux" serve-mux client-mux)
                          ("tlsbulk" serve-tlsbulk client-tlsbulk)
                          ("tlshs" serve-tlshs client-tlshs)

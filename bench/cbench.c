@@ -21,6 +21,11 @@
  *             short body line in one send(); the client reads the 5 lines
  *             unit: the median and the 99th percentile of the request
  *             times, in microseconds ("med p99")
+ *   octets N  N round trips of cl-postgres's message shape: a request of
+ *             65 octets (type, 4-octet length, 60 octets), an answer of
+ *             1,005 (type, length, 1,000 octets); each end sends a message
+ *             with one send() and reads it with a buffered reader
+ *             (memcpy out of a 64 KiB buffer)                 unit: trips
  *   cycles N  N times: connect, the server accepts and closes, the client
  *             reads end of file and closes                    unit: cycles
  *   mux N     $MUX_IDLE (default 1000) idle connections and one active
@@ -207,6 +212,61 @@ fill_line(char *p, size_t n)
   p[n - 1] = '\n';
 }
 
+/* Copy N octets out of B (refilling it); 0 at end of file, else 1. */
+static int
+read_exact(struct rbuf *b, char *p, size_t n)
+{
+  while (n) {
+    size_t k;
+    if (b->pos == b->len) {
+      b->pos = 0;
+      b->len = recv_some(b->fd, b->data, CHUNK);
+      if (!b->len)
+        return 0;
+    }
+    k = b->len - b->pos < n ? b->len - b->pos : n;
+    memcpy(p, b->data + b->pos, k);
+    b->pos += k;
+    p += k;
+    n -= k;
+  }
+  return 1;
+}
+
+#define OCTETS_REQUEST 60       /* body octets of a request, */
+#define OCTETS_ANSWER 1000      /* of an answer */
+
+/* One message: TYPE, the length (4 + BODY, big-endian), BODY octets. */
+static void
+make_message(char *m, char type, size_t body)
+{
+  unsigned long len = 4 + body;
+  size_t i;
+  m[0] = type;
+  for (i = 0; i < 4; i++)
+    m[1 + i] = (char)((len >> (24 - 8 * i)) & 255);
+  for (i = 0; i < body; i++)
+    m[5 + i] = (char)(i & 255);
+}
+
+/* Read one message into M (room for 5 + MAX octets); its body length, or
+   -1 at end of file. */
+static long
+read_message(struct rbuf *b, char *m, size_t max)
+{
+  unsigned long len = 0;
+  int i;
+  if (!read_exact(b, m, 5))
+    return -1;
+  for (i = 0; i < 4; i++)
+    len = (len << 8) | (unsigned char)m[1 + i];
+  if (len < 4 || len - 4 > max || !read_exact(b, m + 5, len - 4)) {
+    fprintf(stderr, "cbench: bad message\n");
+    exit(1);
+  }
+  return (long)(len - 4);
+}
+
 /* -- Servers (in the child) ------------------------------------------- */
 
 static void
@@ -237,6 +297,19 @@ serve_rtt(int lfd, long n)
     line[len] = '\n';
     send_all(b.fd, line, (size_t)len + 1);
   }
+  close(b.fd);
+}
+
+static void
+serve_octets(int lfd, long n)
+{
+  static struct rbuf b;
+  static char in[5 + OCTETS_REQUEST], out[5 + OCTETS_ANSWER];
+  (void)n;
+  make_message(out, 'D', OCTETS_ANSWER);
+  b.fd = accept_one(lfd);
+  while (read_message(&b, in, OCTETS_REQUEST) >= 0)
+    send_all(b.fd, out, sizeof out);
   close(b.fd);
 }
 
@@ -407,6 +480,28 @@ client_rtt_on(int fd, long n)
     }
   }
   return n / (now() - t0);
+}
+
+static double
+client_octets(int port, long n)
+{
+  static struct rbuf b;
+  static char in[5 + OCTETS_ANSWER], out[5 + OCTETS_REQUEST];
+  long i;
+  double t0;
+  make_message(out, 'Q', OCTETS_REQUEST);
+  b.fd = connect_to(port);
+  t0 = now();
+  for (i = 0; i < n; i++) {
+    send_all(b.fd, out, sizeof out);
+    if (read_message(&b, in, OCTETS_ANSWER) != OCTETS_ANSWER) {
+      fprintf(stderr, "cbench: bad answer\n");
+      exit(1);
+    }
+  }
+  t0 = now() - t0;
+  close(b.fd);
+  return n / t0;
 }
 
 static double
@@ -675,6 +770,7 @@ static const struct workload workloads[] = {
   {"text", serve_text, client_text},
   {"multi", serve_multi, client_multi},
   {"cycles", serve_cycles, client_cycles},
+  {"octets", serve_octets, client_octets},
   {"mux", serve_mux, client_mux},
   {"pmux", serve_pmux, client_mux},
 #ifdef HAVE_OPENSSL
@@ -693,7 +789,7 @@ main(int argc, char **argv)
   pid_t pid;
   double rate;
   if (argc != 3 || (n = atol(argv[2])) <= 0) {
-    fprintf(stderr, "usage: cbench bulk|rtt|text|multi|cycles|mux|pmux N\n");
+    fprintf(stderr, "usage: cbench bulk|rtt|octets|text|multi|cycles|mux|pmux N\n");
     return 2;
   }
   if (getenv("MUX_IDLE") && atoi(getenv("MUX_IDLE")) > 0)

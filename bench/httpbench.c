@@ -7,11 +7,12 @@
  *   keepalive  N GET requests on one connection; prints requests/s
  *   connect    N GET requests, a new connection each (Connection: close);
  *              prints requests/s
- *   latency    N GET requests on one connection; prints the median
- *              round trip in microseconds
+ *   latency    N GET requests on one connection; prints the median and
+ *              the 99th percentile round trip in microseconds
  * A response is read as a status line, headers up to the blank line and
  * Content-Length octets of body (or up to end of file after close).
- * The client acknowledges every segment at once (TCP_QUICKACK), see next().
+ * The client acknowledges every segment at once (TCP_QUICKACK), see next(),
+ * unless HTTPBENCH_QUICKACK=0 (then it acknowledges as ab and browsers do).
  * Exits 1 on any failure (a short or non-200 answer).  Must not: talk to
  * anything but 127.0.0.1.
  */
@@ -29,6 +30,7 @@
 
 static char buf[1 << 16];
 static size_t have, pos;
+static int quickack = 1;        /* $HTTPBENCH_QUICKACK, see next() */
 
 static double
 now(void)
@@ -70,7 +72,8 @@ next(int fd)
        TCP_NODELAY (Hunchentoot) waits 40 ms per response for it, and the
        benchmark would measure that timer instead of the socket layer */
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+    if (quickack)
+      setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
 #endif
     r = read(fd, buf, sizeof buf);
     if (r <= 0)
@@ -160,6 +163,8 @@ main(int argc, char **argv)
   mode = argv[2];
   n = atoi(argv[3]);
   path = argv[4];
+  if (getenv("HTTPBENCH_QUICKACK") && !strcmp(getenv("HTTPBENCH_QUICKACK"), "0"))
+    quickack = 0;
   if (!strcmp(mode, "connect")) {
     snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
              "Connection: close\r\n\r\n", path);
@@ -188,7 +193,7 @@ main(int argc, char **argv)
   }
   if (!strcmp(mode, "latency")) {
     qsort(lat, (size_t)n, sizeof *lat, cmp);
-    printf("%.1f\n", lat[n / 2] * 1e6);
+    printf("%.1f %.1f\n", lat[n / 2] * 1e6, lat[(size_t)n * 99 / 100] * 1e6);
   } else {
     printf("%.1f\n", n / (now() - t0));
   }

@@ -5,7 +5,8 @@
 ## programs are built on demand, in the build directory.
 
 BENCH_SRC = bench/cbench.c bench/bench.lisp bench/run-bench \
-	bench/httpbench.c bench/web-server.lisp bench/run-web-bench bench/stalled.lisp
+	bench/httpbench.c bench/web-server.lisp bench/run-web-bench \
+	bench/sbcl-cycles.lisp bench/stalled.lisp
 EXTRA_DIST += $(BENCH_SRC)
 CLEANFILES += bench/cbench$(EXEEXT) bench/bench.fas bench/httpbench$(EXEEXT) bench/stalled.fas
 
@@ -43,16 +44,20 @@ bench-stalled: bench/stalled.fas sock.fas
 	  -eval '(progn (bench-stalled:main) (ext:quit 0))' | grep -v '^;'
 
 .PHONY: bench
-bench: bench/cbench$(EXEEXT) bench/bench.fas sock.fas bench/httpbench$(EXEEXT) sock-bsd.fas \
-	bench/stalled.fas
+bench: bench/cbench$(EXEEXT) bench/bench.fas sock.fas bench/stalled.fas
 	CBENCH='$(abs_builddir)/bench/cbench$(EXEEXT)' \
 	  SOCK_FAS='$(abs_builddir)/sock.fas' \
 	  BENCH_FAS='$(abs_builddir)/bench/bench.fas' ECL='$(ECL)' \
 	  MAKE_CERTS='$(abs_srcdir)/tests/tls/make-certs.sh' \
 	  BENCH_CERTS='$(abs_builddir)/bench/tls-certs' \
 	  $(SHELL) $(srcdir)/bench/run-bench
+	$(MAKE) $(AM_MAKEFLAGS) bench-web
+	$(MAKE) $(AM_MAKEFLAGS) bench-stalled
+
+## `make bench-web`: only the Hunchentoot workloads (bench/run-web-bench).
+.PHONY: bench-web
+bench-web: bench/httpbench$(EXEEXT) sock.fas sock-bsd.fas
 	HTTPBENCH='$(abs_builddir)/bench/httpbench$(EXEEXT)' \
 	  SOCK_FAS='$(abs_builddir)/sock.fas' SOCK_BSD_FAS='$(abs_builddir)/sock-bsd.fas' \
 	  WEB_CACHE='$(abs_builddir)/bench/web-cache' ECL='$(ECL)' \
 	  $(SHELL) $(srcdir)/bench/run-web-bench
-	$(MAKE) $(AM_MAKEFLAGS) bench-stalled

@@ -6,8 +6,7 @@ EXTRA_DIST += examples/README examples/demo.lisp \
 	examples/http-server.lisp examples/http-client.lisp \
 	examples/echo-server.lisp examples/echo-client.lisp \
 	examples/repl-server.lisp examples/www/hello.txt examples/www/index.html \
-	examples/sum-server.lisp examples/sum-client.lisp \
-	examples/event-echo-server.lisp
+	examples/sum-server.lisp examples/sum-client.lisp
 
 ## ---- C embedding examples ---------------------------------------------
 ## Each finds its Lisp file in the source tree unless given one.

@@ -116,9 +116,10 @@ put_addr(char **p, char *end, const eclsock_addr *a)
   }
 }
 
-/* The name of the stream over FD: "socket LOCAL -> PEER". */
+/* The name of the stream over FD: "socket LOCAL -> PEER".  PEER, when
+   the caller knows it (accept and connect do), saves a getpeername. */
 static cl_object
-stream_name(int fd)
+stream_name(int fd, const eclsock_addr *peer)
 {
   eclsock_addr a;
   char name[2 * NI_MAXHOST + 48], *p = name, *end = name + sizeof name;
@@ -126,7 +127,8 @@ stream_name(int fd)
   if (eclsock_addr_local(fd, &a)) put_text(&p, end, "?");
   else put_addr(&p, end, &a);
   put_text(&p, end, " -> ");
-  if (eclsock_addr_peer(fd, &a)) put_text(&p, end, "?");
+  if (peer) put_addr(&p, end, peer);
+  else if (eclsock_addr_peer(fd, &a)) put_text(&p, end, "?");
   else put_addr(&p, end, &a);
   return ecl_make_simple_base_string(name, p - name);
 }
@@ -154,7 +156,7 @@ collect_for_fds(int code, volatile int *tried)
    (OWN: a stream; NULL: the descriptor itself), with their arguments. */
 struct setup {
   int (*try)(int fd, const struct addrinfo *a, const struct setup *s);
-  cl_object (*own)(int fd, const struct setup *s);
+  cl_object (*own)(int fd, const struct addrinfo *a, const struct setup *s);
   int backlog, reuse, broadcast;
   const char *lhost;            /* connect from here (NULL: any) */
   int lport;                    /* and this port (0: any) */
@@ -211,7 +213,7 @@ open_socket(const char *op, const char *host, int port, int passive, int family,
       code = 0;
     }
     if (!code)
-      result = s->own ? s->own(fd, s) : ecl_make_fixnum(fd);
+      result = s->own ? s->own(fd, a, s) : ecl_make_fixnum(fd);
     done = 1;
   } ECL_UNWIND_PROTECT_EXIT {
     if (ai)
@@ -224,12 +226,20 @@ open_socket(const char *op, const char *host, int port, int passive, int family,
   return result;
 }
 
-/* The stream that owns a connected FD. */
+/* The stream that owns FD, connected to A.  An IP peer is named from A
+   (what connect reached); a Unix one by getpeername, which names it as
+   the server bound it. */
 static cl_object
-own_stream(int fd, const struct setup *s)
+own_stream(int fd, const struct addrinfo *a, const struct setup *s)
 {
+  eclsock_addr peer;
+  int known = a && a->ai_family != AF_UNIX && a->ai_addrlen <= sizeof peer.ss;
+  if (known) {
+    memcpy(&peer.ss, a->ai_addr, a->ai_addrlen);
+    peer.len = a->ai_addrlen;
+  }
   return eclsock_stream_make(fd, s->elttype, s->extfmt, !Null(s->buffered),
-                             s->host, s->port, stream_name(fd));
+                             s->host, s->port, stream_name(fd, known ? &peer : NULL));
 }
 
 /* -- Connections -------------------------------------------------------- */
@@ -363,13 +373,15 @@ l_accept(cl_object lfd, cl_object timeout, cl_object elttype,
   eclsock_deadline dl = deadline_arg(timeout);
   volatile int fd = -1, code = 0, done = 0, collected = 0;
   cl_object stream = ECL_NIL;
+  eclsock_addr peer;
   ECL_UNWIND_PROTECT_BEGIN(env) {
-    code = eclsock_os_accept(l, &fd, dl);
+    code = eclsock_os_accept_from(l, &fd, dl, &peer);
     if (collect_for_fds(code, &collected))
-      code = eclsock_os_accept(l, &fd, dl);
+      code = eclsock_os_accept_from(l, &fd, dl, &peer);
     if (!code)
       stream = eclsock_stream_make(fd, elttype, extfmt, !Null(buffered),
-                                   host, port, stream_name(fd));
+                                   host, port,
+                                   stream_name(fd, peer.len ? &peer : NULL));
     done = 1;
   } ECL_UNWIND_PROTECT_EXIT {
     if ((!done || code) && fd >= 0)
@@ -391,7 +403,7 @@ l_wrap_fd(cl_object fd, cl_object elttype, cl_object extfmt,
   int f = eclsock_arg_fd(fd);
   RETURN1(ecl_process_env(),
           eclsock_stream_make(f, elttype, extfmt, !Null(buffered), host,
-                              port, stream_name(f)));
+                              port, stream_name(f, NULL)));
 }
 
 static cl_object

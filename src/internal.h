@@ -154,6 +154,8 @@ ECLSOCK_HIDDEN int eclsock_os_sendto(int fd, const unsigned char *p, size_t n,
                                      size_t *sent);
 ECLSOCK_HIDDEN int eclsock_os_recvfrom(int fd, unsigned char *p, size_t n,
                                        eclsock_addr *from, size_t *got);
+ECLSOCK_HIDDEN int eclsock_os_accept_from(int lfd, volatile int *fd,
+                                          eclsock_deadline dl, eclsock_addr *peer);
 
 /* os.c, unconnected sockets (the SB-BSD-SOCKETS face) */
 ECLSOCK_HIDDEN int eclsock_os_socket_proto(int family, int type, int protocol,

@@ -242,25 +242,41 @@ eclsock_os_socket_kind(int fd, int *type, int *listening)
 int
 eclsock_os_accept(int lfd, volatile int *fd, eclsock_deadline dl)
 {
+  return eclsock_os_accept_from(lfd, fd, dl, NULL);
+}
+
+/* Accept as eclsock_os_accept; also stores the peer's address in *PEER
+   when PEER is not NULL (its len 0 when the system gave none), which
+   saves the stream's name a getpeername. */
+int
+eclsock_os_accept_from(int lfd, volatile int *fd, eclsock_deadline dl,
+                       eclsock_addr *peer)
+{
   const cl_env_ptr env = ecl_process_env();
   for (;;) {
     int e;
+    struct sockaddr *sa = peer ? (struct sockaddr *)&peer->ss : NULL;
+    socklen_t *len = peer ? &peer->len : NULL;
     if ((e = eclsock_tm_wait(lfd, POLLIN, dl)))
       return e;
+    if (peer)
+      peer->len = sizeof peer->ss;
     /* The stream wants a blocking descriptor.  accept4 makes one whatever
        the listening socket is (non-blocking, so that a connection the peer
        dropped while we woke up does not block us); plain accept may copy
        the listener's O_NONBLOCK, which is cleared then. */
 #ifdef HAVE_ACCEPT4
-    ECLSOCK_BLOCKING(env, *fd, e, accept4(lfd, NULL, NULL, SOCK_CLOEXEC));
+    ECLSOCK_BLOCKING(env, *fd, e, accept4(lfd, sa, len, SOCK_CLOEXEC));
     if (*fd >= 0)
       return 0;
 #else
-    ECLSOCK_BLOCKING(env, *fd, e, accept(lfd, NULL, NULL));
+    ECLSOCK_BLOCKING(env, *fd, e, accept(lfd, sa, len));
     if (*fd >= 0) fcntl(*fd, F_SETFD, FD_CLOEXEC);
     if (*fd >= 0)
       return eclsock_os_set_nonblock(*fd, 0);
 #endif
+    if (peer)
+      peer->len = 0;
     /* the connection went away between poll and accept, or a signal */
     if (e == EINTR || e == EAGAIN || e == EWOULDBLOCK || e == ECONNABORTED
         || e == EPROTO)

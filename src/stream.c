@@ -562,6 +562,50 @@ sb_read_byte8(cl_object s, unsigned char *c, cl_index n)
   return eclsock_stream_read_octets(s, c, n, 0);
 }
 
+/* read-byte and write-byte on an (unsigned-byte 8) stream.  ECL's own
+   operations for such a stream go through read_byte8/write_byte8 with a
+   count of 1 (a memcpy, the byte stack, the checks of a whole transfer);
+   programs that speak a binary protocol octet by octet (cl-postgres) make
+   one such call per octet.  These take the octet straight from or into
+   the buffer when nothing special is going on, and hand every other case
+   (empty buffer, pushed-back octets, first octet of pending output, the
+   stream not yet on the flusher's list) to the general path. */
+static cl_object
+sb_read_byte_u8(cl_object s)
+{
+  struct sockbuf *b = SB(s);
+  unsigned char c;
+  if (ecl_likely(b->rpos < b->rlen && s->stream.byte_stack == ECL_NIL))
+    return ecl_make_fixnum(b->rbuf[b->rpos++]);
+  return eclsock_stream_read_octets(s, &c, 1, 0) ? ecl_make_fixnum(c) : ECL_NIL;
+}
+
+static void
+sb_write_byte_u8(cl_object byte, cl_object s)
+{
+  struct sockbuf *b = SB(s);
+  unsigned char c = ecl_to_uint8_t(byte);
+  /* the short way appends to pending output of a listed stream, so it
+     neither notes the poller (done when the output became pending) nor
+     lists the stream */
+  if (ecl_likely(b->buffered && b->listed && b->wlen && !b->shut_wr)) {
+    const cl_env_ptr env = ecl_process_env();
+    int done = 0;
+    ecl_disable_interrupts_env(env);
+    pthread_mutex_lock(&b->wlock);
+    /* pending (so listed and noted already), room at the end, open */
+    if (b->listed && PENDING(b) && b->wlen < b->wcap && is_open(b)) {
+      b->wbuf[b->wlen++] = c;
+      done = 1;
+    }
+    pthread_mutex_unlock(&b->wlock);
+    ecl_enable_interrupts_env(env);
+    if (done)
+      return;
+  }
+  (void)sb_write_byte8(s, &c, 1);
+}
+
 /* read-char: characters that are one octet come straight from the buffer;
    everything else (multi-octet UTF-8, CR under CRLF, pushed-back octets, an
    empty buffer) goes to ECL's decoder, which reads through sb_read_byte8. */
@@ -886,6 +930,12 @@ install_ops(cl_object s)
   setup_fast_path(s);
   if (b->fast_limit)
     ops->read_char = sb_read_char;
+  if (s->stream.byte_size == 8
+      && (s->stream.flags & ECL_STREAM_FORMAT) == ECL_STREAM_BINARY
+      && !(s->stream.flags & ECL_STREAM_SIGNED_BYTES)) {
+    ops->read_byte = sb_read_byte_u8;
+    ops->write_byte = sb_write_byte_u8;
+  }
 }
 
 /* ECL's view of ELTTYPE/EXTFMT: byte size, flags and format argument. */

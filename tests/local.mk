@@ -26,7 +26,7 @@
 ##   face (wrong types, extreme integers, NULs, circular lists, bad
 ##   keywords), value counts, descriptor exhaustion under a low ulimit.
 ## test-poller: the poller (statuses, bad input, threads, interrupts) and
-##   examples/event-echo-server.lisp holding thousands of connections.
+##   examples/echo-server.lisp holding thousands of connections.
 ## test-concurrency: the stream core under threads (issue 17): close while
 ##   others read, write, wait or poll (TCP, Unix, TLS), no holes after a
 ##   send timeout, read timeouts with pending output, stalled peers cost

@@ -269,6 +269,54 @@ one pointing out at a secret beside the root."
              (is (find-if (lambda (l) (search "127.0.0.1:" l)) log))))
       (finish-program server 1))))
 
+;;; The echo server holds any number of idle clients on its poller (issue
+;;; 19): a normal client is answered at once beside 2,000 idle ones, and
+;;; after they leave; a silent client is dropped after --idle seconds.
+
+(defun echo-once (port line)
+  "One line to the echo server on PORT and the line back (NIL on no
+answer within 10 s, :RESET when the server refused)."
+  (handler-case
+      (with-open-stream (s (socket:socket-connect port "127.0.0.1" :timeout 5))
+        (write-line line s)
+        (finish-output s)
+        (mp:with-timeout (10 nil) (read-line s nil)))
+    (socket:socket-error () :reset)))
+
+(deftest echo-server-beside-2000-idle-clients (:timeout 240)
+  (let ((room (fd-room)) (n 2000))
+    (if (or (null room) (< room (+ n 100)))
+        (format t "~&  SKIP: ~D idle connections need ~D descriptors; the soft limit leaves ~A ~
+                     (the hard limit is too low to raise it)~%" n (+ n 100) room)
+        (let* ((p (start-example "echo-server.lisp" "0" "--quiet" "--idle" "120"))
+               (port (listening-port p))
+               (idle '()))
+          (unwind-protect
+               (progn
+                 (setf idle (flood port n))
+                 (is (>= (length idle) n) (format nil "~D idle connections made" (length idle)))
+                 (is (equal (echo-once port "during") "during")
+                     "a normal client is answered at once beside the idle ones")
+                 (mapc #'close idle)
+                 (setf idle '())
+                 (is (equal (echo-once port "after") "after") "and after they left")
+                 (is (eq :running (ext:external-process-status (program-process p)))
+                     "the server is still running"))
+            (mapc #'close idle)
+            (finish-program p 1)))))
+  ;; the idle timeout, on the deadline queue
+  (let* ((p (start-example "echo-server.lisp" "0" "--idle" "1"))
+         (port (listening-port p)))
+    (unwind-protect
+         (with-open-stream (s (socket:socket-connect port "127.0.0.1"))
+           (let* ((start (get-internal-real-time))
+                  (got (mp:with-timeout (15 :timeout) (read-line s nil :eof)))
+                  (secs (/ (- (get-internal-real-time) start) internal-time-units-per-second)))
+             (is (eq got :eof) (format nil "a silent client is dropped: ~S" got))
+             (is (<= 0.9 secs 10) (format nil "after about 1 s: ~,2F s" secs))
+             (is (wait-for-line p "dropped (idle 1 s)" 5) "and the log says so")))
+      (finish-program p 1))))
+
 ;;; ------------------------------------------------------------------
 ;;; REPL server, with a real CLISP as the client
 

@@ -72,6 +72,56 @@
     (is (streamp s))
     (is (equal (stream-element-type c) '(signed-byte 8)))))
 
+;; read-byte and write-byte on an octet stream take their own short path
+;; (issue 19); every octet crosses intact across buffer growth, mixed with
+;; sequences and flushes, and end of file and signed octets still behave.
+(deftest octet-path-read-byte-write-byte ()
+  (with-pair (c s :connect (:element-type 'octet) :accept (:element-type 'octet))
+    (let ((n 70000)
+          (v (make-array 3 :element-type 'octet)))
+      (dotimes (i n)
+        (write-byte (mod i 251) c)
+        (when (zerop (mod i 997))
+          (force-output c))
+        (when (zerop (mod i 5003))
+          (write-sequence #(1 2 3) c)))
+      (close c)
+      (let ((bad 0) (seen 0))
+        (loop for i below n
+              do (incf seen)
+                 (unless (eql (read-byte s) (mod i 251)) (incf bad))
+                 (when (zerop (mod i 5003))
+                   (unless (and (= 3 (read-sequence v s)) (equalp v #(1 2 3)))
+                     (incf bad))))
+        (is (= seen n))
+        (is (zerop bad) "every octet in order"))
+      (is (eq (read-byte s nil :eof) :eof))
+      (signals end-of-file (read-byte s))))
+  (with-pair (c s :connect (:element-type '(signed-byte 8))
+                  :accept (:element-type '(signed-byte 8)))
+    (write-byte -5 c)
+    (write-byte 100 c)
+    (force-output c)
+    (is (eql (read-byte s) -5))
+    (is (eql (read-byte s) 100))))
+
+;; A stream's name says both ends; connect and accept name the peer from
+;; what they already know (issue 19: no getpeername), so it must agree with
+;; what the system says, over IPv4 and IPv6.
+(deftest stream-names-name-both-ends ()
+  (dolist (host '("127.0.0.1" "::1"))
+    (handler-case
+        (with-pair (c s :host host)
+          (dolist (st (list c s))
+            (multiple-value-bind (lh lp) (socket-stream-local st t)
+              (multiple-value-bind (ph pp) (socket-stream-peer st t)
+                (flet ((addr (h p) (if (find #\: h) (format nil "[~A]:~D" h p) (format nil "~A:~D" h p))))
+                  (is (equal (eclsock::%stream-name st)
+                             (format nil "socket ~A -> ~A" (addr lh lp) (addr ph pp)))
+                      (format nil "~A ~A" host (eclsock::%stream-name st))))))))
+      (socket-error (e)
+        (format t "~&  (~A not available: ~A)~%" host e)))))
+
 (deftest element-types-rejected-clearly ()
   (let ((port (free-port))
         (before (fd-count)))

@@ -4,7 +4,7 @@
 ;;;; added twice, never added, closed behind the poller's back, not
 ;;;; sockets, a closed poller), threads adding and removing while one
 ;;;; waits, interrupts of a wait, descriptor leaks; and the one-thread
-;;;; example examples/event-echo-server.lisp holding thousands of
+;;;; example examples/echo-server.lisp holding thousands of
 ;;;; loopback connections.
 
 (eval-when (:compile-toplevel :load-toplevel :execute)
@@ -395,11 +395,11 @@
                       when (search "Max open files" l) return l))))
     (and line (parse-integer line :start 26 :junk-allowed t))))
 
-(deftest event-echo-server-thousands (:timeout 300)
+(deftest echo-server-thousands (:timeout 300)
   (let* ((limit (or (descriptor-limit) 0))
          (n (min 10000 (- limit 100))))
     (if (< n 2000)
-        (format t "~&  SKIP event-echo-server-thousands: the descriptor limit is ~D; ~
+        (format t "~&  SKIP echo-server-thousands: the descriptor limit is ~D; ~
                    2,100 are needed (raise the hard limit: ulimit -Hn)~%" limit)
         (let* ((before nil)
                (out nil)
@@ -407,9 +407,9 @@
           (multiple-value-bind (stream code proc)
               (ext:run-program (or (ext:getenv "ECL") "ecl")
                                (list "-norc" "-load" (format nil "~A/lisp/harness.lisp" (srcdir))
-                                     "-shell" (format nil "~A/../examples/event-echo-server.lisp"
+                                     "-shell" (format nil "~A/../examples/echo-server.lisp"
                                                       (srcdir))
-                                     "0" "--max" (princ-to-string n))
+                                     "0" "--quiet" "--max" (princ-to-string n))
                                :input nil :output :stream :error :output :wait nil)
             (declare (ignore code))
             ;; counted after the start: ECL's run-program keeps two of its own

@@ -174,7 +174,7 @@ OTHERS the distinct other first lines."
               :busy "503 Service Unavailable")
         (list :name "echo-server" :script "echo-server.lisp" :args '()
               :request (format nil "soak ping~%") :answer "soak ping"
-              :busy "busy, try later")
+              :busy nil)                ; on the poller: never busy
         (list :name "sum-server" :script "sum-server.lisp" :args '()
               :request (format nil "1 2~%") :answer "3"
               :busy "(:error \"busy, try later\")")
