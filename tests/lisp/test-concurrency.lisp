@@ -101,6 +101,16 @@ result list (or NIL) and whether it ended."
        (values (handler-case (progn ,@body) (error (e) (list :error e)))
                (- (now) ,t0)))))
 
+(defmacro deftest-per-transport (name (&key (timeout 60)) function &rest counts)
+  "Three tests, NAME-TCP, NAME-UNIX and NAME-TLS, each calling FUNCTION
+with its transport and, when COUNTS are given, its iteration count (one
+for each transport, in that order, scaled)."
+  `(progn
+     ,@(loop for transport in '(:tcp :unix :tls)
+             for i from 0
+             collect `(deftest ,(intern (format nil "~A-~A" name transport)) (:timeout ,timeout)
+                        (,function ,transport ,@(and counts `((scaled ,(nth i counts)))))))))
+
 (defun describe-result (r)
   (if (and (consp r) (eq (first r) :error))
       (format nil "~A: ~A" (type-of (second r)) (second r))
@@ -280,38 +290,41 @@ SOCKET-ERROR whose code says the stream is closed (:EBADF)."
     (:read-line-t (equal r '(:end-of-file)))
     (:read-sequence (equal r '(:value 0)))))
 
-(defun close-wakes-readers (transport n)
+(defun close-wakes-blocked (transport n who kinds operation ok-p &optional (settle 0))
+  "N times: a thread (WHO) does OPERATION of the next of KINDS on the
+client stream of a fresh pair, which blocks; once it sleeps in the kernel
+(and SETTLE seconds more) this thread closes the stream.  The close must
+return within 3 s and the blocked call end with what OK-P accepts."
   (let ((failures 0) (slowest 0))
     (without-leaks (transport)
       (dotimes (i n)
-        (let ((kind (nth (mod i (length *read-kinds*)) *read-kinds*)))
+        (let ((kind (nth (mod i (length kinds)) kinds)))
           (with-transport-pair (c s transport)
-            (multiple-value-bind (reader box)
-                (spawn-announced "reader" (lambda () (blocked-read kind c)))
+            (multiple-value-bind (thread box)
+                (spawn-announced who (lambda () (funcall operation kind c)))
               (wait-until-blocked box)
-              (sleep (random 0.003))
+              (sleep (+ settle (random 0.003)))
               (multiple-value-bind (closed seconds) (timed (close c))
-                (multiple-value-bind (r ended) (finish-within reader 3)
+                (multiple-value-bind (r ended) (finish-within thread 3)
                   (setf slowest (max slowest seconds))
-                  (unless (and (< seconds 3) ended (read-saw-eof-p kind (first r)))
+                  (unless (and (< seconds 3) ended (funcall ok-p kind (first r)))
                     (incf failures)
                     (when (<= failures 5)
-                      (format t "~&  ~A ~A #~D: close ~A after ~,3F s; reader ~A~%"
-                              transport kind i (describe-result closed) seconds
-                              (if ended (first r) "still blocked after 3 s"))))
-                  (unless ended (return)))))))))
-    (format t "~&  ~A: ~D closes of a stream with a blocked reader, ~D wrong; slowest close ~,3F s~%"
-            transport n failures slowest)
-    (is (zerop failures) "every close returned within 3 s and the reader saw end of file")))
+                      (format t "~&  ~A ~A #~D: close ~A after ~,3F s; the ~A ~A~%"
+                              transport kind i (describe-result closed) seconds who
+                              (if ended (describe-result (first r)) "still blocked after 3 s"))))
+                  (unless ended
+                    (close s)           ; let it go, if that can
+                    (return)))))))))
+    (format t "~&  ~A: ~D closes of a stream with a blocked ~A, ~D wrong; slowest close ~,3F s~%"
+            transport n who failures slowest)
+    failures))
 
-(deftest close-wakes-blocked-reader-tcp (:timeout 60)
-  (close-wakes-readers :tcp (scaled 150)))
+(defun close-wakes-readers (transport n)
+  (let ((wrong (close-wakes-blocked transport n "reader" *read-kinds* #'blocked-read #'read-saw-eof-p)))
+    (is (zerop wrong) "every close returned within 3 s and the reader saw end of file")))
 
-(deftest close-wakes-blocked-reader-unix (:timeout 60)
-  (close-wakes-readers :unix (scaled 150)))
-
-(deftest close-wakes-blocked-reader-tls (:timeout 60)
-  (close-wakes-readers :tls (scaled 80)))
+(deftest-per-transport close-wakes-blocked-reader () close-wakes-readers 150 150 80)
 
 ;;; ------------------------------------------------------------------
 ;;; 2. Close while another thread is blocked writing to a full socket
@@ -338,42 +351,14 @@ in which call); what that gave."
       (error (e) (list :error e)))))
 
 (defun close-wakes-writers (transport n)
-  (let ((failures 0) (slowest 0))
-    (without-leaks (transport)
-      (dotimes (i n)
-        (let ((kind (nth (mod i (length *write-kinds*)) *write-kinds*)))
-          (with-transport-pair (c s transport)
-            (multiple-value-bind (writer box)
-                (spawn-announced "writer" (lambda () (blocked-write kind c)))
-              (wait-until-blocked box)
-              (sleep (+ 0.01 (random 0.003)))
-              (multiple-value-bind (closed seconds) (timed (close c))
-                (multiple-value-bind (r ended) (finish-within writer 3)
-                  (setf slowest (max slowest seconds))
-                  (let ((r (first r)))
-                    (unless (and (< seconds 3) ended (eq (first r) :error)
-                                 (closed-stream-error-p (second r)))
-                      (incf failures)
-                      (when (<= failures 5)
-                        (format t "~&  ~A ~A #~D: close ~A after ~,3F s; writer ~A~%"
-                                transport kind i (describe-result closed) seconds
-                                (if ended (describe-result r) "still blocked after 3 s")))))
-                  (unless ended
-                    (close s)           ; let the writer go, if it can
-                    (return)))))))))
-    (format t "~&  ~A: ~D closes of a stream with a blocked writer, ~D wrong; slowest close ~,3F s~%"
-            transport n failures slowest)
-    (is (zerop failures)
-        "every close returned within 3 s and the writer got a SOCKET-ERROR :EBADF")))
+  (let ((wrong (close-wakes-blocked transport n "writer" *write-kinds* #'blocked-write
+                                    (lambda (kind r)
+                                      (declare (ignore kind))
+                                      (and (eq (first r) :error) (closed-stream-error-p (second r))))
+                                    0.01)))
+    (is (zerop wrong) "every close returned within 3 s and the writer got a SOCKET-ERROR :EBADF")))
 
-(deftest close-wakes-blocked-writer-tcp (:timeout 60)
-  (close-wakes-writers :tcp (scaled 45)))
-
-(deftest close-wakes-blocked-writer-unix (:timeout 60)
-  (close-wakes-writers :unix (scaled 45)))
-
-(deftest close-wakes-blocked-writer-tls (:timeout 60)
-  (close-wakes-writers :tls (scaled 30)))
+(deftest-per-transport close-wakes-blocked-writer () close-wakes-writers 45 45 30)
 
 ;;; ------------------------------------------------------------------
 ;;; 3. Close while another thread waits in SOCKET-STATUS or POLLER-WAIT
@@ -424,18 +409,10 @@ SOCKET-ERROR), the process live."
     (maphash (lambda (k v) (format t "~&    ~D x ~A~%" v k)) results)
     (is (zerop failures) "every wait ended within 3 s of the close")))
 
-(deftest close-wakes-socket-status-tcp (:timeout 60)
-  (close-wakes-waiter :tcp (scaled 30) :status))
-(deftest close-wakes-socket-status-unix (:timeout 60)
-  (close-wakes-waiter :unix (scaled 30) :status))
-(deftest close-wakes-socket-status-tls (:timeout 60)
-  (close-wakes-waiter :tls (scaled 20) :status))
-(deftest close-wakes-poller-wait-tcp (:timeout 60)
-  (close-wakes-waiter :tcp (scaled 30) :poller))
-(deftest close-wakes-poller-wait-unix (:timeout 60)
-  (close-wakes-waiter :unix (scaled 30) :poller))
-(deftest close-wakes-poller-wait-tls (:timeout 60)
-  (close-wakes-waiter :tls (scaled 20) :poller))
+(defun close-wakes-socket-status (transport n) (close-wakes-waiter transport n :status))
+(defun close-wakes-poller-wait (transport n) (close-wakes-waiter transport n :poller))
+(deftest-per-transport close-wakes-socket-status () close-wakes-socket-status 30 30 20)
+(deftest-per-transport close-wakes-poller-wait () close-wakes-poller-wait 30 30 20)
 
 ;;; ------------------------------------------------------------------
 ;;; 4. A closed stream: closing again, using it after another thread closed it
@@ -474,9 +451,7 @@ SOCKET-ERROR), the process live."
       (is (equal (read-line s nil :eof) "pending") "close sent the held output")
       (is (eq (read-line s nil :eof) :eof) "then end of file"))))
 
-(deftest closed-stream-twice-and-used-tcp ()  (closed-use-checks :tcp))
-(deftest closed-stream-twice-and-used-unix () (closed-use-checks :unix))
-(deftest closed-stream-twice-and-used-tls ()  (closed-use-checks :tls))
+(deftest-per-transport closed-stream-twice-and-used () closed-use-checks)
 
 ;;; ------------------------------------------------------------------
 ;;; 5. No holes: after a send timeout the unsent octets are kept
@@ -518,12 +493,7 @@ SOCKET-ERROR), the process live."
                 (is (and received (= (length received) (length written)))
                     "the peer received every octet written, the timed-out ones too")))))))))
 
-(deftest send-timeout-keeps-unsent-octets-tcp (:timeout 60)
-  (send-timeout-keeps-octets :tcp))
-(deftest send-timeout-keeps-unsent-octets-unix (:timeout 60)
-  (send-timeout-keeps-octets :unix))
-(deftest send-timeout-keeps-unsent-octets-tls (:timeout 60)
-  (send-timeout-keeps-octets :tls))
+(deftest-per-transport send-timeout-keeps-unsent-octets () send-timeout-keeps-octets)
 
 ;;; ------------------------------------------------------------------
 ;;; 6. A read timeout holds while output is pending to a peer that does
@@ -555,12 +525,7 @@ SOCKET-ERROR), the process live."
           (close s)                     ; frees the stuck flush, if it can
           (finish-within reader 3))))))
 
-(deftest read-timeout-with-pending-output-tcp (:timeout 60)
-  (read-timeout-with-pending-output :tcp))
-(deftest read-timeout-with-pending-output-unix (:timeout 60)
-  (read-timeout-with-pending-output :unix))
-(deftest read-timeout-with-pending-output-tls (:timeout 60)
-  (read-timeout-with-pending-output :tls))
+(deftest-per-transport read-timeout-with-pending-output () read-timeout-with-pending-output)
 
 ;;; ------------------------------------------------------------------
 ;;; 7. Stalled peers cost no sends
@@ -737,12 +702,7 @@ prefix of what was written (a problem description when not)."
     (is (zerop hung) "every thread of every round finished within its bound")
     (is (zerop holes) "the peer always received a prefix of what was written")))
 
-(deftest random-interleavings-tcp (:timeout 90)
-  (random-interleavings :tcp (scaled 150)))
-(deftest random-interleavings-unix (:timeout 90)
-  (random-interleavings :unix (scaled 150)))
-(deftest random-interleavings-tls (:timeout 90)
-  (random-interleavings :tls (scaled 80)))
+(deftest-per-transport random-interleavings (:timeout 90) random-interleavings 150 150 80)
 
 ;;; ------------------------------------------------------------------
 ;;; 9. Streams dropped without close: on the flusher's list, in a poller
