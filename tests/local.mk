@@ -78,10 +78,16 @@ tests_c_check_embed_sigpipe_SOURCES = tests/c/check_embed_sigpipe.c
 tests_c_check_embed_sigpipe_CFLAGS = $(EMBED_CFLAGS) $(CHECK_CFLAGS)
 tests_c_check_embed_sigpipe_LDADD = $(EMBED_LDADD) $(CHECK_LIBS)
 
-## ---- `make check-asan` (./configure --enable-asan): the Check suites and
-## the concurrency suite with our C code under AddressSanitizer (ECL is not
-## built with it: the tests run asan-ecl, see Makefile.am).
-ASAN_CHECKS = $(C_CHECKS) $(EMBED_CHECKS) tests/lisp/test-concurrency.lisp
+## ---- `make check-asan` (./configure --enable-asan): the Check suites,
+## the concurrency suite and the Lisp tests that need no outside program
+## but openssl and python3, with our C code under AddressSanitizer (ECL is
+## not built with it: the tests run asan-ecl, see Makefile.am).
+ASAN_CHECKS = $(C_CHECKS) $(EMBED_CHECKS) tests/lisp/test-concurrency.lisp \
+	tests/lisp/test-robust.lisp tests/lisp/test-latency.lisp \
+	tests/lisp/test-poller.lisp tests/lisp/test-clisp.lisp \
+	tests/lisp/test-ssl.lisp tests/lisp/test-fidelity.lisp \
+	tests/lisp/test-allegro.lisp tests/lisp/test-port.lisp \
+	tests/lisp/test-hostile.lisp tests/lisp/test-bsd.lisp
 .PHONY: check-asan
 if ASAN
 check-asan:

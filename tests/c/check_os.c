@@ -305,6 +305,39 @@ START_TEST(test_send_epipe)
 }
 END_TEST
 
+/* The send counter counts every send-family call: one that goes, one that
+   finds the socket full (EAGAIN), one to a vanished peer, and sendto. */
+START_TEST(test_send_counter)
+{
+  int sv[2];
+  unsigned char buf[65536] = { 0 };
+  size_t sent, total = 0;
+  unsigned long n0, n;
+  signal(SIGPIPE, SIG_DFL);
+  tu_socketpair(sv);
+  n0 = eclsock_os_send_calls();
+  ck_assert_int_eq(eclsock_os_send_all(sv[0], buf, 1), 0);
+  ck_assert_uint_eq(eclsock_os_send_calls() - n0, 1);
+  /* fill the socket: the last try finds it full and sends nothing (one
+     system call each: send_nowait stops at EAGAIN) */
+  do {
+    n = eclsock_os_send_calls();
+    ck_assert_int_eq(eclsock_os_send_nowait(sv[0], buf, sizeof buf, &sent), 0);
+    total += sent;
+  } while (sent > 0 && total < 64 * sizeof buf);
+  ck_assert_uint_eq(sent, 0);
+  ck_assert_uint_eq(eclsock_os_send_calls() - n, 1);
+  n = eclsock_os_send_calls();
+  ck_assert_int_eq(eclsock_os_sendto(sv[1], buf, 1, NULL, 0, &sent), 0);
+  ck_assert_uint_eq(eclsock_os_send_calls() - n, 1);
+  close(sv[1]);
+  n = eclsock_os_send_calls();
+  ck_assert_int_eq(eclsock_os_send_all(sv[0], buf, 1), EPIPE);
+  ck_assert_uint_eq(eclsock_os_send_calls() - n, 1);
+  close(sv[0]);
+}
+END_TEST
+
 /* SO_RCVTIMEO / SO_SNDTIMEO expiry is reported as our timeout code. */
 START_TEST(test_kernel_timeouts)
 {
@@ -398,6 +431,7 @@ os_suite(void)
   tcase_add_test(tc, test_send_recv_pair);
   tcase_add_test(tc, test_send_all_big);
   tcase_add_test(tc, test_send_epipe);
+  tcase_add_test(tc, test_send_counter);
   tcase_add_test(tc, test_kernel_timeouts);
   tcase_add_test(tc, test_shutdown);
   suite_add_tcase(s, tc);

@@ -245,6 +245,19 @@ through this file's hooks; under `timeout` when *EXAMPLE-TIME-LIMIT* says so."
          )
     ;; global, not bound: the watchdog thread reads them
     (setf *passed* 0 *failed* 0)
+    ;; A condition no handler takes, in any thread (a SEGMENTATION-VIOLATION
+    ;; is no ERROR, so SPAWN's handler lets it through), fails the file: in
+    ;; ECL's debugger a thread reads end of file from make's standard input
+    ;; and the process then exits with status 0, which would pass the file.
+    ;; EXT:*INVOKE-DEBUGGER-HOOK*: every thread sees its global value (ECL's
+    ;; toplevel binds *DEBUGGER-HOOK* in the main thread only).
+    (setf ext:*invoke-debugger-hook*
+          (lambda (condition hook)
+            (declare (ignore hook))
+            (format t "~&FAIL: ~A: ~A, unhandled in thread ~A~%~D passed, ~D failed~%"
+                    (type-of condition) condition (mp:process-name mp:*current-process*)
+                    *passed* (1+ *failed*))
+            (hard-exit 4)))
     ;; another test file may make the directory at the same moment
     (handler-case (ensure-directories-exist out)
       (file-error () (ensure-directories-exist out)))
