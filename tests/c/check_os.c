@@ -316,7 +316,7 @@ START_TEST(test_send_counter)
   signal(SIGPIPE, SIG_DFL);
   tu_socketpair(sv);
   n0 = eclsock_os_send_calls();
-  ck_assert_int_eq(eclsock_os_send_all(sv[0], buf, 1), 0);
+  ck_assert_int_eq(eclsock_os_send_all(sv[0], buf, 1, NULL), 0);
   ck_assert_uint_eq(eclsock_os_send_calls() - n0, 1);
   /* fill the socket: the last try finds it full and sends nothing (one
      system call each: send_nowait stops at EAGAIN) */
@@ -332,7 +332,7 @@ START_TEST(test_send_counter)
   ck_assert_uint_eq(eclsock_os_send_calls() - n, 1);
   close(sv[1]);
   n = eclsock_os_send_calls();
-  ck_assert_int_eq(eclsock_os_send_all(sv[0], buf, 1), EPIPE);
+  ck_assert_int_eq(eclsock_os_send_all(sv[0], buf, 1, NULL), EPIPE);
   ck_assert_uint_eq(eclsock_os_send_calls() - n, 1);
   close(sv[0]);
 }
