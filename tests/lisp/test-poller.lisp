@@ -3,7 +3,8 @@
 ;;;; and pending output, timeouts in CLISP's forms, bad input (objects
 ;;;; added twice, never added, closed behind the poller's back, not
 ;;;; sockets, a closed poller), threads adding and removing while one
-;;;; waits, interrupts of a wait, descriptor leaks; and the one-thread
+;;;; waits, interrupts of a wait, descriptor leaks, idle clocks
+;;;; (MAKE-POLLER :IDLE, POLLER-TOUCH); and the one-thread
 ;;;; example examples/echo-server.lisp holding thousands of
 ;;;; loopback connections.
 

@@ -7,13 +7,14 @@
 ;;;;   --max-clients 32 --idle 2, under `timeout` so it ends even if this
 ;;;;   process dies), then stopped.
 ;;;; Must not: run under `make check` (tests/lisp/test-examples.lisp holds
-;;;;   the short flood of the HTTP example), contact another host.
+;;;;   the short floods of the HTTP and echo examples), contact another host.
 ;;;;
 ;;;; Per server: a normal client is served before the flood; 2,000 idle
 ;;;; connections are opened in 4 waves of 500, and after each wave a normal
 ;;;; client must be served (it retries on the server's busy answer, at most
 ;;;; 60 times, 0.1 s apart: the 32 slots free up as idle clients are
-;;;; dropped after 2 s); the answers the flood connections got are counted
+;;;; dropped after 2 s; the HTTP and echo servers, on the poller, have no
+;;;; slots and must answer at the first try); the answers the flood connections got are counted
 ;;;; (busy line, end of file, nothing); after the flood is released a normal
 ;;;; client must be served at its first try; the server must still run.
 ;;;; The whole file is skipped (exit 77, reason printed) when the soft limit
