@@ -16,9 +16,10 @@
 ;;;; are ready, not with the ones held, so idle connections are cheap and
 ;;;; a flood of them delays nobody.  Reads never block the one thread: a
 ;;;; line that arrives in pieces is collected with READ-CHAR-NO-HANG until
-;;;; its newline comes.  Idle timeouts wait on a deadline queue: every
-;;;; client has the same timeout, so deadlines are made in increasing
-;;;; order and a FIFO keeps them sorted; the wait lasts until the first.
+;;;; its newline comes.  Idle timeouts are the poller's idle clocks
+;;;; (MAKE-POLLER :IDLE, POLLER-TOUCH): a deadline queue inside the
+;;;; poller; the wait lasts until the first deadline and reports the
+;;;; clients whose clock ran out as :IDLE.
 
 (require :sock)
 
@@ -28,8 +29,7 @@
 (defstruct client
   peer                                  ; "host:port", for the log
   (lines 0)
-  (partial nil)                         ; the start of an unfinished line
-  (deadline 0))                         ; internal real time it is dropped at
+  (partial nil))                        ; the start of an unfinished line
 
 (defvar *clients* (make-hash-table :test 'eq) "Stream -> CLIENT.")
 (defvar *quiet* nil)
@@ -38,47 +38,15 @@
   (format t "~?~%" control args)
   (finish-output))
 
-(defun now () (get-internal-real-time))
-
-;;; The deadline queue: (deadline . stream) conses, oldest first.  A
-;;; client's activity queues a new deadline; a popped entry whose deadline
-;;; is no longer its client's is stale and skipped.
-(defvar *queue-head* '())
-(defvar *queue-tail* '())
-
-(defun push-deadline (stream client idle)
-  (let ((cell (list (cons (setf (client-deadline client)
-                                (+ (now) (round (* idle internal-time-units-per-second))))
-                          stream))))
-    (if *queue-head*
-        (setf (cdr *queue-tail*) cell *queue-tail* cell)
-        (setf *queue-head* cell *queue-tail* cell))))
-
-(defun expired ()
-  "Pop and return the streams whose idle deadline has passed."
-  (let ((now (now)) (out '()))
-    (loop while (and *queue-head* (<= (car (first *queue-head*)) now))
-          do (destructuring-bind (deadline . stream) (pop *queue-head*)
-               (let ((c (gethash stream *clients*)))
-                 (when (and c (= deadline (client-deadline c)))
-                   (push stream out)))))
-    (unless *queue-head* (setf *queue-tail* nil))
-    out))
-
-(defun wait-seconds ()
-  "Seconds until the first deadline (NIL: none)."
-  (and *queue-head*
-       (max 0 (/ (- (car (first *queue-head*)) (now)) internal-time-units-per-second))))
-
 ;;; Connections
 
-(defun add-client (poller stream idle)
+(defun add-client (poller stream)
   (let ((c (make-client
             :peer (multiple-value-bind (host port) (socket-stream-peer stream t)
                     (format nil "~A:~D" host port)))))
     (setf (gethash stream *clients*) c)
-    (push-deadline stream c idle)
     (poller-add poller stream)
+    (poller-touch poller stream)
     (unless *quiet* (log-line "~A connected" (client-peer c)))))
 
 (defun drop-client (stream why)
@@ -112,19 +80,22 @@ NIL when the peer has closed."
         (closed 0) (most 0))
     (log-line "echo-server: listening on ~A:~D" (socket-server-host server)
               (socket-server-port server))
-    (with-poller (poller)
+    (with-poller (poller :idle idle)
       (poller-add poller server)
       (unwind-protect
            (loop until (and max (>= closed max))
-                 do (dolist (ready (poller-wait poller (wait-seconds)))
+                 do (dolist (ready (poller-wait poller))
                       (destructuring-bind (object . status) ready
                         (cond ((eq object server)
                                ;; take every connection that is waiting
                                (loop while (socket-wait server 0)
-                                     do (handler-case (add-client poller (socket-accept server) idle)
+                                     do (handler-case (add-client poller (socket-accept server))
                                           (socket-error (e) (log-line "accept: ~A" e) (return)))
                                         (setf most (max most (hash-table-count *clients*)))))
                               ((not (gethash object *clients*))) ; dropped this round
+                              ((eq status :idle)
+                               (drop-client object (format nil "dropped (idle ~A s)" idle))
+                               (incf closed))
                               ((member status '(:input :io))
                                (let ((c (gethash object *clients*)))
                                  (if (handler-case (echo-ready object c)
@@ -132,16 +103,13 @@ NIL when the peer has closed."
                                          (drop-client object (format nil "dropped (~A)" e))
                                          (incf closed)
                                          (setf c nil)))
-                                     (push-deadline object c idle)
+                                     (poller-touch poller object)
                                      (when c            ; end of file
                                        (drop-client object "closed")
                                        (incf closed)))))
                               (t                        ; :eof, :error
                                (drop-client object "closed")
-                               (incf closed)))))
-                    (dolist (stream (expired))
-                      (drop-client stream (format nil "dropped (idle ~A s)" idle))
-                      (incf closed)))
+                               (incf closed))))))
         (loop for stream being the hash-keys of *clients* do (drop-client stream "closed by the server"))
         (socket-server-close server)))
     (log-line "echo-server: served ~D connection~:P, at most ~D at once" closed most)))

@@ -26,7 +26,7 @@
    "NETWORK-UNREACHABLE-ERROR" "HOST-UNREACHABLE-ERROR"
    ;; the poller, an ecl-sock extension (poller.lisp)
    "POLLER" "POLLER-P" "MAKE-POLLER" "POLLER-CLOSE" "WITH-POLLER" "POLLER-ADD"
-   "POLLER-MODIFY" "POLLER-REMOVE" "POLLER-WAIT"
+   "POLLER-MODIFY" "POLLER-REMOVE" "POLLER-WAIT" "POLLER-TOUCH"
    ;; which flushes a socket stream holds, an ecl-sock extension (core.lisp)
    "FLUSH-MODE"
    ;; Allegro's socket API (SOCKET-CONNECT above is both: see clisp.lisp)

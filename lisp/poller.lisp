@@ -3,20 +3,28 @@
 ;;;; Owns: the POLLER object (its print form and finalizer), the argument
 ;;;; checks of MAKE-POLLER, POLLER-ADD, POLLER-MODIFY, POLLER-REMOVE,
 ;;;; POLLER-WAIT, POLLER-CLOSE and WITH-POLLER, and the conditions they
-;;;; signal.  The registrations and the wait are C's (src/poller.c): kept
-;;;; in an epoll set, so a wait costs by the ready objects, not by the
-;;;; ones held.  Must not: walk the registrations in Lisp (that is the
-;;;; O(N) cost the poller exists to avoid).
+;;;; signal, and the idle clocks (MAKE-POLLER :IDLE, POLLER-TOUCH): a FIFO
+;;;; of deadlines, sorted because one timeout holds for all.  The
+;;;; registrations and the wait are C's (src/poller.c): kept in an epoll
+;;;; set, so a wait costs by the ready objects, not by the ones held.
+;;;; Must not: walk the registrations or the clocks in Lisp (that is the
+;;;; O(N) cost the poller exists to avoid); a wait looks only at the
+;;;; clocks that ran out.
 
 (in-package "ECLSOCK")
 
-(defstruct (poller (:constructor %make-poller-object (handle))
+(defstruct (poller (:constructor %make-poller-object (handle idle))
                    (:copier nil)
                    (:predicate poller-p))
   "A set of sockets kept registered across waits (MAKE-POLLER).  POLLER-WAIT
 costs by the ready objects, not by how many are held.  Close it with
 POLLER-CLOSE (or WITH-POLLER); a dropped one closes when collected."
-  (handle nil))
+  (handle nil)
+  (idle nil)                            ; seconds an idle clock runs, or NIL
+  (clocks (make-hash-table :test 'eq))  ; object -> its deadline (internal real time)
+  (head '())                            ; (deadline . object) conses, oldest first
+  (tail '())
+  (lock (mp:make-lock :name "poller clocks")))
 
 (document-function 'poller-p "True when OBJECT is a POLLER.")
 
@@ -36,15 +44,19 @@ POLLER-CLOSE (or WITH-POLLER); a dropped one closes when collected."
 (defun finalize-poller (p)
   (ignore-errors (%poller-close (poller-handle p))))
 
-(defun make-poller ()
+(defun make-poller (&key idle)
   "A new, empty poller.  Add socket streams, servers, Allegro passive and
 datagram sockets or raw descriptors with POLLER-ADD, wait with POLLER-WAIT,
 close with POLLER-CLOSE (or use WITH-POLLER).  On Linux it is an epoll
-instance; elsewhere poll(2) over its registrations."
+instance; elsewhere poll(2) over its registrations.  IDLE (seconds, a
+positive real) gives it idle clocks: POLLER-TOUCH starts an object's, and
+POLLER-WAIT reports (OBJECT . :IDLE) when IDLE seconds pass without
+another touch."
+  (check-type idle (or null (real (0))))
   (let ((h (%make-poller)))
     (when (integerp h)
       (%raise "make-poller" (%error-name h) nil nil nil nil))
-    (let ((p (%make-poller-object h)))
+    (let ((p (%make-poller-object h idle)))
       (ext:set-finalizer p #'finalize-poller)
       p)))
 
@@ -53,11 +65,15 @@ instance; elsewhere poll(2) over its registrations."
 descriptors close.  A thread waiting in it wakes with a SOCKET-ERROR.
 Returns T, or NIL when POLLER was closed already."
   (check-type poller poller)
+  (mp:with-lock ((poller-lock poller))
+    (clrhash (poller-clocks poller))
+    (setf (poller-head poller) '() (poller-tail poller) '()))
   (%poller-close (poller-handle poller)))
 
-(defmacro with-poller ((var) &body body)
-  "Bind VAR to a new poller around BODY and close it when BODY exits."
-  `(let ((,var (make-poller)))
+(defmacro with-poller ((var &rest options) &body body)
+  "Bind VAR to a new poller (MAKE-POLLER with OPTIONS, e.g. :IDLE 10)
+around BODY and close it when BODY exits."
+  `(let ((,var (make-poller ,@options)))
      (unwind-protect (progn ,@body)
        (poller-close ,var))))
 
@@ -126,6 +142,9 @@ which must be registered (a SOCKET-ERROR :ENOENT otherwise).  Returns OBJECT."
   "Take OBJECT out of POLLER.  Returns T, or NIL when it was not registered
 \(a closed stream has left by itself).  OBJECT stays open."
   (check-type poller poller)
+  (when (poller-idle poller)
+    (mp:with-lock ((poller-lock poller))
+      (remhash object (poller-clocks poller))))
   (multiple-value-bind (kind fd) (poller-object object)
     (let ((r (%poller-remove (poller-handle poller) object kind fd)))
       (when (eq r :closed)
@@ -141,14 +160,87 @@ streams and descriptors, T for a server with a connection waiting.  Input
 already buffered inside a stream counts as ready, and pending output of
 registered streams is sent first (as much as the socket takes at once).
 At most 256 objects per call: when more are ready, the next calls return
-the others.  Returns NIL when TIMEOUT passes.  One thread waits at a time (another
+the others.  On a poller made with :IDLE, the objects whose idle clock
+ran out (POLLER-TOUCH) come last, as (OBJECT . :IDLE), and the wait ends
+when the first clock does.  Returns NIL when TIMEOUT passes.  One thread waits at a time (another
 gets a SOCKET-ERROR :EALREADY); others may add and remove meanwhile.
 Waiting on a closed poller, or having it closed meanwhile, is a
 SOCKET-ERROR :EBADF."
   (check-type poller poller)
-  (let ((r (%poller-wait (poller-handle poller) (normalize-timeout timeout))))
+  (let ((seconds (normalize-timeout timeout)))
+    (if (poller-idle poller)
+        (poller-wait-idle poller seconds)
+        (poller-wait-1 poller seconds))))
+
+(defun poller-wait-1 (poller seconds)
+  "One wait in C, at most SECONDS (NIL: until something is ready)."
+  (let ((r (%poller-wait (poller-handle poller) seconds)))
     (cond ((listp r) r)
           ((eq r :closed) (poller-fail 'poller-wait :ebadf poller "the poller is closed"))
           ((eq r :busy)
            (poller-fail 'poller-wait :ealready poller "another thread is waiting in it"))
           (t (%raise "epoll_wait" (%error-name r) nil nil nil nil)))))
+
+;;; ------------------------------------------------------------------
+;;; Idle clocks: every clock of a poller runs the same IDLE seconds, so
+;;; deadlines are made in increasing order and a FIFO keeps them sorted.
+;;; A touch queues a new deadline; a popped entry whose deadline is no
+;;; longer its object's is stale and skipped.
+
+(defun poller-touch (poller object)
+  "Start OBJECT's idle clock on POLLER again (a poller made with :IDLE):
+unless touched again, POLLER-WAIT reports (OBJECT . :IDLE) once its IDLE
+seconds have passed, and the clock stops.  OBJECT is usually a registered
+stream: touch it when it is added and whenever it shows activity.
+POLLER-REMOVE, POLLER-CLOSE and closing a stream stop its clock.
+Returns OBJECT."
+  (check-type poller poller)
+  (let ((idle (poller-idle poller)))
+    (unless idle
+      (error "~S has no idle timeout: make it with (MAKE-POLLER :IDLE seconds)" poller))
+    (mp:with-lock ((poller-lock poller))
+      (let* ((deadline (+ (get-internal-real-time)
+                          (ceiling (* idle internal-time-units-per-second))))
+             (cell (list (cons deadline object))))
+        (setf (gethash object (poller-clocks poller)) deadline)
+        (if (poller-head poller)
+            (setf (cdr (poller-tail poller)) cell (poller-tail poller) cell)
+            (setf (poller-head poller) cell (poller-tail poller) cell))))
+    object))
+
+(defun poller-expired (poller)
+  "Pop the idle clocks of POLLER that ran out: a list of (OBJECT . :IDLE),
+oldest first; closed streams are left out."
+  (let ((now (get-internal-real-time)) (clocks (poller-clocks poller)) (out '()))
+    (mp:with-lock ((poller-lock poller))
+      (loop for head = (poller-head poller)
+            while (and head (<= (car (first head)) now))
+            do (destructuring-bind (deadline . object) (first head)
+                 (setf (poller-head poller) (rest head))
+                 (when (eql deadline (gethash object clocks))
+                   (remhash object clocks)
+                   (unless (and (streamp object) (not (open-stream-p object)))
+                     (push (cons object :idle) out)))))
+      (unless (poller-head poller) (setf (poller-tail poller) nil)))
+    (nreverse out)))
+
+(defun poller-wait-idle (poller seconds)
+  "POLLER-WAIT on a poller with idle clocks: at most SECONDS (NIL: until
+something is ready or a clock runs out)."
+  (let ((end (and seconds (+ (get-internal-real-time)
+                             (ceiling (* seconds internal-time-units-per-second))))))
+    (loop
+      (let ((expired (poller-expired poller)))
+        (let* ((first (mp:with-lock ((poller-lock poller))
+                        (car (first (poller-head poller)))))
+               (until (if (and first end) (min first end) (or first end)))
+               (ready (poller-wait-1
+                       poller
+                       (cond (expired 0)
+                             (until (max 0 (/ (- until (get-internal-real-time))
+                                              internal-time-units-per-second)))))))
+          (when (or ready expired)
+            ;; ready wins: its clock has stopped, the caller touches it again
+            (return (nconc ready (remove-if (lambda (e) (assoc (car e) ready)) expired))))
+          (when (and end (>= (get-internal-real-time) end))
+            (return nil)))))))

@@ -3,7 +3,8 @@
 ;;;; and pending output, timeouts in CLISP's forms, bad input (objects
 ;;;; added twice, never added, closed behind the poller's back, not
 ;;;; sockets, a closed poller), threads adding and removing while one
-;;;; waits, interrupts of a wait, descriptor leaks; and the one-thread
+;;;; waits, interrupts of a wait, descriptor leaks, idle clocks
+;;;; (MAKE-POLLER :IDLE, POLLER-TOUCH); and the one-thread
 ;;;; example examples/echo-server.lisp holding thousands of
 ;;;; loopback connections.
 
@@ -246,6 +247,63 @@
     (loop repeat 10 do (ext:gc t) (sleep 0.02))
     (is (wait-until (lambda () (<= (open-fd-count) before)))
         (format nil "descriptors back to ~D (now ~D)" before (open-fd-count)))))
+
+;;; ------------------------------------------------------------------
+;;; Idle clocks (MAKE-POLLER :IDLE, POLLER-TOUCH)
+
+(defun seconds-since (start)
+  (/ (- (get-internal-real-time) start) internal-time-units-per-second))
+
+(deftest idle-clocks ()
+  (with-server (srv)
+    (let ((p (make-poller :idle 0.3)))
+      (unwind-protect
+           (with-pair (c s srv)
+             (poller-add p s)
+             (is (eq (poller-touch p s) s) "poller-touch returns the object")
+             (is (null (poller-wait p 0)) "a fresh clock: nothing yet")
+             (let* ((start (get-internal-real-time))
+                    (got (poller-wait p 5)))
+               (is (equal got (list (cons s :idle))) (format nil "the clock ran out: ~S" got))
+               (is (<= 0.29 (seconds-since start) 4)
+                   (format nil "after its 0.3 s: ~,2F s" (seconds-since start))))
+             (is (null (poller-wait p 0.5)) "reported once: the clock has stopped")
+             ;; a touch restarts it: the stale first deadline is skipped
+             (let ((start (get-internal-real-time)))
+               (poller-touch p s)
+               (sleep 0.2)
+               (poller-touch p s)
+               (is (equal (poller-wait p 5) (list (cons s :idle))) "idle after the last touch")
+               (is (<= 0.49 (seconds-since start))
+                   (format nil "0.3 s after the second touch: ~,2F s" (seconds-since start))))
+             ;; TIMEOUT still holds with clocks running
+             (poller-touch p s)
+             (let ((start (get-internal-real-time)))
+               (is (null (poller-wait p 0.1)) "the caller's timeout passes first")
+               (is (< (seconds-since start) 0.29) "and ends the wait"))
+             (is (equal (poller-wait p 5) (list (cons s :idle))))
+             ;; ready when its clock runs out: reported ready, not idle
+             (poller-touch p s)
+             (write-line "x" c) (finish-output c)
+             (sleep 0.4)
+             (is (equal (poller-wait p 0) (list (cons s :input))) "ready wins over idle")
+             (read-line s)
+             (is (null (poller-wait p 0.5)) "and its clock has stopped")
+             ;; removed or closed: the clock stops
+             (poller-touch p s)
+             (poller-remove p s)
+             (is (null (poller-wait p 0.6)) "poller-remove stops the clock")
+             (with-pair (c2 s2 srv)
+               (poller-add p s2)
+               (poller-touch p s2)
+               (close s2)
+               (is (null (poller-wait p 0.6)) "a closed stream's clock is dropped")
+               (close c2)))
+        (poller-close p))))
+  (with-poller (plain)                  ; no :IDLE: no clocks
+    (signals simple-error (poller-touch plain 5)))
+  (signals type-error (make-poller :idle 0))
+  (signals type-error (make-poller :idle "10")))
 
 ;;; ------------------------------------------------------------------
 ;;; Threads and interrupts
