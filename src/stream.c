@@ -805,6 +805,18 @@ flush_for_close(struct sockbuf *b)
   }
 }
 
+/* B lets go of what others hold of it: the flusher's lists (what is
+   still pending is dropped) and its poller.  Interrupts disabled. */
+static void
+detach(struct sockbuf *b)
+{
+  pthread_mutex_lock(&b->wlock);
+  eclsock_flush_unlist(b);
+  b->whead = b->wlen = 0;
+  pthread_mutex_unlock(&b->wlock);
+  eclsock_marks_drop(b);
+}
+
 /* close, from any thread (the protocol of stream-private.h): send pending
    output (bounded, errors ignored: call finish-output to see them), take
    the stream off the flusher and out of its poller, wake the threads
@@ -833,11 +845,7 @@ sb_close(cl_object s)
         eclsock_os_shutdown_for_close(b->fd);   /* wake them */
         eclsock_life_woke(b);
       }
-      pthread_mutex_lock(&b->wlock);
-      eclsock_flush_unlist(b);
-      b->whead = b->wlen = 0;
-      pthread_mutex_unlock(&b->wlock);
-      eclsock_marks_drop(b);
+      detach(b);
       eclsock_life_end_close(b);
       ecl_enable_interrupts_env(env);
     } ECL_UNWIND_PROTECT_END;
@@ -1045,11 +1053,7 @@ eclsock_stream_move_to_tls(cl_object old, eclsock_tls *t)
   /* OLD lets go of the descriptor: closed, without closing it (off the
      flusher's lists and out of its poller first) */
   ecl_disable_interrupts_env(env);
-  pthread_mutex_lock(&ob->wlock);
-  eclsock_flush_unlist(ob);
-  ob->whead = ob->wlen = 0;
-  pthread_mutex_unlock(&ob->wlock);
-  eclsock_marks_drop(ob);
+  detach(ob);
   eclsock_marks_sset_drop(ob);
   eclsock_life_abandon(ob);
   ecl_enable_interrupts_env(env);
