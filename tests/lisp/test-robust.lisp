@@ -901,6 +901,9 @@ octets written before it."
             (is (< elapsed 15) "close gave up after a bounded wait")))
         (is (null (ext:stream-handles c)) "the stream is closed")
         (close s))
+      ;; the flusher watched the stalled stream with an epoll set and a pipe
+      ;; of its own, which it closes as soon as the close has woken it
+      (loop repeat 100 until (= (open-fd-count) fds) do (sleep 0.02))
       (is (= (open-fd-count) fds) "descriptors released"))))
 
 ;;; ------------------------------------------------------------------
