@@ -45,6 +45,8 @@
    "SOCKOPT-PASS-CREDENTIALS" "SOCKOPT-BSD-COMPATIBLE" "SOCKOPT-TCP-NODELAY"
    "SOCKOPT-TCP-KEEPIDLE" "SOCKOPT-TCP-KEEPINTVL" "SOCKOPT-TCP-KEEPCNT"
    "SOCKOPT-LINGER" "SOCKOPT-RECEIVE-TIMEOUT" "SOCKOPT-SEND-TIMEOUT"
+   ;; newer SBCLs' (2.5 in Debian 13)
+   "SOCKOPT-ERROR" "SOCKOPT-TCP-USER-TIMEOUT"
    ;; conditions
    "SOCKET-ERROR" "NAME-SERVICE-ERROR" "UNKNOWN-PROTOCOL" "UNKNOWN-PROTOCOL-NAME"
    "ADDRESS-IN-USE-ERROR" "INTERRUPTED-ERROR" "BAD-FILE-DESCRIPTOR-ERROR"
@@ -709,6 +711,12 @@ now on; SOCKET-CLOSE closes the stream."))
   "TCP_KEEPINTVL (Linux): seconds between keep-alive probes.")
 (define-sockopt sockopt-tcp-keepcnt "IPPROTO_TCP" "TCP_KEEPCNT" :int
   "TCP_KEEPCNT (Linux): probes before the connection is dropped.")
+(define-sockopt sockopt-tcp-user-timeout "IPPROTO_TCP" "TCP_USER_TIMEOUT" :int
+  "TCP_USER_TIMEOUT (Linux): milliseconds sent data may stay unacknowledged
+before the connection is dropped; 0 is the system's default.")
+(define-sockopt sockopt-error "SOL_SOCKET" "SO_ERROR" :int
+  "SO_ERROR: the socket's pending error as an errno (0 when none), which
+reading clears; read only." :read-only t)
 (define-sockopt sockopt-linger "SOL_SOCKET" "SO_LINGER" :linger
   "SO_LINGER (ECL's contrib): seconds close waits for unsent data, 0 when off.")
 (define-sockopt sockopt-receive-timeout "SOL_SOCKET" "SO_RCVTIMEO" :timeval

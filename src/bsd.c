@@ -437,6 +437,10 @@ static const struct { const char *name; int value; } constants[] = {
   { "TCP_KEEPIDLE", TCP_KEEPIDLE }, { "TCP_KEEPINTVL", TCP_KEEPINTVL },
   { "TCP_KEEPCNT", TCP_KEEPCNT },
 #endif
+#ifdef TCP_USER_TIMEOUT
+  { "TCP_USER_TIMEOUT", TCP_USER_TIMEOUT },
+#endif
+  { "SO_ERROR", SO_ERROR },
   { "MSG_OOB", MSG_OOB }, { "MSG_PEEK", MSG_PEEK }, { "MSG_WAITALL", MSG_WAITALL },
   { "MSG_DONTWAIT", MSG_DONTWAIT }, { "MSG_TRUNC", MSG_TRUNC }, { "MSG_EOR", MSG_EOR },
   { "MSG_DONTROUTE", MSG_DONTROUTE },

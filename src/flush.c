@@ -13,8 +13,11 @@
  *   - the STALLED streams, whose send would block: each is armed for one
  *     writability event in the thread's epoll set (poll(2) over them
  *     without epoll) and is not touched again until the peer reads.
- * Both lists are GC roots (a listed stream stays reachable, so it is never
- * finalized with output held).  The thread runs plain C (no Lisp
+ * Both lists are GC roots over the streams' state (struct sockbuf), not the
+ * streams: a listed stream the program dropped is still finalized (its
+ * close sends what the socket takes and takes it off the lists; a back
+ * pointer to the stream would make a cycle that ECL 24's ordered
+ * finalization never collects).  The thread runs plain C (no Lisp
  * environment), takes FL_LOCK only to move streams between lists, and
  * sends outside it, under the stream's output lock, entered in the stream
  * (stream-private.h: close waits for it).
@@ -31,8 +34,8 @@
 #define BATCH 64                    /* streams sent per turn of the lock */
 
 static pthread_mutex_t fl_lock = PTHREAD_MUTEX_INITIALIZER;
-static cl_object q_head, q_tail;    /* the queue (NULL-terminated) */
-static cl_object st_head;           /* the stalled streams */
+static struct sockbuf *q_head, *q_tail;  /* the queue (NULL-terminated) */
+static struct sockbuf *st_head;     /* the stalled streams */
 static long st_count;
 static int fl_pid;                  /* the process whose flusher runs, or 0 */
 static int fl_failed;               /* no flusher thread: flush at once */
@@ -52,40 +55,37 @@ static int fl_wake[2] = { -1, -1 };
 /* -- The lists (FL_LOCK held) ------------------------------------------ */
 
 static void
-link_front(cl_object *head, cl_object s)
+link_front(struct sockbuf **head, struct sockbuf *b)
 {
-  struct sockbuf *b = SB(s);
   b->fl_prev = NULL;
   b->fl_next = *head;
   if (*head)
-    SB(*head)->fl_prev = s;
-  *head = s;
+    (*head)->fl_prev = b;
+  *head = b;
 }
 
 static void
-q_append(cl_object s)
+q_append(struct sockbuf *b)
 {
-  struct sockbuf *b = SB(s);
   b->fl_next = NULL;
   b->fl_prev = q_tail;
   if (q_tail)
-    SB(q_tail)->fl_next = s;
+    q_tail->fl_next = b;
   else
-    q_head = s;
-  q_tail = s;
+    q_head = b;
+  q_tail = b;
 }
 
 static void
-unlink_from(cl_object s)
+unlink_from(struct sockbuf *b)
 {
-  struct sockbuf *b = SB(s);
-  cl_object *head = b->fl_where == FL_QUEUED ? &q_head : &st_head;
+  struct sockbuf **head = b->fl_where == FL_QUEUED ? &q_head : &st_head;
   if (b->fl_prev)
-    SB(b->fl_prev)->fl_next = b->fl_next;
+    b->fl_prev->fl_next = b->fl_next;
   else
     *head = b->fl_next;
   if (b->fl_next)
-    SB(b->fl_next)->fl_prev = b->fl_prev;
+    b->fl_next->fl_prev = b->fl_prev;
   else if (b->fl_where == FL_QUEUED)
     q_tail = b->fl_prev;
   if (b->fl_where == FL_STALLED)
@@ -154,9 +154,8 @@ drop_events(void)
    next write's or force-output's: the octets stay, nothing is lost), the
    stalled list when the socket is full.  B was entered by the caller. */
 static void
-flush_one(cl_object s)
+flush_one(struct sockbuf *b)
 {
-  struct sockbuf *b = SB(s);
   int code = 0;
   pthread_mutex_lock(&b->wlock);
   if (PENDING(b))
@@ -171,12 +170,12 @@ flush_one(cl_object s)
       if (ok && (fl_epfd < 0 || eclsock_os_epoll_arm_out(fl_epfd, b->fd, data, first) == 0)) {
         b->fl_armed = fl_epfd >= 0 ? (int)fl_generation + 1 : 0;
         b->fl_where = FL_STALLED;
-        link_front(&st_head, s);
+        link_front(&st_head, b);
         st_count++;
       } else {                          /* cannot watch it: due again */
         b->fl_where = FL_QUEUED;
         b->fl_due = eclsock_tm_now() + HOLD_NS * 1e-9;
-        q_append(s);
+        q_append(b);
       }
     } else {
       b->fl_where = FL_NONE;
@@ -191,16 +190,15 @@ flush_one(cl_object s)
 /* Take S into the batch (FL_LOCK held): entered, so that close waits for
    the send; a closing stream is dropped from the lists instead. */
 static int
-take(cl_object s, cl_object *batch, int *n)
+take(struct sockbuf *b, struct sockbuf **batch, int *n)
 {
-  struct sockbuf *b = SB(s);
-  unlink_from(s);
+  unlink_from(b);
   if (!sb_enter(b)) {
     b->fl_where = FL_NONE;
     return 0;
   }
   b->fl_where = FL_BUSY;
-  batch[(*n)++] = s;
+  batch[(*n)++] = b;
   return 1;
 }
 
@@ -208,9 +206,9 @@ take(cl_object s, cl_object *batch, int *n)
    thread's stack, and a stale pointer there would keep a dropped stream
    from its finalizer. */
 static void
-forget_batch(cl_object *batch, int n, uint64_t *data, int nd)
+forget_batch(struct sockbuf **batch, int n, uint64_t *data, int nd)
 {
-  cl_object volatile *vb = batch;
+  struct sockbuf *volatile *vb = batch;
   uint64_t volatile *vd = data;
   int i;
   for (i = 0; i < n; i++)
@@ -222,7 +220,7 @@ forget_batch(cl_object *batch, int n, uint64_t *data, int nd)
 static void *
 flusher_main(void *arg)
 {
-  cl_object batch[BATCH];
+  struct sockbuf *batch[BATCH];
   uint64_t data[ECLSOCK_EPOLL_MAX];
   struct pollfd *pfd = NULL;
   size_t pcap = 0;
@@ -232,7 +230,7 @@ flusher_main(void *arg)
     nfds_t np = 0;
     double now = eclsock_tm_now(), due = ECLSOCK_NO_DEADLINE;
     pthread_mutex_lock(&fl_lock);
-    while (q_head && SB(q_head)->fl_due <= now && n < BATCH)
+    while (q_head && q_head->fl_due <= now && n < BATCH)
       take(q_head, batch, &n);
     if (!n && !st_head && fl_events) {  /* nothing stalls any more */
       drop_events();
@@ -240,7 +238,7 @@ flusher_main(void *arg)
     if (!n && !st_head) {               /* nothing stalls: a condition wait */
       if (q_head) {
         struct timespec until;
-        double t = SB(q_head)->fl_due;
+        double t = q_head->fl_due;
         until.tv_sec = (time_t)t;
         until.tv_nsec = (long)((t - (double)until.tv_sec) * 1e9);
         if (until.tv_nsec > 999999999L)
@@ -256,11 +254,11 @@ flusher_main(void *arg)
     }
     if (!n) {
       if (q_head)
-        due = SB(q_head)->fl_due;
+        due = q_head->fl_due;
       else
         fl_sleeping = SLEEP_EVENTS;
       if (fl_epfd < 0) {                /* poll(2): the pipe and the stalled */
-        cl_object x;
+        struct sockbuf *x;
         if (pcap < (size_t)st_count + 1) {
           free(pfd);
           pcap = (size_t)st_count + 64;
@@ -269,8 +267,8 @@ flusher_main(void *arg)
         if (pfd) {
           pfd[np].fd = fl_wake[0];
           pfd[np++].events = POLLIN;
-          for (x = st_head; x; x = SB(x)->fl_next) {
-            pfd[np].fd = SB(x)->fd;
+          for (x = st_head; x; x = x->fl_next) {
+            pfd[np].fd = x->fd;
             pfd[np++].events = POLLOUT;
           }
         }
@@ -294,18 +292,18 @@ flusher_main(void *arg)
         if (!b)
           eclsock_os_drain(fl_wake[0]);
         else if (b->fl_where == FL_STALLED && n < BATCH)
-          take(b->self, batch, &n);
+          take(b, batch, &n);
       }
     } else if (pfd) {
-      cl_object x = st_head, next;
+      struct sockbuf *x = st_head, *next;
       if (pfd[0].revents)
         eclsock_os_drain(fl_wake[0]);
       /* the list may have changed since: match by descriptor */
       for (; x && n < BATCH; x = next) {
         nfds_t j;
-        next = SB(x)->fl_next;
+        next = x->fl_next;
         for (j = 1; j < np; j++)
-          if (pfd[j].fd == SB(x)->fd && pfd[j].revents) {
+          if (pfd[j].fd == x->fd && pfd[j].revents) {
             take(x, batch, &n);
             break;
           }
@@ -353,7 +351,7 @@ eclsock_flush_hold(struct sockbuf *b)
     int wake = (q_head == NULL) ? fl_sleeping : AWAKE;
     b->fl_where = FL_QUEUED;
     b->fl_due = eclsock_tm_now() + HOLD_NS * 1e-9;
-    q_append(b->self);
+    q_append(b);
     b->listed = 1;
     if (wake != AWAKE) {
       fl_sleeping = AWAKE;
@@ -375,7 +373,7 @@ eclsock_flush_unlist(struct sockbuf *b)
 {
   pthread_mutex_lock(&fl_lock);
   if (b->fl_where == FL_QUEUED || b->fl_where == FL_STALLED) {
-    unlink_from(b->self);
+    unlink_from(b);
     if (!st_head && fl_sleeping == SLEEP_EVENTS) {
       fl_sleeping = AWAKE;              /* the last stalled one: the thread */
       eclsock_os_wake(fl_wake[1]);      /* lets go of its descriptors */
@@ -399,10 +397,10 @@ static void fl_prepare(void) { pthread_mutex_lock(&fl_lock); }
 static void fl_parent(void) { pthread_mutex_unlock(&fl_lock); }
 
 static void
-forget(cl_object *head)
+forget(struct sockbuf **head)
 {
   while (*head) {
-    struct sockbuf *b = SB(*head);
+    struct sockbuf *b = *head;
     *head = b->fl_next;
     b->fl_prev = b->fl_next = NULL;
     b->fl_where = FL_NONE;
@@ -445,8 +443,11 @@ void
 eclsock_flush_init(void)
 {
   cond_init();
-  ecl_register_root(&q_head);
-  ecl_register_root(&q_tail);
-  ecl_register_root(&st_head);
+  /* roots: the collector scans them conservatively, so a listed state is
+     kept (not its stream: a stream the program dropped is finalized, and
+     its close takes it off the lists) */
+  ecl_register_root((cl_object *)&q_head);
+  ecl_register_root((cl_object *)&q_tail);
+  ecl_register_root((cl_object *)&st_head);
   pthread_atfork(fl_prepare, fl_parent, fl_child);
 }

@@ -50,8 +50,6 @@ release(struct sockbuf *b)
   if (fd >= 0)
     (void)eclsock_os_close(fd);
   b->fd = -1;
-  if (b->self)
-    b->self->stream.file.descriptor = -1;
   pthread_mutex_lock(&b->life_lock);
   __atomic_store_n(&b->state, ST_CLOSED, __ATOMIC_SEQ_CST);
   pthread_cond_broadcast(&b->life_cond);
@@ -159,6 +157,4 @@ eclsock_life_abandon(struct sockbuf *b)
   __atomic_store_n(&b->state, ST_CLOSED, __ATOMIC_SEQ_CST);
   b->fd = -1;
   b->tls = NULL;
-  if (b->self)
-    b->self->stream.file.descriptor = -1;
 }

@@ -61,9 +61,11 @@
  *            later operation a closed-stream error.
  *
  * A second close (from any thread) waits for the first and returns.  The
- * GC finalizer closes like close, never waiting for the peer.  Held output
- * keeps a stream reachable (the flusher's lists are GC roots), so a stream
- * is never finalized while the flusher may still touch it.
+ * GC finalizer closes like close, never waiting for the peer.  The
+ * flusher's lists hold the state, not the stream (no back pointer: ECL 24's
+ * ordered finalization never collects a cycle), so a dropped stream holding
+ * output is finalized; its close takes it off the lists and waits for a
+ * send the flusher is making.
  */
 #ifndef ECLSOCK_STREAM_PRIVATE_H
 #define ECLSOCK_STREAM_PRIVATE_H
@@ -80,7 +82,6 @@ struct sockbuf {
                                        streams apart without a second load */
   cl_object host, port;             /* creation arguments, for -host/-port */
   cl_object charfmt;                /* external format for character mode */
-  cl_object self;                   /* the stream (for the flusher's lists) */
   int fd;                           /* the descriptor; -1 once released */
   /* input side (the reader's) */
   unsigned char *rbuf;
@@ -97,7 +98,7 @@ struct sockbuf {
   int fl_armed;                     /* 1 + the generation of the thread's
                                        epoll set it is in; 0: none */
   double fl_due;                    /* when a queued stream is sent */
-  cl_object fl_prev, fl_next;       /* its list (the queue or the stalled) */
+  struct sockbuf *fl_prev, *fl_next;  /* its list (the queue or the stalled) */
   /* lifetime (atomics; LIFE_LOCK/LIFE_COND for the closer's wait) */
   int state, users, released, deferred;
   int woke;                         /* close shut the connection down */

@@ -847,6 +847,7 @@ sb_close(cl_object s)
       }
       detach(b);
       eclsock_life_end_close(b);
+      s->stream.file.descriptor = -1;   /* ECL's field: ours is b->fd */
       ecl_enable_interrupts_env(env);
     } ECL_UNWIND_PROTECT_END;
     /* nothing left for the finalizer: unregistered, the stream is garbage
@@ -962,16 +963,15 @@ normalize_type(cl_object elttype, cl_object *extfmt, int *flags)
   return bs;
 }
 
-/* Fresh state for a stream S over FD (the settings are the caller's). */
+/* Fresh state for a stream over FD (the settings are the caller's). */
 static struct sockbuf *
-new_sockbuf(cl_object s, int fd)
+new_sockbuf(int fd)
 {
   struct sockbuf *b = ecl_alloc(sizeof *b);
   memset(b, 0, sizeof *b);
   pthread_mutex_init(&b->wlock, NULL);
   eclsock_life_init(b);
   b->fd = fd;
-  b->self = s;
   return b;
 }
 
@@ -986,7 +986,7 @@ eclsock_stream_make(int fd, cl_object elttype, cl_object extfmt, int buffered,
   int flags;
   cl_fixnum bs = normalize_type(elttype, &extfmt, &flags);
   cl_object s = eclsock_ecl_fd_stream(name, fd, bs, flags, extfmt);
-  struct sockbuf *b = new_sockbuf(s, fd);
+  struct sockbuf *b = new_sockbuf(fd);
   b->host = host;
   b->port = port;
   b->charfmt = (flags == ECL_STREAM_BINARY) ? ECL_NIL : extfmt;
@@ -1033,7 +1033,7 @@ eclsock_stream_move_to_tls(cl_object old, eclsock_tls *t)
   eclsock_stream_flush(old, 0);
   s = eclsock_ecl_fd_stream(old->stream.object1, fd, 8, ECL_STREAM_BINARY, ECL_NIL);
   si_set_finalizer(s, ECL_NIL);
-  b = new_sockbuf(s, fd);
+  b = new_sockbuf(fd);
   b->host = ob->host;
   b->port = ob->port;
   b->charfmt = ob->charfmt;
@@ -1056,6 +1056,7 @@ eclsock_stream_move_to_tls(cl_object old, eclsock_tls *t)
   detach(ob);
   eclsock_marks_sset_drop(ob);
   eclsock_life_abandon(ob);
+  old->stream.file.descriptor = -1;
   ecl_enable_interrupts_env(env);
   ob->rpos = ob->rlen = 0;
   si_set_finalizer(old, ECL_NIL);

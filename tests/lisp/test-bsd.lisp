@@ -346,6 +346,17 @@
           do (si:gc t) (sleep 0.05))
     (is (<= (open-fd-count) before))))
 
+(deftest newer-sbcl-sockopts ()
+  ;; SO_ERROR (read only) and TCP_USER_TIMEOUT, as SBCL 2.5 has them
+  (let ((s (make-instance 'inet-socket :type :stream :protocol :tcp)))
+    (unwind-protect
+         (progn
+           (is (eql (sockopt-error s) 0) "no pending error on a new socket")
+           (setf (sockopt-tcp-user-timeout s) 1500)
+           (is (eql (sockopt-tcp-user-timeout s) 1500) "TCP_USER_TIMEOUT reads back")
+           (is (not (fboundp '(setf sockopt-error))) "SO_ERROR is read only"))
+      (socket-close s))))
+
 (deftest exports-and-docstrings ()
   ;; every symbol ECL's contrib exports, and SBCL's extras, with a docstring
   (dolist (name '("SOCKET" "INET-SOCKET" "LOCAL-SOCKET" "SOCKET-FILE-DESCRIPTOR"
@@ -377,7 +388,9 @@
                   "SOCKOPT-TCP-KEEPIDLE" "SOCKOPT-TCP-KEEPINTVL" "SOCKOPT-TCP-KEEPCNT"
                   "NOT-CONNECTED-ERROR" "ADDRESS-FAMILY-NOT-SUPPORTED"
                   "OPERATION-IN-PROGRESS" "HOST-NOT-FOUND-ERROR" "TRY-AGAIN-ERROR"
-                  "NO-RECOVERY-ERROR" "NETDB-INTERNAL-ERROR" "NETDB-SUCCESS-ERROR"))
+                  "NO-RECOVERY-ERROR" "NETDB-INTERNAL-ERROR" "NETDB-SUCCESS-ERROR"
+                  ;; newer SBCLs' (2.5)
+                  "SOCKOPT-ERROR" "SOCKOPT-TCP-USER-TIMEOUT"))
     (multiple-value-bind (s status) (find-symbol name "SB-BSD-SOCKETS")
       (is (eq status :external) name)))
   (do-external-symbols (s "SB-BSD-SOCKETS")

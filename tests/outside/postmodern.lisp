@@ -41,7 +41,8 @@
     (is (eclsock::%socket-stream-p (socket-of postmodern:*database*))
         "cl-postgres's socket is an ecl-sock stream")
     (is (equal '((2 "λ ok")) (postmodern:query "select 1 + 1, $1::text" "λ ok")))
-    (is (search "PostgreSQL 15" (postmodern:query "select version()" :single)))
+    ;; the server the test started (15 on Debian 12, 17 on Debian 13)
+    (is (eql 0 (search "PostgreSQL " (postmodern:query "select version()" :single))))
     (is (equal "127.0.0.1" (postmodern:query "select host(inet_client_addr())" :single)))))
 
 (deftest inserts-and-fetch (:timeout 300)
