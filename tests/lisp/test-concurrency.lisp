@@ -678,8 +678,12 @@ prefix of what was written (a problem description when not)."
         (sleep delay)
         (funcall close-it))
       (let ((ok t))
-        (dolist (p (remove nil (list writer reader own)))
-          (unless (nth-value 1 (finish-within p 5)) (setf ok nil)))
+        (loop for p in (list writer reader own)
+              for name in '("writer" "reader" "closer")
+              when (and p (not (nth-value 1 (finish-within p 5))))
+                do (setf ok nil)
+                   (format t "~&  ~A round: the ~A did not finish in 5 s (closer ~[main~;reader~;writer~;own thread~] after ~,1F ms)~%"
+                           transport name closer (* 1000 delay)))
         ;; a round whose reader or writer finished before the close time
         (funcall close-it)
         (multiple-value-bind (r ended) (finish-within peer 10)
