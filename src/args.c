@@ -4,8 +4,9 @@
  *
  * Owns: the checks every primitive file (glue.c, bsd.c) applies to the Lisp
  * values it hands to C: strings (no NUL inside: the name checked in Lisp
- * must be the name used), descriptors, and octet vectors with bounds.  A
- * bad value is a type error (or a bounds error) before anything is made.
+ * must be the name used), descriptors, integers in a range, and octet
+ * vectors with bounds.  A bad value is a type error (or a bounds error)
+ * before anything is made.
  * Must not: make system calls or keep state.
  */
 #include "internal.h"
@@ -67,4 +68,15 @@ eclsock_arg_octets(cl_object v, cl_object start, cl_object end,
             ecl_make_fixnum(v->vector.dim));
   *p = v->vector.self.b8 + a;
   *n = e - a;
+}
+
+/* An integer from LO to HI as a C int (LO and HI within int); anything
+   else is a type error naming (INTEGER LO HI), never truncated. */
+int
+eclsock_arg_int(cl_object x, long lo, long hi)
+{
+  if (!ECL_FIXNUMP(x) || ecl_fixnum(x) < lo || ecl_fixnum(x) > hi)
+    FEwrong_type_argument(cl_list(3, ecl_make_symbol("INTEGER", "CL"),
+                                  ecl_make_integer(lo), ecl_make_integer(hi)), x);
+  return (int)ecl_fixnum(x);
 }

@@ -251,46 +251,16 @@ l_bsd_set_nonblock(cl_object fd, cl_object flag)
   ecl_return1(ecl_process_env(), flag);
 }
 
-/* Option value kinds, as lisp/bsd.lisp numbers them. */
-enum { K_INT, K_BOOL, K_TIMEVAL, K_LINGER, K_STRING };
-
-static int
-kind_arg(cl_object k)
-{
-  int x = int_arg(k);
-  if (x < K_INT || x > K_STRING)
-    FEwrong_type_argument(cl_list(3, ecl_make_symbol("INTEGER", "CL"),
-                                  ecl_make_fixnum(0), ecl_make_fixnum(4)), k);
-  return x;
-}
-
 /* (%bsd-getsockopt fd level name kind) -> the value: an integer, a
-   boolean, seconds (a double), linger seconds (0 when off) or a string. */
+   boolean, seconds (a double), linger seconds (0 when off) or a string
+   (KIND as lisp/bsd.lisp numbers it; values: lispval.c). */
 static cl_object
 l_bsd_getsockopt(cl_object fd, cl_object level, cl_object name, cl_object kind)
 {
-  const cl_env_ptr env = ecl_process_env();
-  int f = eclsock_arg_fd(fd), lv = int_arg(level), nm = int_arg(name), k = kind_arg(kind);
-  union { int i; struct timeval tv; struct linger l; char s[64]; } v;
-  socklen_t len = sizeof v;
-  int code;
-  cl_object out;
-  memset(&v, 0, sizeof v);
-  code = eclsock_os_getsockopt(f, lv, nm, &v, &len);
-  if (code)
-    eclsock_raise("getsockopt", code, ECL_NIL, ECL_NIL, ECL_NIL);
-  switch (k) {
-  case K_INT: out = ecl_make_integer(v.i); break;
-  case K_BOOL: out = v.i ? ECL_T : ECL_NIL; break;
-  case K_TIMEVAL:
-    out = ecl_make_double_float((double)v.tv.tv_sec + v.tv.tv_usec * 1e-6);
-    break;
-  case K_LINGER: out = ecl_make_integer(v.l.l_onoff ? v.l.l_linger : 0); break;
-  default:
-    v.s[sizeof v.s - 1] = 0;
-    out = ecl_make_simple_base_string(v.s, -1);
-  }
-  ecl_return1(env, out);
+  int f = eclsock_arg_fd(fd), lv = int_arg(level), nm = int_arg(name);
+  enum eclsock_optkind k = eclsock_lv_optkind(kind);
+  ecl_return1(ecl_process_env(),
+              eclsock_lv_getsockopt(f, lv, nm, k, ECLSOCK_FACE_BSD));
 }
 
 /* (%bsd-setsockopt fd level name kind value) -> VALUE. */
@@ -298,49 +268,9 @@ static cl_object
 l_bsd_setsockopt(cl_object fd, cl_object level, cl_object name, cl_object kind,
                  cl_object value)
 {
-  int f = eclsock_arg_fd(fd), lv = int_arg(level), nm = int_arg(name), k = kind_arg(kind);
-  union { int i; struct timeval tv; struct linger l; } v;
-  const void *p = &v;
-  socklen_t len = sizeof(int);
-  cl_object keep = ECL_NIL;
-  int code;
-  memset(&v, 0, sizeof v);
-  switch (k) {
-  case K_INT:
-    v.i = int_arg(value);
-    break;
-  case K_BOOL:
-    /* SBCL stores any true value as 1; an integer 0 means off */
-    v.i = !(Null(value) || (ECL_FIXNUMP(value) && ecl_fixnum(value) == 0));
-    break;
-  case K_TIMEVAL: {
-    double t;
-    if (!ECL_REAL_TYPE_P(ecl_t_of(value)) || ecl_minusp(value))
-      FEwrong_type_argument(cl_list(2, ecl_make_symbol("REAL", "CL"), ecl_make_fixnum(0)),
-                            value);
-    t = ecl_to_double(value);
-    v.tv.tv_sec = (time_t)t;
-    v.tv.tv_usec = (suseconds_t)((t - (double)v.tv.tv_sec) * 1e6);
-    len = sizeof v.tv;
-    break;
-  }
-  case K_LINGER:
-    if (!ECL_FIXNUMP(value) || ecl_fixnum(value) < 0 || ecl_fixnum(value) > 0x7fffffff)
-      FEwrong_type_argument(cl_list(2, ecl_make_symbol("INTEGER", "CL"),
-                                    ecl_make_fixnum(0)), value);
-    v.l.l_onoff = ecl_fixnum(value) > 0;
-    v.l.l_linger = (int)ecl_fixnum(value);
-    len = sizeof v.l;
-    break;
-  default: {
-    char *s = eclsock_arg_cstring(value, &keep);
-    p = s;
-    len = (socklen_t)strlen(s) + 1;
-  }
-  }
-  code = eclsock_os_setsockopt(f, lv, nm, p, len);
-  if (code)
-    eclsock_raise("setsockopt", code, ECL_NIL, ECL_NIL, ECL_NIL);
+  int f = eclsock_arg_fd(fd), lv = int_arg(level), nm = int_arg(name);
+  enum eclsock_optkind k = eclsock_lv_optkind(kind);
+  eclsock_lv_setsockopt(f, lv, nm, k, ECLSOCK_FACE_BSD, value);
   ecl_return1(ecl_process_env(), value);
 }
 

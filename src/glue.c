@@ -636,77 +636,16 @@ l_set_server_class(cl_object cls)
   ecl_return1(ecl_process_env(), cls);
 }
 
-/* -- Socket options ----------------------------------------------------- */
-
-/* Every option keyword socket-options knows, in the table's order. */
-static cl_object
-option_names(void)
-{
-  size_t n, i;
-  const struct eclsock_option *t = eclsock_opt_table(&n);
-  cl_object names = ECL_NIL;
-  for (i = n; i-- > 0; )
-    names = ecl_cons(ecl_make_keyword(t[i].name), names);
-  return names;
-}
-
-static const struct eclsock_option *
-option_arg(cl_object kw)
-{
-  const struct eclsock_option *o = NULL;
-  size_t n, i;
-  const struct eclsock_option *t = eclsock_opt_table(&n);
-  /* By identity, not by the C text of the name: a keyword whose name holds
-     a NUL or non-base characters is no option. */
-  for (i = 0; i < n && !o; i++)
-    if (kw == ecl_make_keyword(t[i].name))
-      o = &t[i];
-  if (!o)
-    FEwrong_type_argument(ecl_cons(ecl_make_symbol("MEMBER", "CL"), option_names()), kw);
-  return o;
-}
+/* -- Socket options (values: lispval.c) --------------------------------- */
 
 /* (%getsockopt fd option) -> the option's value */
 static cl_object
 l_getsockopt(cl_object fd, cl_object kw)
 {
-  const cl_env_ptr env = ecl_process_env();
-  const struct eclsock_option *o = option_arg(kw);
-  int f = eclsock_arg_fd(fd);
-  union { int i; struct timeval tv; struct linger l; } v;
-  socklen_t len = sizeof v;
-  cl_object out;
-  int code;
-  memset(&v, 0, sizeof v);
-  if ((code = eclsock_os_getsockopt(f, o->level, o->optname, &v, &len)))
-    eclsock_raise("getsockopt", code, ECL_NIL, ECL_NIL, ECL_NIL);
-  switch (o->kind) {
-  case OPT_BOOL: out = v.i ? ECL_T : ECL_NIL; break;
-  case OPT_INT: out = ecl_make_integer(v.i); break;
-  case OPT_TIMEVAL:
-    out = (v.tv.tv_usec == 0) ? ecl_make_integer(v.tv.tv_sec)
-      : ecl_make_double_float((double)v.tv.tv_sec + v.tv.tv_usec * 1e-6);
-    break;
-  default: out = v.l.l_onoff ? ecl_make_integer(v.l.l_linger) : ECL_NIL; break;
-  }
-  ecl_return1(env, out);
-}
-
-/* VALUE as the C int of an integer option: every one of them (buffer
-   sizes, low-water marks, keepalive counts and times, linger seconds)
-   takes 0 to INT_MAX; anything else is a type error, never truncated or
-   left to the kernel to clamp.  LINGER: the type named is :so-linger's. */
-static int
-int_option_arg(cl_object value, int linger)
-{
-  if (!ECL_FIXNUMP(value) || ecl_fixnum(value) < 0 || ecl_fixnum(value) > INT_MAX) {
-    cl_object range = cl_list(3, ecl_make_symbol("INTEGER", "CL"), ecl_make_fixnum(0),
-                              ecl_make_fixnum(INT_MAX));
-    FEwrong_type_argument(linger ? cl_list(3, ecl_make_symbol("OR", "CL"),
-                                           ecl_make_symbol("BOOLEAN", "CL"), range)
-                          : range, value);
-  }
-  return (int)ecl_fixnum(value);
+  const struct eclsock_option *o = eclsock_lv_option(kw);
+  RETURN1(ecl_process_env(),
+          eclsock_lv_getsockopt(eclsock_arg_fd(fd), o->level, o->optname, o->kind,
+                                ECLSOCK_FACE_CORE));
 }
 
 /* (%setsockopt fd option value); VALUE is a boolean, an integer, seconds
@@ -714,49 +653,17 @@ int_option_arg(cl_object value, int linger)
 static cl_object
 l_setsockopt(cl_object fd, cl_object kw, cl_object value)
 {
-  const cl_env_ptr env = ecl_process_env();
-  const struct eclsock_option *o = option_arg(kw);
-  int f = eclsock_arg_fd(fd);
-  union { int i; struct timeval tv; struct linger l; } v;
-  socklen_t len = sizeof(int);
-  int code;
-  memset(&v, 0, sizeof v);
-  switch (o->kind) {
-  case OPT_BOOL: v.i = !Null(value); break;
-  case OPT_INT: v.i = int_option_arg(value, 0); break;
-  case OPT_TIMEVAL: {
-    double t;
-    if (!ECL_REAL_TYPE_P(ecl_t_of(value)) || ecl_minusp(value)
-        || ecl_number_compare(value, ecl_make_fixnum(INT_MAX)) > 0)
-      FEwrong_type_argument(cl_list(3, ecl_make_symbol("REAL", "CL"), ecl_make_fixnum(0),
-                                    ecl_make_fixnum(INT_MAX)), value);
-    t = ecl_to_double(value);
-    v.tv.tv_sec = (time_t)t;
-    v.tv.tv_usec = (suseconds_t)((t - (double)v.tv.tv_sec) * 1e6);
-    len = sizeof v.tv;
-    break;
-  }
-  default:
-    len = sizeof v.l;
-    if (Null(value)) {
-      v.l.l_onoff = 0;
-    } else if (value == ECL_T) {
-      v.l.l_onoff = 1;
-    } else {
-      v.l.l_onoff = 1;
-      v.l.l_linger = int_option_arg(value, 1);
-    }
-  }
-  if ((code = eclsock_os_setsockopt(f, o->level, o->optname, &v, len)))
-    eclsock_raise("setsockopt", code, ECL_NIL, ECL_NIL, ECL_NIL);
-  ecl_return1(env, value);
+  const struct eclsock_option *o = eclsock_lv_option(kw);
+  eclsock_lv_setsockopt(eclsock_arg_fd(fd), o->level, o->optname, o->kind,
+                        ECLSOCK_FACE_CORE, value);
+  ecl_return1(ecl_process_env(), value);
 }
 
 /* (%option-names) -> every option keyword socket-options knows */
 static cl_object
 l_option_names(void)
 {
-  RETURN1(ecl_process_env(), option_names());
+  RETURN1(ecl_process_env(), eclsock_lv_option_names());
 }
 
 /* (%raise op code-keyword message host port stream): signal the socket

@@ -11,12 +11,15 @@
  *   os.c       system calls on plain int descriptors, EINTR loops, interrupt
  *              discipline; returns 0 or an error code, never signals
  *   addr.c     name resolution, getsockname/getpeername, sockaddr <-> text
- *   options.c  the socket option table (socket-options)
+ *   options.c  the socket option table; option values read and written
  *   errors.c   error codes -> names and messages; eclsock_raise(), the one
  *              place where an error code becomes a Lisp condition; the
  *              module's symbols (eclsock_sym)
  *   args.c     Lisp arguments checked and turned into C values (strings
- *              without NUL, descriptors, octet vectors) for bsd.c and glue.c
+ *              without NUL, descriptors, integers in a range, octet vectors)
+ *              for bsd.c and glue.c
+ *   lispval.c  the Lisp-object half of the values the layers below speak:
+ *              option values (options.c) as each face shows them
  *   tls.c      the transport under the stream's buffers: the plain
  *              descriptor (os.c) or a TLS session (OpenSSL); TLS contexts,
  *              handshakes, certificates
@@ -193,7 +196,7 @@ ECLSOCK_HIDDEN int eclsock_addr_peer(int fd, eclsock_addr *a);
 /* -- options.c ------------------------------------------------------------ */
 
 /* Option kinds: how a value travels between Lisp and getsockopt. */
-enum eclsock_optkind { OPT_BOOL, OPT_INT, OPT_TIMEVAL, OPT_LINGER };
+enum eclsock_optkind { OPT_BOOL, OPT_INT, OPT_TIMEVAL, OPT_LINGER, OPT_STRING };
 struct eclsock_option {
   const char *name;             /* keyword name, e.g. "SO-KEEPALIVE" */
   int level, optname;
@@ -201,6 +204,20 @@ struct eclsock_option {
 };
 ECLSOCK_HIDDEN const struct eclsock_option *eclsock_opt_find(const char *name);
 ECLSOCK_HIDDEN const struct eclsock_option *eclsock_opt_table(size_t *count);
+/* An option's value as C sees it, whatever its kind. */
+struct eclsock_optval {
+  int on;                       /* OPT_BOOL; OPT_LINGER: lingering at all */
+  int i;                        /* OPT_INT; OPT_LINGER: the seconds */
+  double secs;                  /* OPT_TIMEVAL, 0 to INT_MAX */
+  int whole;                    /* OPT_TIMEVAL read: no microseconds */
+  char s[64];                   /* OPT_STRING read */
+  const char *str;              /* OPT_STRING written */
+};
+ECLSOCK_HIDDEN int eclsock_opt_get(int fd, int level, int name,
+                                   enum eclsock_optkind k, struct eclsock_optval *v);
+ECLSOCK_HIDDEN int eclsock_opt_set(int fd, int level, int name,
+                                   enum eclsock_optkind k,
+                                   const struct eclsock_optval *v);
 
 /* -- errors.c ------------------------------------------------------------- */
 
@@ -238,6 +255,22 @@ ECLSOCK_HIDDEN char *eclsock_arg_cstring(cl_object s, cl_object *keep);
 ECLSOCK_HIDDEN int eclsock_arg_fd(cl_object fd);
 ECLSOCK_HIDDEN void eclsock_arg_octets(cl_object v, cl_object start, cl_object end,
                                        unsigned char **p, size_t *n);
+ECLSOCK_HIDDEN int eclsock_arg_int(cl_object x, long lo, long hi);
+
+/* -- lispval.c ------------------------------------------------------------ */
+
+/* How a face shows option values: the core faces' socket-options (CLISP,
+   Allegro, PORT) or SB-BSD-SOCKETS' sockopt-... accessors. */
+enum eclsock_face { ECLSOCK_FACE_CORE, ECLSOCK_FACE_BSD };
+ECLSOCK_HIDDEN const struct eclsock_option *eclsock_lv_option(cl_object keyword);
+ECLSOCK_HIDDEN cl_object eclsock_lv_option_names(void);
+ECLSOCK_HIDDEN enum eclsock_optkind eclsock_lv_optkind(cl_object k);
+ECLSOCK_HIDDEN cl_object eclsock_lv_getsockopt(int fd, int level, int name,
+                                               enum eclsock_optkind k,
+                                               enum eclsock_face face);
+ECLSOCK_HIDDEN void eclsock_lv_setsockopt(int fd, int level, int name,
+                                          enum eclsock_optkind k,
+                                          enum eclsock_face face, cl_object value);
 
 /* -- tls.c ---------------------------------------------------------------- */
 

@@ -302,6 +302,16 @@
       (signals not-connected-error (socket-peername s))
       (signals invalid-argument-error (socket-accept s))
       (signals type-error (setf (sockopt-receive-timeout s) -1))
+      ;; more than INT_MAX seconds is refused as by socket-options (it was
+      ;; cast to time_t unchecked), and the option stays as it was
+      (setf (sockopt-receive-timeout s) 2)
+      (signals type-error (setf (sockopt-receive-timeout s) (expt 10 30)))
+      (signals type-error (setf (sockopt-send-timeout s) 1d300))
+      (signals type-error (setf (sockopt-receive-timeout s) (1+ most-positive-fixnum)))
+      (is (= 2d0 (sockopt-receive-timeout s)))
+      (is (= 0d0 (sockopt-send-timeout s)))
+      (setf (sockopt-send-timeout s) 2147483647)     ; INT_MAX itself is taken
+      (is (plusp (sockopt-send-timeout s)))
       (signals type-error (setf (sockopt-receive-buffer s) "big"))
       (signals type-error (socket-make-stream s :input t :element-type 'single-float))
       (signals error (socket-make-stream s))
