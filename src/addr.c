@@ -228,16 +228,34 @@ eclsock_addr_name(const struct sockaddr *sa, socklen_t len, char *host,
   return r;
 }
 
+/* The local (getsockname) or peer (getpeername) address of FD in *A; on
+   failure *A is the unnamed address (length 0, family AF_UNSPEC), never
+   left as it was, and the error code is returned. */
+static int
+named(int r, int e, eclsock_addr *a)
+{
+  if (r < 0) {
+    memset(a, 0, sizeof *a);
+    a->ss.ss_family = AF_UNSPEC;
+    return e;
+  }
+  return 0;
+}
+
 int
 eclsock_addr_local(int fd, eclsock_addr *a)
 {
+  int r;
   a->len = sizeof a->ss;
-  return getsockname(fd, (struct sockaddr *)&a->ss, &a->len) < 0 ? errno : 0;
+  r = getsockname(fd, (struct sockaddr *)&a->ss, &a->len);
+  return named(r, errno, a);
 }
 
 int
 eclsock_addr_peer(int fd, eclsock_addr *a)
 {
+  int r;
   a->len = sizeof a->ss;
-  return getpeername(fd, (struct sockaddr *)&a->ss, &a->len) < 0 ? errno : 0;
+  r = getpeername(fd, (struct sockaddr *)&a->ss, &a->len);
+  return named(r, errno, a);
 }

@@ -322,7 +322,9 @@ l_bsd_receive(cl_object fd, cl_object v, cl_object start, cl_object end,
   if (from.len == 0) {          /* a stream socket: a zero address, as SBCL */
     eclsock_addr self;
     memset(&from, 0, sizeof from);
-    if (eclsock_addr_local(f, &self) == 0 && self.ss.ss_family == AF_INET) {
+    if (eclsock_addr_local(f, &self) != 0) {
+      /* no name to give: the unnamed address */
+    } else if (self.ss.ss_family == AF_INET) {
       from.ss.ss_family = AF_INET;
       from.len = sizeof(struct sockaddr_in);
     } else if (self.ss.ss_family == AF_INET6) {
