@@ -90,49 +90,6 @@ sockaddr_arg(cl_object family, cl_object address, cl_object port, eclsock_addr *
   }
 }
 
-/* The Lisp view of address A: *FAM the family, *ADDR the address (octet
-   vector of 4 or 16; a path string; an octet vector for an abstract name;
-   NIL when unnamed), *PORT the port. */
-static void
-address_objects(const eclsock_addr *a, cl_object *fam, cl_object *addr,
-                cl_object *portp)
-{
-  cl_object v = ECL_NIL;
-  int family = a->ss.ss_family, port = 0;
-  if (family == AF_INET) {
-    const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->ss;
-    v = si_make_vector(ecl_make_symbol("BYTE8", "EXT"), ecl_make_fixnum(4), ECL_NIL,
-                       ECL_NIL, ECL_NIL, ECL_NIL);
-    memcpy(v->vector.self.b8, &s4->sin_addr, 4);
-    port = ntohs(s4->sin_port);
-  } else if (family == AF_INET6) {
-    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
-    v = si_make_vector(ecl_make_symbol("BYTE8", "EXT"), ecl_make_fixnum(16), ECL_NIL,
-                       ECL_NIL, ECL_NIL, ECL_NIL);
-    memcpy(v->vector.self.b8, &s6->sin6_addr, 16);
-    port = ntohs(s6->sin6_port);
-  } else if (family == AF_UNIX) {
-    const struct sockaddr_un *su = (const struct sockaddr_un *)&a->ss;
-    size_t off = offsetof(struct sockaddr_un, sun_path);
-    size_t n = a->len > off ? a->len - off : 0;
-    if (n > 0 && su->sun_path[0] == 0) {        /* abstract */
-      v = si_make_vector(ecl_make_symbol("BYTE8", "EXT"), ecl_make_fixnum(n - 1),
-                         ECL_NIL, ECL_NIL, ECL_NIL, ECL_NIL);
-      memcpy(v->vector.self.b8, su->sun_path + 1, n - 1);
-    } else if (n > 0) {
-      char path[sizeof su->sun_path + 1];
-      memcpy(path, su->sun_path, n);
-      path[n] = 0;
-      v = ecl_make_simple_base_string(path, -1);
-    }
-  } else {
-    family = AF_UNSPEC;
-  }
-  *fam = ecl_make_fixnum(family);
-  *addr = v;
-  *portp = ecl_make_fixnum(port);
-}
-
 /* (%bsd-socket family type protocol) -> a new descriptor.  TCP sockets
    start with TCP_NODELAY on, as the other faces' (glue.c): the stream
    joins small writes itself, so Nagle's algorithm only ever delays (a
@@ -218,19 +175,19 @@ l_bsd_accept(cl_object lfd)
   ecl_return1(env, ecl_make_fixnum(fd));
 }
 
-/* (%bsd-address fd peer-p) -> family, address, port (see address_values). */
+/* (%bsd-address fd peer-p) -> family, address, port (eclsock_lv_address). */
 static cl_object
 l_bsd_address(cl_object fd, cl_object peer)
 {
   eclsock_addr a;
-  cl_object fam, addr, port;
+  cl_object out[3];
   int f = eclsock_arg_fd(fd);
   int code = Null(peer) ? eclsock_addr_local(f, &a) : eclsock_addr_peer(f, &a);
   if (code)
     eclsock_raise(Null(peer) ? "getsockname" : "getpeername", code, ECL_NIL,
                   ECL_NIL, ECL_NIL);
-  address_objects(&a, &fam, &addr, &port);
-  ecl_return3(ecl_process_env(), fam, addr, port);
+  (void)eclsock_lv_address(&a, ECLSOCK_FACE_BSD, out);
+  ecl_return3(ecl_process_env(), out[0], out[1], out[2]);
 }
 
 static cl_object
@@ -290,7 +247,7 @@ l_bsd_send(cl_object fd, cl_object v, cl_object start, cl_object end,
   to.len = 0;
   if (int_arg(family) != 0)
     sockaddr_arg(family, address, port, &to);
-  code = eclsock_os_sendto_flags(f, p, n, fl, to.len ? (struct sockaddr *)&to.ss : NULL,
+  code = eclsock_os_sendto(f, p, n, fl, to.len ? (struct sockaddr *)&to.ss : NULL,
                                  to.len, &sent);
   if (code == EAGAIN)
     ecl_return1(env, ECL_NIL);
@@ -305,42 +262,8 @@ static cl_object
 l_bsd_receive(cl_object fd, cl_object v, cl_object start, cl_object end,
               cl_object flags)
 {
-  const cl_env_ptr env = ecl_process_env();
-  int f = eclsock_arg_fd(fd), fl = int_arg(flags), code;
-  unsigned char *p;
-  size_t n, got = 0;
-  eclsock_addr from;
-  cl_object count;
-  eclsock_arg_octets(v, start, end, &p, &n);
-  memset(&from, 0, sizeof from);
-  code = eclsock_os_recvfrom_flags(f, p, n, fl, &from, &got);
-  if (code == EAGAIN)
-    ecl_return1(env, ECL_NIL);
-  if (code)
-    eclsock_raise("recvfrom", code, ECL_NIL, ECL_NIL, ECL_NIL);
-  count = ecl_make_fixnum(got);
-  if (from.len == 0) {          /* a stream socket: a zero address, as SBCL */
-    eclsock_addr self;
-    memset(&from, 0, sizeof from);
-    if (eclsock_addr_local(f, &self) != 0) {
-      /* no name to give: the unnamed address */
-    } else if (self.ss.ss_family == AF_INET) {
-      from.ss.ss_family = AF_INET;
-      from.len = sizeof(struct sockaddr_in);
-    } else if (self.ss.ss_family == AF_INET6) {
-      from.ss.ss_family = AF_INET6;
-      from.len = sizeof(struct sockaddr_in6);
-    }
-  }
-  {
-    cl_object fam, addr, port;
-    address_objects(&from, &fam, &addr, &port);
-    env->values[1] = fam;
-    env->values[2] = addr;
-    env->values[3] = port;
-    env->nvalues = 4;
-    return count;
-  }
+  return eclsock_lv_receive(eclsock_arg_fd(fd), v, start, end, int_arg(flags),
+                            ECLSOCK_FACE_BSD);
 }
 
 /* The C constants the face needs, by name. */

@@ -67,13 +67,6 @@ deadline_arg(cl_object timeout)
   return eclsock_tm_deadline(seconds_arg(timeout));
 }
 
-/* The keyword of address family AF: :INET, :INET6 or :UNIX. */
-static cl_object
-family_keyword(int af)
-{
-  return ecl_make_keyword(af == AF_INET6 ? "INET6" : af == AF_UNIX ? "UNIX" : "INET");
-}
-
 /* Append S to the text at *P, which must stay below END (room for the
    final NUL is kept); cut when full. */
 static void
@@ -430,16 +423,12 @@ l_shutdown_fd(cl_object fd, cl_object how)
 static cl_object
 address_values(int code, eclsock_addr *a, const char *op)
 {
-  const cl_env_ptr env = ecl_process_env();
-  char host[NI_MAXHOST];
-  int port;
+  cl_object out[3];
   if (!code)
-    code = eclsock_addr_numeric((struct sockaddr *)&a->ss, a->len, host,
-                                sizeof host, &port);
+    code = eclsock_lv_address(a, ECLSOCK_FACE_CORE, out);
   if (code)
     eclsock_raise(op, code, ECL_NIL, ECL_NIL, ECL_NIL);
-  ecl_return3(env, ecl_make_simple_base_string(host, -1), ecl_make_fixnum(port),
-              family_keyword(a->ss.ss_family));
+  ecl_return3(ecl_process_env(), out[0], out[1], out[2]);
 }
 
 /* (%local-address fd) -> host string, port, family keyword */
@@ -497,7 +486,7 @@ l_resolve(cl_object host)
       if (Null(cl_member(4, t, addrs, ecl_make_keyword("TEST"),
                          ecl_make_symbol("STRING=", "CL")))) {
         addrs = ecl_cons(t, addrs);
-        fams = ecl_cons(family_keyword(a->ai_family), fams);
+        fams = ecl_cons(eclsock_lv_family_keyword(a->ai_family), fams);
       }
     }
   }
@@ -788,7 +777,7 @@ l_send_to(cl_object fd, cl_object v, cl_object start, cl_object end,
         eclsock_raise("sendto", code, host, port, ECL_NIL);
     }
   }
-  code = eclsock_os_sendto(f, p, n, to.len ? (struct sockaddr *)&to.ss : NULL,
+  code = eclsock_os_sendto(f, p, n, 0, to.len ? (struct sockaddr *)&to.ss : NULL,
                            to.len, &sent);
   if (code)
     eclsock_raise("sendto", code, host, port, ECL_NIL);
@@ -823,33 +812,7 @@ l_datagram_connect(cl_object fd, cl_object host, cl_object port)
 static cl_object
 l_receive_from(cl_object fd, cl_object v, cl_object start, cl_object end)
 {
-  const cl_env_ptr env = ecl_process_env();
-  int f = eclsock_arg_fd(fd), code, port = 0;
-  unsigned char *p;
-  size_t n, got = 0;
-  eclsock_addr from;
-  char host[NI_MAXHOST];
-  eclsock_arg_octets(v, start, end, &p, &n);
-  memset(&from, 0, sizeof from);
-  code = eclsock_os_recvfrom(f, p, n, &from, &got);
-  if (code)
-    eclsock_raise("recvfrom", code, ECL_NIL, ECL_NIL, ECL_NIL);
-  if (from.len < sizeof(sa_family_t)) {   /* an unnamed Unix sender */
-    from.ss.ss_family = AF_UNIX;
-    from.len = sizeof(sa_family_t);
-  }
-  if (eclsock_addr_numeric((struct sockaddr *)&from.ss, from.len, host,
-                           sizeof host, &port))
-    host[0] = 0;
-  {
-    cl_object h = ecl_make_simple_base_string(host, -1);
-    cl_object fam = family_keyword(from.ss.ss_family);
-    env->values[1] = h;
-    env->values[2] = ecl_make_fixnum(port);
-    env->values[3] = fam;
-    env->nvalues = 4;
-    return ecl_make_fixnum(got);
-  }
+  return eclsock_lv_receive(eclsock_arg_fd(fd), v, start, end, 0, ECLSOCK_FACE_CORE);
 }
 
 /* (%parse-address text) -> :INET and the address as an integer, or :INET6,

@@ -19,7 +19,8 @@
  *              without NUL, descriptors, integers in a range, octet vectors)
  *              for bsd.c and glue.c
  *   lispval.c  the Lisp-object half of the values the layers below speak:
- *              option values (options.c) as each face shows them
+ *              option values (options.c) and socket addresses (addr.c) as
+ *              each face shows them; the one datagram receive
  *   tls.c      the transport under the stream's buffers: the plain
  *              descriptor (os.c) or a TLS session (OpenSSL); TLS contexts,
  *              handshakes, certificates
@@ -153,10 +154,10 @@ typedef struct {
 
 /* os.c, datagrams (they need eclsock_addr) */
 ECLSOCK_HIDDEN int eclsock_os_sendto(int fd, const unsigned char *p, size_t n,
-                                     const struct sockaddr *sa, socklen_t len,
-                                     size_t *sent);
+                                     int flags, const struct sockaddr *sa,
+                                     socklen_t len, size_t *sent);
 ECLSOCK_HIDDEN int eclsock_os_recvfrom(int fd, unsigned char *p, size_t n,
-                                       eclsock_addr *from, size_t *got);
+                                       int flags, eclsock_addr *from, size_t *got);
 ECLSOCK_HIDDEN int eclsock_os_accept_from(int lfd, volatile int *fd,
                                           eclsock_deadline dl, eclsock_addr *peer);
 
@@ -164,12 +165,6 @@ ECLSOCK_HIDDEN int eclsock_os_accept_from(int lfd, volatile int *fd,
 ECLSOCK_HIDDEN int eclsock_os_socket_proto(int family, int type, int protocol,
                                            volatile int *fd);
 ECLSOCK_HIDDEN int eclsock_os_get_nonblock(int fd, int *on);
-ECLSOCK_HIDDEN int eclsock_os_sendto_flags(int fd, const unsigned char *p, size_t n,
-                                           int flags, const struct sockaddr *sa,
-                                           socklen_t len, size_t *sent);
-ECLSOCK_HIDDEN int eclsock_os_recvfrom_flags(int fd, unsigned char *p, size_t n,
-                                             int flags, eclsock_addr *from,
-                                             size_t *got);
 
 /* Resolve HOST (NULL = wildcard for passive) and PORT into a malloc'd list;
    free it with eclsock_addr_free. */
@@ -192,6 +187,7 @@ ECLSOCK_HIDDEN int eclsock_addr_name(const struct sockaddr *sa, socklen_t len,
                                      char *host, size_t hostlen);
 ECLSOCK_HIDDEN int eclsock_addr_local(int fd, eclsock_addr *a);
 ECLSOCK_HIDDEN int eclsock_addr_peer(int fd, eclsock_addr *a);
+ECLSOCK_HIDDEN void eclsock_addr_unnamed_sender(int fd, eclsock_addr *from);
 
 /* -- options.c ------------------------------------------------------------ */
 
@@ -271,6 +267,12 @@ ECLSOCK_HIDDEN cl_object eclsock_lv_getsockopt(int fd, int level, int name,
 ECLSOCK_HIDDEN void eclsock_lv_setsockopt(int fd, int level, int name,
                                           enum eclsock_optkind k,
                                           enum eclsock_face face, cl_object value);
+ECLSOCK_HIDDEN cl_object eclsock_lv_family_keyword(int af);
+ECLSOCK_HIDDEN int eclsock_lv_address(const eclsock_addr *a, enum eclsock_face face,
+                                      cl_object out[3]);
+ECLSOCK_HIDDEN cl_object eclsock_lv_receive(int fd, cl_object v, cl_object start,
+                                            cl_object end, int flags,
+                                            enum eclsock_face face);
 
 /* -- tls.c ---------------------------------------------------------------- */
 

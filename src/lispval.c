@@ -2,17 +2,23 @@
 /*
  * lispval.c - the Lisp-object half of values the C layers speak.
  *
- * Owns: socket option values between Lisp objects and struct eclsock_optval
- * (options.c), for every face: which Lisp values an option of each kind
- * takes and what it reads as, in the core faces' socket-options (CLISP,
- * Allegro, PORT) and in SB-BSD-SOCKETS' accessors; option keywords; the
- * kind numbers lisp/bsd.lisp passes.  Each rule is written here once and
- * the faces differ only where this file says so.
- * Must not: make system calls (options.c does) or know a face's classes.
+ * Owns: the C values of the layers below as Lisp objects, for every face:
+ * socket option values (struct eclsock_optval, options.c) -- which Lisp
+ * values an option of each kind takes and what it reads as, in the core
+ * faces' socket-options (CLISP, Allegro, PORT) and in SB-BSD-SOCKETS'
+ * accessors, option keywords, the kind numbers lisp/bsd.lisp passes;
+ * socket addresses (eclsock_addr, addr.c) as each face shows them; and
+ * the one datagram receive of both faces.  Each rule is written here once
+ * and the faces differ only where this file says so.
+ * Must not: make system calls (os.c, addr.c and options.c do) or know a
+ * face's classes.
  */
 #include "internal.h"
 #include <limits.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/un.h>
+#include <netinet/in.h>
 
 /* -- Option names ---------------------------------------------------------- */
 
@@ -160,4 +166,113 @@ eclsock_lv_setsockopt(int fd, int level, int name, enum eclsock_optkind k,
   (void)keep;
   if (code)
     eclsock_raise("setsockopt", code, ECL_NIL, ECL_NIL, ECL_NIL);
+}
+
+/* -- Addresses ------------------------------------------------------------- */
+
+/* The keyword of address family AF: :INET, :INET6 or :UNIX. */
+cl_object
+eclsock_lv_family_keyword(int af)
+{
+  return ecl_make_keyword(af == AF_INET6 ? "INET6" : af == AF_UNIX ? "UNIX" : "INET");
+}
+
+static cl_object
+octets_object(const void *p, size_t n)
+{
+  cl_object v = si_make_vector(ecl_make_symbol("BYTE8", "EXT"), ecl_make_fixnum(n),
+                               ECL_NIL, ECL_NIL, ECL_NIL, ECL_NIL);
+  memcpy(v->vector.self.b8, p, n);
+  return v;
+}
+
+/* Address A as FACE shows it, in OUT[0..2].  The core faces: the numeric
+   host text (a Unix socket's path, "" when unnamed or when no text can be
+   made), the port (0 for Unix) and the family keyword.  SB-BSD-SOCKETS:
+   the family number (AF_UNSPEC for a family it does not know), the address
+   (an octet vector of 4 or 16; a path string; an octet vector for an
+   abstract name; NIL when unnamed) and the port.  Returns 0, or the code
+   of the failure to make the core faces' text. */
+int
+eclsock_lv_address(const eclsock_addr *a, enum eclsock_face face, cl_object out[3])
+{
+  int family = a->ss.ss_family, port = 0, code = 0;
+  cl_object v = ECL_NIL;
+  if (face == ECLSOCK_FACE_CORE) {
+    char host[NI_MAXHOST];
+    code = eclsock_addr_numeric((const struct sockaddr *)&a->ss, a->len, host,
+                                sizeof host, &port);
+    if (code) {
+      host[0] = 0;
+      port = 0;
+    }
+    out[0] = ecl_make_simple_base_string(host, -1);
+    out[1] = ecl_make_fixnum(port);
+    out[2] = eclsock_lv_family_keyword(family);
+    return code;
+  }
+  if (family == AF_INET) {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->ss;
+    v = octets_object(&s4->sin_addr, 4);
+    port = ntohs(s4->sin_port);
+  } else if (family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+    v = octets_object(&s6->sin6_addr, 16);
+    port = ntohs(s6->sin6_port);
+  } else if (family == AF_UNIX) {
+    const struct sockaddr_un *su = (const struct sockaddr_un *)&a->ss;
+    size_t off = offsetof(struct sockaddr_un, sun_path);
+    size_t n = a->len > off ? a->len - off : 0;
+    if (n > 0 && su->sun_path[0] == 0) {        /* abstract */
+      v = octets_object(su->sun_path + 1, n - 1);
+    } else if (n > 0) {
+      char path[sizeof su->sun_path + 1];
+      memcpy(path, su->sun_path, n);
+      path[n] = 0;
+      v = ecl_make_simple_base_string(path, -1);
+    }
+  } else {
+    family = AF_UNSPEC;
+  }
+  out[0] = ecl_make_fixnum(family);
+  out[1] = v;
+  out[2] = ecl_make_fixnum(port);
+  return 0;
+}
+
+/* -- Datagrams ------------------------------------------------------------- */
+
+/* Receive one datagram (or, on a stream socket, what is there) on FD into
+   the octets of V from START to END, with FLAGS (MSG_...): four values,
+   the count (with MSG_TRUNC a datagram's full length) and the sender as
+   eclsock_lv_address gives it for FACE (an unnamed sender: FD's own family
+   and a zero address).  Nothing there on a non-blocking socket: NIL in
+   SB-BSD-SOCKETS; in the core faces, whose sockets block, SO_RCVTIMEO
+   expired: a timeout. */
+cl_object
+eclsock_lv_receive(int fd, cl_object v, cl_object start, cl_object end, int flags,
+                   enum eclsock_face face)
+{
+  const cl_env_ptr env = ecl_process_env();
+  unsigned char *p;
+  size_t n, got = 0;
+  eclsock_addr from;
+  cl_object out[3];
+  int code;
+  eclsock_arg_octets(v, start, end, &p, &n);
+  memset(&from, 0, sizeof from);
+  code = eclsock_os_recvfrom(fd, p, n, flags, &from, &got);
+  if (code == EAGAIN && face == ECLSOCK_FACE_BSD)
+    ecl_return1(env, ECL_NIL);
+  if (code == EAGAIN)
+    code = ECLSOCK_ETIMEOUT;
+  if (code)
+    eclsock_raise("recvfrom", code, ECL_NIL, ECL_NIL, ECL_NIL);
+  eclsock_addr_unnamed_sender(fd, &from);
+  (void)eclsock_lv_address(&from, face, out);
+  env->values[1] = out[0];
+  env->values[2] = out[1];
+  env->values[3] = out[2];
+  env->nvalues = 4;
+  return ecl_make_fixnum(got);
 }
