@@ -10,6 +10,7 @@
  * Must not: make system calls or keep state.
  */
 #include "internal.h"
+#include <limits.h>
 
 /* A C string for the Lisp string S; *KEEP holds the Lisp object that owns
    the characters (keep it alive while the pointer is used).  Every Lisp
@@ -70,8 +71,11 @@ eclsock_arg_octets(cl_object v, cl_object start, cl_object end,
   *n = e - a;
 }
 
-/* An integer from LO to HI as a C int (LO and HI within int); anything
-   else is a type error naming (INTEGER LO HI), never truncated. */
+/* Integers.  Every integer argument of a primitive goes through one of
+   these: a value out of its range is a type error naming the range, never
+   truncated to a C int. */
+
+/* An integer from LO to HI as a C int (LO and HI within int). */
 int
 eclsock_arg_int(cl_object x, long lo, long hi)
 {
@@ -79,4 +83,25 @@ eclsock_arg_int(cl_object x, long lo, long hi)
     FEwrong_type_argument(cl_list(3, ecl_make_symbol("INTEGER", "CL"),
                                   ecl_make_integer(lo), ecl_make_integer(hi)), x);
   return (int)ecl_fixnum(x);
+}
+
+/* The same, NIL meaning DFLT. */
+int
+eclsock_arg_int_or(cl_object x, int dflt, long lo, long hi)
+{
+  return Null(x) ? dflt : eclsock_arg_int(x, lo, hi);
+}
+
+/* Any C int (a C constant, flags, a level, a backlog). */
+int
+eclsock_arg_cint(cl_object x)
+{
+  return eclsock_arg_int(x, INT_MIN, INT_MAX);
+}
+
+/* A port: 0 to 65535. */
+int
+eclsock_arg_port(cl_object x)
+{
+  return eclsock_arg_int(x, 0, 65535);
 }

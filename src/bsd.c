@@ -22,28 +22,17 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-static int
-int_arg(cl_object x)
-{
-  if (!ECL_FIXNUMP(x) || ecl_fixnum(x) < -0x7fffffff || ecl_fixnum(x) > 0x7fffffff)
-    FEwrong_type_argument(ecl_make_symbol("FIXNUM", "CL"), x);
-  return (int)ecl_fixnum(x);
-}
-
 /* Fill *A from FAMILY (2, 10 or 1), ADDRESS (an octet vector of 4 or 16,
    for 1 a path string or, abstract, an octet vector) and PORT. */
 static void
 sockaddr_arg(cl_object family, cl_object address, cl_object port, eclsock_addr *a)
 {
-  int f = int_arg(family);
+  int f = eclsock_arg_cint(family);
   memset(a, 0, sizeof *a);
   if (f == AF_INET || f == AF_INET6) {
     unsigned char *p;
     size_t n;
-    int pt = int_arg(port);
-    if (pt < 0 || pt > 65535)
-      FEwrong_type_argument(cl_list(3, ecl_make_symbol("INTEGER", "CL"),
-                                    ecl_make_fixnum(0), ecl_make_fixnum(65535)), port);
+    int pt = eclsock_arg_port(port);
     eclsock_arg_octets(address, ecl_make_fixnum(0),
            ecl_make_fixnum(ECL_VECTORP(address) ? address->vector.fillp : 0), &p, &n);
     if (n != (f == AF_INET ? 4u : 16u))
@@ -100,7 +89,7 @@ static cl_object
 l_bsd_socket(cl_object family, cl_object type, cl_object protocol)
 {
   volatile int fd = -1;
-  int fam = int_arg(family), typ = int_arg(type), proto = int_arg(protocol);
+  int fam = eclsock_arg_cint(family), typ = eclsock_arg_cint(type), proto = eclsock_arg_cint(protocol);
   int code = eclsock_os_socket_proto(fam, typ, proto, &fd);
   if (code)
     eclsock_raise("socket", code, ECL_NIL, ECL_NIL, ECL_NIL);
@@ -141,7 +130,7 @@ l_bsd_connect(cl_object fd, cl_object family, cl_object address, cl_object port)
 static cl_object
 l_bsd_listen(cl_object fd, cl_object backlog)
 {
-  int code = eclsock_os_listen(eclsock_arg_fd(fd), int_arg(backlog));
+  int code = eclsock_os_listen(eclsock_arg_fd(fd), eclsock_arg_cint(backlog));
   if (code)
     eclsock_raise("listen", code, ECL_NIL, ECL_NIL, ECL_NIL);
   ecl_return1(ecl_process_env(), ECL_T);
@@ -214,7 +203,7 @@ l_bsd_set_nonblock(cl_object fd, cl_object flag)
 static cl_object
 l_bsd_getsockopt(cl_object fd, cl_object level, cl_object name, cl_object kind)
 {
-  int f = eclsock_arg_fd(fd), lv = int_arg(level), nm = int_arg(name);
+  int f = eclsock_arg_fd(fd), lv = eclsock_arg_cint(level), nm = eclsock_arg_cint(name);
   enum eclsock_optkind k = eclsock_lv_optkind(kind);
   ecl_return1(ecl_process_env(),
               eclsock_lv_getsockopt(f, lv, nm, k, ECLSOCK_FACE_BSD));
@@ -225,7 +214,7 @@ static cl_object
 l_bsd_setsockopt(cl_object fd, cl_object level, cl_object name, cl_object kind,
                  cl_object value)
 {
-  int f = eclsock_arg_fd(fd), lv = int_arg(level), nm = int_arg(name);
+  int f = eclsock_arg_fd(fd), lv = eclsock_arg_cint(level), nm = eclsock_arg_cint(name);
   enum eclsock_optkind k = eclsock_lv_optkind(kind);
   eclsock_lv_setsockopt(f, lv, nm, k, ECLSOCK_FACE_BSD, value);
   ecl_return1(ecl_process_env(), value);
@@ -239,13 +228,13 @@ l_bsd_send(cl_object fd, cl_object v, cl_object start, cl_object end,
            cl_object flags, cl_object family, cl_object address, cl_object port)
 {
   const cl_env_ptr env = ecl_process_env();
-  int f = eclsock_arg_fd(fd), fl = int_arg(flags), code;
+  int f = eclsock_arg_fd(fd), fl = eclsock_arg_cint(flags), code;
   unsigned char *p;
   size_t n, sent = 0;
   eclsock_addr to;
   eclsock_arg_octets(v, start, end, &p, &n);
   to.len = 0;
-  if (int_arg(family) != 0)
+  if (eclsock_arg_cint(family) != 0)
     sockaddr_arg(family, address, port, &to);
   code = eclsock_os_sendto(f, p, n, fl, to.len ? (struct sockaddr *)&to.ss : NULL,
                                  to.len, &sent);
@@ -262,7 +251,7 @@ static cl_object
 l_bsd_receive(cl_object fd, cl_object v, cl_object start, cl_object end,
               cl_object flags)
 {
-  return eclsock_lv_receive(eclsock_arg_fd(fd), v, start, end, int_arg(flags),
+  return eclsock_lv_receive(eclsock_arg_fd(fd), v, start, end, eclsock_arg_cint(flags),
                             ECLSOCK_FACE_BSD);
 }
 

@@ -34,15 +34,6 @@
 
 /* -- Argument conversion ------------------------------------------------ */
 
-static int
-port_arg(cl_object port)
-{
-  if (!ECL_FIXNUMP(port) || ecl_fixnum(port) < 0 || ecl_fixnum(port) > 65535)
-    FEwrong_type_argument(cl_list(3, ecl_make_symbol("INTEGER", "CL"),
-                                  ecl_make_fixnum(0), ecl_make_fixnum(65535)), port);
-  return (int)ecl_fixnum(port);
-}
-
 /* X, a non-negative real, as a double; a type error otherwise.  More than
    INT_MAX seconds (68 years) waits as long as INT_MAX: a huge bignum or
    ratio would overflow the conversion to a double. */
@@ -271,12 +262,12 @@ l_connect_from(cl_object host, cl_object port, cl_object lhost, cl_object lport,
   cl_object keep, lkeep;
   struct setup s;
   char *h = eclsock_arg_cstring(host, &keep);
-  int p = port_arg(port);
+  int p = eclsock_arg_port(port);
   memset(&s, 0, sizeof s);
   s.try = try_connect;
   s.own = own_stream;
   s.lhost = Null(lhost) ? NULL : eclsock_arg_cstring(lhost, &lkeep);
-  s.lport = Null(lport) ? 0 : port_arg(lport);
+  s.lport = Null(lport) ? 0 : eclsock_arg_port(lport);
   s.dl = deadline_arg(timeout);
   s.host = host; s.port = port;
   s.elttype = elttype; s.extfmt = extfmt; s.buffered = buffered;
@@ -331,7 +322,7 @@ l_listen(cl_object host, cl_object port, cl_object backlog)
   cl_object keep;
   struct setup s;
   char *h = eclsock_arg_cstring(host, &keep);
-  int p = port_arg(port);
+  int p = eclsock_arg_port(port);
   memset(&s, 0, sizeof s);
   s.try = try_listen;
   s.backlog = ecl_to_int(backlog);
@@ -716,7 +707,7 @@ l_datagram(cl_object host, cl_object port, cl_object family, cl_object reuse,
   cl_object keep;
   struct setup s;
   char *h = eclsock_arg_cstring(host, &keep);
-  int p = port_arg(port), fam = family_arg(family);
+  int p = eclsock_arg_port(port), fam = family_arg(family);
   memset(&s, 0, sizeof s);
   s.try = try_datagram;
   s.reuse = !Null(reuse);
@@ -766,7 +757,7 @@ l_send_to(cl_object fd, cl_object v, cl_object start, cl_object end,
         eclsock_raise("sendto", code, host, ECL_NIL, ECL_NIL);
     } else {
       struct addrinfo *res = NULL;
-      code = eclsock_addr_resolve_af(h, port_arg(port), 0, self.ss.ss_family,
+      code = eclsock_addr_resolve_af(h, eclsock_arg_port(port), 0, self.ss.ss_family,
                                      SOCK_DGRAM, &res);
       if (!code) {
         memcpy(&to.ss, res->ai_addr, res->ai_addrlen);
@@ -791,7 +782,7 @@ l_send_to(cl_object fd, cl_object v, cl_object start, cl_object end,
 static cl_object
 l_datagram_connect(cl_object fd, cl_object host, cl_object port)
 {
-  int f = eclsock_arg_fd(fd), p = port_arg(port), code;
+  int f = eclsock_arg_fd(fd), p = eclsock_arg_port(port), code;
   cl_object keep;
   char *h = eclsock_arg_cstring(host, &keep);
   struct addrinfo *res = NULL;
@@ -897,12 +888,6 @@ opt_cstring(cl_object s, cl_object *keep)
   return Null(s) ? NULL : eclsock_arg_cstring(s, keep);
 }
 
-static int
-int_arg(cl_object x, int dflt)
-{
-  return Null(x) ? dflt : (int)fixint(x);
-}
-
 static cl_object
 l_ssl_free_context(cl_object f)
 {
@@ -933,11 +918,11 @@ l_ssl_make_context(cl_object server, cl_object v)
     FEwrong_type_argument(ecl_make_symbol("SIMPLE-VECTOR", "CL"), v);
   memset(&o, 0, sizeof o);
   o.server = !Null(server);
-  o.min_version = int_arg(v->vector.self.t[0], 0);
-  o.max_version = int_arg(v->vector.self.t[1], 0);
-  o.verify = int_arg(v->vector.self.t[2], 0);
-  o.max_depth = int_arg(v->vector.self.t[3], -1);
-  o.crl_check = int_arg(v->vector.self.t[4], 0);
+  o.min_version = eclsock_arg_int_or(v->vector.self.t[0], 0, INT_MIN, INT_MAX);
+  o.max_version = eclsock_arg_int_or(v->vector.self.t[1], 0, INT_MIN, INT_MAX);
+  o.verify = eclsock_arg_int_or(v->vector.self.t[2], 0, INT_MIN, INT_MAX);
+  o.max_depth = eclsock_arg_int_or(v->vector.self.t[3], -1, INT_MIN, INT_MAX);
+  o.crl_check = eclsock_arg_int_or(v->vector.self.t[4], 0, INT_MIN, INT_MAX);
   o.prefer_server_order = !Null(v->vector.self.t[5]);
   o.certificate = opt_cstring(v->vector.self.t[6], &keep[0]);
   o.key = opt_cstring(v->vector.self.t[7], &keep[1]);
@@ -983,6 +968,10 @@ l_ssl_wrap(cl_object s, cl_object ctxobj, cl_object server, cl_object host,
   const char *h, *c, *cs;
   char msg[300];
   int fd, code, srv = !Null(server);
+  int vf = eclsock_arg_int_or(verify, -1, INT_MIN, INT_MAX);
+  int md = eclsock_arg_int_or(maxdepth, -1, INT_MIN, INT_MAX);
+  int lo = eclsock_arg_int_or(minv, 0, INT_MIN, INT_MAX);
+  int hi = eclsock_arg_int_or(maxv, 0, INT_MIN, INT_MAX);
   check_stream(s);
   if (ecl_t_of(ctxobj) != t_foreign || !ctxobj->foreign.data)
     FEwrong_type_argument(ecl_make_symbol("SSL-CONTEXT", "SOCKET"), ctxobj);
@@ -1001,10 +990,7 @@ l_ssl_wrap(cl_object s, cl_object ctxobj, cl_object server, cl_object host,
   /* session and stream switch with interrupts deferred: neither the
      session nor the descriptor may be left without an owner */
   ecl_bds_bind(env, ECL_INTERRUPTS_ENABLED, ECL_NIL);
-  code = eclsock_tls_new(ctxobj->foreign.data, fd, srv, h,
-                         Null(verify) ? -1 : (int)fixint(verify),
-                         int_arg(maxdepth, -1), int_arg(minv, 0), int_arg(maxv, 0),
-                         c, cs, (eclsock_tls **)&t, msg, sizeof msg);
+  code = eclsock_tls_new(ctxobj->foreign.data, fd, srv, h, vf, md, lo, hi, c, cs, (eclsock_tls **)&t, msg, sizeof msg);
   if (!code)
     ns = eclsock_stream_move_to_tls(s, t);
   ecl_bds_unwind1(env);

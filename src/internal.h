@@ -252,6 +252,9 @@ ECLSOCK_HIDDEN int eclsock_arg_fd(cl_object fd);
 ECLSOCK_HIDDEN void eclsock_arg_octets(cl_object v, cl_object start, cl_object end,
                                        unsigned char **p, size_t *n);
 ECLSOCK_HIDDEN int eclsock_arg_int(cl_object x, long lo, long hi);
+ECLSOCK_HIDDEN int eclsock_arg_int_or(cl_object x, int dflt, long lo, long hi);
+ECLSOCK_HIDDEN int eclsock_arg_cint(cl_object x);
+ECLSOCK_HIDDEN int eclsock_arg_port(cl_object x);
 
 /* -- lispval.c ------------------------------------------------------------ */
 
