@@ -4,8 +4,8 @@
  *
  * Owns: the checks every primitive file (glue.c, bsd.c) applies to the Lisp
  * values it hands to C: strings (no NUL inside: the name checked in Lisp
- * must be the name used), descriptors, integers in a range, and octet
- * vectors with bounds.  A bad value is a type error (or a bounds error)
+ * must be the name used), descriptors, integers in a range, octet vectors
+ * with bounds, and property lists of named settings.  A bad value is a type error (or a bounds error)
  * before anything is made.
  * Must not: make system calls or keep state.
  */
@@ -104,4 +104,56 @@ int
 eclsock_arg_port(cl_object x)
 {
   return eclsock_arg_int(x, 0, 65535);
+}
+
+/* PLIST, a property list whose keys are keywords named in KEYS (a list
+   ending with NULL), each at most once.  Anything else is a type error
+   before anything is made: the datum PLIST and the expected type LIST
+   when it is no property list (an atom, a vector, a string, an odd
+   length), the datum the key and the expected type (MEMBER key ...) when
+   a key is unknown or given twice.  Read the values with eclsock_arg_key. */
+void
+eclsock_arg_plist(cl_object plist, const char *const *keys)
+{
+  cl_object l, seen = ECL_NIL, names = ECL_NIL, bad;
+  const char *const *p;
+  for (l = plist; ECL_CONSP(l) && ECL_CONSP(ECL_CONS_CDR(l));
+       l = ECL_CONS_CDR(ECL_CONS_CDR(l))) {
+    cl_object k = ECL_CONS_CAR(l);
+    for (p = keys; *p; p++)
+      if (k == ecl_make_keyword(*p))
+        break;
+    if (!*p || !Null(ecl_memql(k, seen)))
+      break;
+    seen = ecl_cons(k, seen);
+  }
+  if (Null(l))
+    return;
+  bad = ECL_CONSP(l) && ECL_CONSP(ECL_CONS_CDR(l)) ? ECL_CONS_CAR(l) : ECL_NIL;
+  for (p = keys; *p; p++)
+    names = ecl_cons(ecl_make_keyword(*p), names);
+  names = cl_nreverse(names);
+  if (Null(bad))
+    cl_error(9, ecl_make_symbol("SIMPLE-TYPE-ERROR", "CL"),
+             ecl_make_keyword("DATUM"), plist,
+             ecl_make_keyword("EXPECTED-TYPE"), ecl_make_symbol("LIST", "CL"),
+             ecl_make_keyword("FORMAT-CONTROL"),
+             ecl_make_simple_base_string("~S is not a property list of settings "
+                                         "(keys among ~{~S~^ ~}).", -1),
+             ecl_make_keyword("FORMAT-ARGUMENTS"), cl_list(2, plist, names));
+  cl_error(9, ecl_make_symbol("SIMPLE-TYPE-ERROR", "CL"),
+           ecl_make_keyword("DATUM"), bad,
+           ecl_make_keyword("EXPECTED-TYPE"), ecl_cons(ecl_make_symbol("MEMBER", "CL"), names),
+           ecl_make_keyword("FORMAT-CONTROL"),
+           ecl_make_simple_base_string("~S in the settings ~S is no setting or "
+                                       "comes twice (keys among ~{~S~^ ~}).", -1),
+           ecl_make_keyword("FORMAT-ARGUMENTS"), cl_list(3, bad, plist, names));
+}
+
+/* The value of key NAME in PLIST (checked by eclsock_arg_plist), NIL when
+   absent. */
+cl_object
+eclsock_arg_key(cl_object plist, const char *name)
+{
+  return ecl_getf(plist, ecl_make_keyword(name), ECL_NIL);
 }

@@ -901,10 +901,21 @@ l_ssl_free_context(cl_object f)
 
 static cl_object context_finalizer = ECL_NIL;
 
+/* The settings %ssl-make-context takes, by name. */
+static const char *const context_keys[] = {
+  "MIN-VERSION", "MAX-VERSION", "VERIFY", "MAX-DEPTH", "CRL-CHECK",
+  "PREFER-SERVER-ORDER", "CERTIFICATE", "KEY", "PASSWORD", "CA-FILE",
+  "CA-DIRECTORY", "CIPHERS", "CIPHERSUITES", "CRL-FILE", NULL
+};
+
 /* (%ssl-make-context server settings) -> a foreign object owning the
-   SSL_CTX (freed by its finalizer).  SETTINGS is a simple-vector: min-version
-   max-version verify max-depth crl-check prefer-server-order certificate key
-   password ca-file ca-directory ciphers ciphersuites crl-file. */
+   SSL_CTX (freed by its finalizer).  SETTINGS is a property list, every
+   key optional: :min-version :max-version (TLS version numbers, NIL the
+   library's), :verify (0 none, 1 optional, 2 required), :max-depth,
+   :crl-check (0 none, 1 leaf, 2 chain), :prefer-server-order (a boolean),
+   and the strings :certificate :key :password :ca-file :ca-directory
+   :ciphers :ciphersuites :crl-file.  Checked here, before anything is
+   made. */
 static cl_object
 l_ssl_make_context(cl_object server, cl_object v)
 {
@@ -914,24 +925,23 @@ l_ssl_make_context(cl_object server, cl_object v)
   void *ctx;
   int code;
   const cl_env_ptr env = ecl_process_env();
-  if (!ECL_VECTORP(v) || v->vector.dim != 14)
-    FEwrong_type_argument(ecl_make_symbol("SIMPLE-VECTOR", "CL"), v);
+  eclsock_arg_plist(v, context_keys);
   memset(&o, 0, sizeof o);
   o.server = !Null(server);
-  o.min_version = eclsock_arg_int_or(v->vector.self.t[0], 0, INT_MIN, INT_MAX);
-  o.max_version = eclsock_arg_int_or(v->vector.self.t[1], 0, INT_MIN, INT_MAX);
-  o.verify = eclsock_arg_int_or(v->vector.self.t[2], 0, INT_MIN, INT_MAX);
-  o.max_depth = eclsock_arg_int_or(v->vector.self.t[3], -1, INT_MIN, INT_MAX);
-  o.crl_check = eclsock_arg_int_or(v->vector.self.t[4], 0, INT_MIN, INT_MAX);
-  o.prefer_server_order = !Null(v->vector.self.t[5]);
-  o.certificate = opt_cstring(v->vector.self.t[6], &keep[0]);
-  o.key = opt_cstring(v->vector.self.t[7], &keep[1]);
-  o.password = opt_cstring(v->vector.self.t[8], &keep[2]);
-  o.ca_file = opt_cstring(v->vector.self.t[9], &keep[3]);
-  o.ca_directory = opt_cstring(v->vector.self.t[10], &keep[4]);
-  o.ciphers = opt_cstring(v->vector.self.t[11], &keep[5]);
-  o.ciphersuites = opt_cstring(v->vector.self.t[12], &keep[6]);
-  o.crl_file = opt_cstring(v->vector.self.t[13], &keep[7]);
+  o.min_version = eclsock_arg_int_or(eclsock_arg_key(v, "MIN-VERSION"), 0, 0, INT_MAX);
+  o.max_version = eclsock_arg_int_or(eclsock_arg_key(v, "MAX-VERSION"), 0, 0, INT_MAX);
+  o.verify = eclsock_arg_int_or(eclsock_arg_key(v, "VERIFY"), 0, 0, 2);
+  o.max_depth = eclsock_arg_int_or(eclsock_arg_key(v, "MAX-DEPTH"), -1, -1, INT_MAX);
+  o.crl_check = eclsock_arg_int_or(eclsock_arg_key(v, "CRL-CHECK"), 0, 0, 2);
+  o.prefer_server_order = !Null(eclsock_arg_key(v, "PREFER-SERVER-ORDER"));
+  o.certificate = opt_cstring(eclsock_arg_key(v, "CERTIFICATE"), &keep[0]);
+  o.key = opt_cstring(eclsock_arg_key(v, "KEY"), &keep[1]);
+  o.password = opt_cstring(eclsock_arg_key(v, "PASSWORD"), &keep[2]);
+  o.ca_file = opt_cstring(eclsock_arg_key(v, "CA-FILE"), &keep[3]);
+  o.ca_directory = opt_cstring(eclsock_arg_key(v, "CA-DIRECTORY"), &keep[4]);
+  o.ciphers = opt_cstring(eclsock_arg_key(v, "CIPHERS"), &keep[5]);
+  o.ciphersuites = opt_cstring(eclsock_arg_key(v, "CIPHERSUITES"), &keep[6]);
+  o.crl_file = opt_cstring(eclsock_arg_key(v, "CRL-FILE"), &keep[7]);
   ecl_disable_interrupts_env(env);
   code = eclsock_tls_ctx_new(&o, &ctx, msg, sizeof msg);
   ecl_enable_interrupts_env(env);

@@ -16,7 +16,8 @@
  *              place where an error code becomes a Lisp condition; the
  *              module's symbols (eclsock_sym)
  *   args.c     Lisp arguments checked and turned into C values (strings
- *              without NUL, descriptors, integers in a range, octet vectors)
+ *              without NUL, descriptors, integers in a range, octet vectors,
+ *              property lists of settings)
  *              for bsd.c and glue.c
  *   lispval.c  the Lisp-object half of the values the layers below speak:
  *              option values (options.c) and socket addresses (addr.c) as
@@ -255,6 +256,8 @@ ECLSOCK_HIDDEN int eclsock_arg_int(cl_object x, long lo, long hi);
 ECLSOCK_HIDDEN int eclsock_arg_int_or(cl_object x, int dflt, long lo, long hi);
 ECLSOCK_HIDDEN int eclsock_arg_cint(cl_object x);
 ECLSOCK_HIDDEN int eclsock_arg_port(cl_object x);
+ECLSOCK_HIDDEN void eclsock_arg_plist(cl_object plist, const char *const *keys);
+ECLSOCK_HIDDEN cl_object eclsock_arg_key(cl_object plist, const char *name);
 
 /* -- lispval.c ------------------------------------------------------------ */
 
