@@ -2,11 +2,12 @@
 /*
  * args.c - Lisp arguments turned into C values for the primitives.
  *
- * Owns: the checks every primitive file (glue.c, bsd.c) applies to the Lisp
- * values it hands to C: strings (no NUL inside: the name checked in Lisp
- * must be the name used), descriptors, integers in a range, octet vectors
- * with bounds, and property lists of named settings.  A bad value is a type error (or a bounds error)
- * before anything is made.
+ * Owns: the checks every primitive file (glue.c, conn.c, dgram.c,
+ * tlsglue.c, bsd.c) applies to the Lisp values it hands to C: strings (no
+ * NUL inside: the name checked in Lisp must be the name used),
+ * descriptors, integers in a range, octet vectors with bounds, property
+ * lists of named settings, and timeouts (seconds) as deadlines.  A bad
+ * value is a type error (or a bounds error) before anything is made.
  * Must not: make system calls or keep state.
  */
 #include "internal.h"
@@ -156,4 +157,28 @@ cl_object
 eclsock_arg_key(cl_object plist, const char *name)
 {
   return ecl_getf(plist, ecl_make_keyword(name), ECL_NIL);
+}
+
+/* X, a non-negative real, as a double; a type error otherwise.  More than
+   INT_MAX seconds (68 years) waits as long as INT_MAX: a huge bignum or
+   ratio would overflow the conversion to a double. */
+double
+eclsock_arg_seconds(cl_object x)
+{
+  if (!ECL_REAL_TYPE_P(ecl_t_of(x)) || ecl_minusp(x))
+    FEwrong_type_argument(cl_list(2, ecl_make_symbol("REAL", "CL"), ecl_make_fixnum(0)),
+                          x);
+  if (ecl_number_compare(x, ecl_make_fixnum(INT_MAX)) > 0)
+    return (double)INT_MAX;
+  return ecl_to_double(x);
+}
+
+/* A Lisp timeout (a non-negative real in seconds, or NIL for none) as a
+   deadline. */
+eclsock_deadline
+eclsock_arg_deadline(cl_object timeout)
+{
+  if (Null(timeout))
+    return ECLSOCK_NO_DEADLINE;
+  return eclsock_tm_deadline(eclsock_arg_seconds(timeout));
 }

@@ -80,7 +80,7 @@ sockaddr_arg(cl_object family, cl_object address, cl_object port, eclsock_addr *
 }
 
 /* (%bsd-socket family type protocol) -> a new descriptor.  TCP sockets
-   start with TCP_NODELAY on, as the other faces' (glue.c): the stream
+   start with TCP_NODELAY on, as the other faces' (conn.c): the stream
    joins small writes itself, so Nagle's algorithm only ever delays (a
    keep-alive answer written in two pieces waited 40 ms for the peer's
    delayed ACK).  Connections accepted on a listener inherit it (Linux);

@@ -17,8 +17,8 @@
  *              module's symbols (eclsock_sym)
  *   args.c     Lisp arguments checked and turned into C values (strings
  *              without NUL, descriptors, integers in a range, octet vectors,
- *              property lists of settings)
- *              for bsd.c and glue.c
+ *              property lists of settings, timeouts as deadlines) for
+ *              every primitive file
  *   lispval.c  the Lisp-object half of the values the layers below speak:
  *              option values (options.c) and socket addresses (addr.c) as
  *              each face shows them; the one datagram receive
@@ -38,7 +38,12 @@
  *   bsd.c      the primitives of the SB-BSD-SOCKETS face (unconnected
  *              sockets: socket, bind, listen, connect, accept, options,
  *              datagrams with flags), registered by glue.c's init
- *   glue.c     the Lisp primitives (ECLSOCK::%...) and the module init
+ *   conn.c     making sockets (eclsock_conn_open) and the connection
+ *              primitives (connect, listen, accept, wrap, close)
+ *   dgram.c    the core faces' datagram primitives
+ *   tlsglue.c  the TLS primitives (contexts from named settings, wrap)
+ *   glue.c     the remaining Lisp primitives (addresses, streams, options,
+ *              errors, poller) and the registration of all (module init)
  *   api.c      the public C API (ecl-sock.h) for programs that embed ECL
  *
  * Error currency below glue: an int that is 0 for success, a positive errno
@@ -256,6 +261,8 @@ ECLSOCK_HIDDEN int eclsock_arg_int(cl_object x, long lo, long hi);
 ECLSOCK_HIDDEN int eclsock_arg_int_or(cl_object x, int dflt, long lo, long hi);
 ECLSOCK_HIDDEN int eclsock_arg_cint(cl_object x);
 ECLSOCK_HIDDEN int eclsock_arg_port(cl_object x);
+ECLSOCK_HIDDEN double eclsock_arg_seconds(cl_object x);
+ECLSOCK_HIDDEN eclsock_deadline eclsock_arg_deadline(cl_object timeout);
 ECLSOCK_HIDDEN void eclsock_arg_plist(cl_object plist, const char *const *keys);
 ECLSOCK_HIDDEN cl_object eclsock_arg_key(cl_object plist, const char *name);
 
@@ -482,7 +489,48 @@ ECLSOCK_HIDDEN cl_object eclsock_poller_count(cl_object p);
    by glue.c's module init. */
 ECLSOCK_HIDDEN void eclsock_bsd_init(void);
 
+/* -- conn.c --------------------------------------------------------------- */
+
+/* How to finish a fresh socket for one address (TRY: bind and listen,
+   connect, bind a datagram socket) and which Lisp object then owns it
+   (OWN: a stream; NULL: the descriptor itself), with their arguments. */
+struct eclsock_setup {
+  int (*try)(int fd, const struct addrinfo *a, const struct eclsock_setup *s);
+  cl_object (*own)(int fd, const struct addrinfo *a, const struct eclsock_setup *s);
+  int backlog, reuse, broadcast;
+  const char *lhost;            /* connect from here (NULL: any) */
+  int lport;                    /* and this port (0: any) */
+  eclsock_deadline dl;
+  cl_object host, port, elttype, extfmt, buffered;
+};
+
+/* A socket of SOCKTYPE for the first address on which S->try succeeds
+   (HOST resolved with PORT in FAMILY, PASSIVE for a local address; for
+   AF_UNIX the file HOST, NULL: none), owned as S->own says; signals as OP
+   on failure, never leaking a descriptor. */
+ECLSOCK_HIDDEN cl_object eclsock_conn_open(const char *op, const char *host, int port,
+                                           int passive, int family, int socktype,
+                                           const struct eclsock_setup *s);
+ECLSOCK_HIDDEN cl_object eclsock_conn_stream_arg(cl_object s);
+ECLSOCK_HIDDEN void eclsock_conn_init(void);
+
+/* -- dgram.c, tlsglue.c ---------------------------------------------------- */
+
+ECLSOCK_HIDDEN void eclsock_dgram_init(void);
+ECLSOCK_HIDDEN void eclsock_tlsglue_init(void);
+
 /* -- glue.c --------------------------------------------------------------- */
+
+/* ecl_return1 stores the value count before it evaluates its value, and
+   a value computed by a call that runs an unwind-protect (or signals
+   through one) leaves the count of that inner form: the primitive then
+   returns zero values.  ECLSOCK_RETURN1 computes the value first. */
+#define ECLSOCK_RETURN1(env, x)                         \
+  do {                                                  \
+    cl_object value_ = (x);                             \
+    ecl_return1((env), value_);                         \
+  } while (0)
+
 
 /* Register the primitives ECLSOCK::%... (and make the package if the Lisp
    layer has not).  Safe to call more than once.  api.c and the C tests
