@@ -316,7 +316,8 @@ l_stream_restrict(cl_object s, cl_object input, cl_object output)
   ecl_return1(ecl_process_env(), s);
 }
 
-static const struct { const char *name; void *fn; int narg; } prims[] = {
+/* The primitives of this file, for glue.c's registration. */
+const struct eclsock_prim eclsock_bsd_prims[] = {
   { "%BSD-SOCKET",        (void *)l_bsd_socket,        3 },
   { "%BSD-BIND",          (void *)l_bsd_bind,          4 },
   { "%BSD-CONNECT",       (void *)l_bsd_connect,       4 },
@@ -332,12 +333,4 @@ static const struct { const char *name; void *fn; int narg; } prims[] = {
   { "%BSD-CONSTANT",      (void *)l_bsd_constant,      1 },
   { "%STREAM-RESTRICT",   (void *)l_stream_restrict,   3 },
 };
-
-void
-eclsock_bsd_init(void)
-{
-  size_t i;
-  for (i = 0; i < sizeof prims / sizeof prims[0]; i++)
-    ecl_def_c_function(eclsock_sym(prims[i].name),
-                       (cl_objectfn_fixed)prims[i].fn, prims[i].narg);
-}
+const size_t eclsock_bsd_nprims = sizeof eclsock_bsd_prims / sizeof eclsock_bsd_prims[0];

@@ -8,7 +8,7 @@
  * owns them, one collection when descriptors run out); the socket stream
  * argument check; stream names; and ECLSOCK::%CONNECT, %CONNECT-FROM,
  * %CONNECT-UNIX, %LISTEN, %LISTEN-UNIX, %ACCEPT, %WRAP-FD, %CLOSE-FD and
- * %SHUTDOWN-FD, registered by eclsock_conn_init (glue.c's init calls it).
+ * %SHUTDOWN-FD (eclsock_conn_prims, which glue.c registers).
  * Must not: make system calls itself (os.c, addr.c do) or leak a
  * descriptor on an error or an interrupt.
  */
@@ -367,7 +367,8 @@ l_shutdown_fd(cl_object fd, cl_object how)
   ecl_return1(ecl_process_env(), ECL_NIL);
 }
 
-static const struct { const char *name; void *fn; int narg; } prims[] = {
+/* The primitives of this file, for glue.c's registration. */
+const struct eclsock_prim eclsock_conn_prims[] = {
   { "%CONNECT", (void *)l_connect, 6 },
   { "%CONNECT-FROM", (void *)l_connect_from, 8 },
   { "%CONNECT-UNIX", (void *)l_connect_unix, 5 },
@@ -378,12 +379,4 @@ static const struct { const char *name; void *fn; int narg; } prims[] = {
   { "%CLOSE-FD", (void *)l_close_fd, 1 },
   { "%SHUTDOWN-FD", (void *)l_shutdown_fd, 2 },
 };
-
-void
-eclsock_conn_init(void)
-{
-  size_t i;
-  for (i = 0; i < sizeof prims / sizeof prims[0]; i++)
-    ecl_def_c_function(eclsock_sym(prims[i].name),
-                       (cl_objectfn_fixed)prims[i].fn, prims[i].narg);
-}
+const size_t eclsock_conn_nprims = sizeof eclsock_conn_prims / sizeof eclsock_conn_prims[0];

@@ -6,7 +6,8 @@
  * Owns: ECLSOCK::%DATAGRAM, %DATAGRAM-UNIX, %SEND-TO, %DATAGRAM-CONNECT and
  * %RECEIVE-FROM: UDP and Unix datagram sockets made through
  * eclsock_conn_open, sends to a name or the connected peer, receives
- * through lispval.c's one receive; registered by eclsock_dgram_init.
+ * through lispval.c's one receive (eclsock_dgram_prims, which glue.c
+ * registers).
  * Must not: make system calls itself, or convert addresses to Lisp
  * objects (lispval.c does).
  */
@@ -152,19 +153,12 @@ l_receive_from(cl_object fd, cl_object v, cl_object start, cl_object end)
   return eclsock_lv_receive(eclsock_arg_fd(fd), v, start, end, 0, ECLSOCK_FACE_CORE);
 }
 
-static const struct { const char *name; void *fn; int narg; } prims[] = {
+/* The primitives of this file, for glue.c's registration. */
+const struct eclsock_prim eclsock_dgram_prims[] = {
   { "%DATAGRAM", (void *)l_datagram, 5 },
   { "%DATAGRAM-UNIX", (void *)l_datagram_unix, 1 },
   { "%SEND-TO", (void *)l_send_to, 6 },
   { "%DATAGRAM-CONNECT", (void *)l_datagram_connect, 3 },
   { "%RECEIVE-FROM", (void *)l_receive_from, 4 },
 };
-
-void
-eclsock_dgram_init(void)
-{
-  size_t i;
-  for (i = 0; i < sizeof prims / sizeof prims[0]; i++)
-    ecl_def_c_function(eclsock_sym(prims[i].name),
-                       (cl_objectfn_fixed)prims[i].fn, prims[i].narg);
-}
+const size_t eclsock_dgram_nprims = sizeof eclsock_dgram_prims / sizeof eclsock_dgram_prims[0];

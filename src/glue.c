@@ -395,9 +395,7 @@ l_send_calls(void)
 
 /* -- Registration ------------------------------------------------------- */
 
-struct prim { const char *name; void *fn; int narg; };
-
-static const struct prim prims[] = {
+static const struct eclsock_prim prims[] = {
   { "%LOCAL-ADDRESS",      (void *)l_local_address,    1 },
   { "%PEER-ADDRESS",       (void *)l_peer_address,     1 },
   { "%ADDRESS-NAME",       (void *)l_address_name,     1 },
@@ -434,23 +432,28 @@ static const struct prim prims[] = {
   { "%SEND-CALLS",         (void *)l_send_calls,       0 },
 };
 
+static const size_t nprims = sizeof prims / sizeof prims[0];
+
 /* Register the primitives in package ECLSOCK (made here if the Lisp layer
    has not made it yet).  Safe to call more than once. */
 void
 eclsock_init_primitives(void)
 {
-  size_t i;
+  static const struct { const struct eclsock_prim *t; const size_t *n; } tables[] = {
+    { prims, &nprims }, { eclsock_conn_prims, &eclsock_conn_nprims },
+    { eclsock_dgram_prims, &eclsock_dgram_nprims },
+    { eclsock_tlsglue_prims, &eclsock_tlsglue_nprims },
+    { eclsock_bsd_prims, &eclsock_bsd_nprims },
+  };
+  size_t i, j;
   if (Null(ecl_find_package_nolock(ecl_make_constant_base_string(PKG, -1))))
     cl_make_package(3, ecl_make_constant_base_string(PKG, -1),
                     ecl_make_keyword("USE"),
                     ecl_list1(ecl_make_constant_base_string("CL", -1)));
-  for (i = 0; i < sizeof prims / sizeof prims[0]; i++) {
-    ecl_def_c_function(eclsock_sym(prims[i].name),
-                       (cl_objectfn_fixed)prims[i].fn, prims[i].narg);
-  }
-  eclsock_bsd_init();
-  eclsock_conn_init();
-  eclsock_dgram_init();
+  for (i = 0; i < sizeof tables / sizeof tables[0]; i++)
+    for (j = 0; j < *tables[i].n; j++)
+      ecl_def_c_function(eclsock_sym(tables[i].t[j].name),
+                         (cl_objectfn_fixed)tables[i].t[j].fn, tables[i].t[j].narg);
   eclsock_tlsglue_init();
   eclsock_stream_init();
 }

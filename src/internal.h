@@ -485,9 +485,14 @@ ECLSOCK_HIDDEN cl_object eclsock_poller_count(cl_object p);
 
 /* -- bsd.c ---------------------------------------------------------------- */
 
-/* Register the SB-BSD-SOCKETS face's primitives (ECLSOCK::%BSD-...); called
-   by glue.c's module init. */
-ECLSOCK_HIDDEN void eclsock_bsd_init(void);
+/* A Lisp primitive of a file above: ECLSOCK::NAME, a C function of NARG
+   arguments.  Each such file exports its table (eclsock_FILE_prims, with
+   eclsock_FILE_nprims entries); glue.c's init registers them all. */
+struct eclsock_prim { const char *name; void *fn; int narg; };
+
+/* The SB-BSD-SOCKETS face's primitives (ECLSOCK::%BSD-...). */
+ECLSOCK_HIDDEN extern const struct eclsock_prim eclsock_bsd_prims[];
+ECLSOCK_HIDDEN extern const size_t eclsock_bsd_nprims;
 
 /* -- conn.c --------------------------------------------------------------- */
 
@@ -512,11 +517,15 @@ ECLSOCK_HIDDEN cl_object eclsock_conn_open(const char *op, const char *host, int
                                            int passive, int family, int socktype,
                                            const struct eclsock_setup *s);
 ECLSOCK_HIDDEN cl_object eclsock_conn_stream_arg(cl_object s);
-ECLSOCK_HIDDEN void eclsock_conn_init(void);
+ECLSOCK_HIDDEN extern const struct eclsock_prim eclsock_conn_prims[];
+ECLSOCK_HIDDEN extern const size_t eclsock_conn_nprims;
 
 /* -- dgram.c, tlsglue.c ---------------------------------------------------- */
 
-ECLSOCK_HIDDEN void eclsock_dgram_init(void);
+ECLSOCK_HIDDEN extern const struct eclsock_prim eclsock_dgram_prims[];
+ECLSOCK_HIDDEN extern const size_t eclsock_dgram_nprims;
+ECLSOCK_HIDDEN extern const struct eclsock_prim eclsock_tlsglue_prims[];
+ECLSOCK_HIDDEN extern const size_t eclsock_tlsglue_nprims;
 ECLSOCK_HIDDEN void eclsock_tlsglue_init(void);
 
 /* -- glue.c --------------------------------------------------------------- */

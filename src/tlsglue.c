@@ -5,7 +5,8 @@
  * Owns: ECLSOCK::%SSL-...: contexts made from settings passed by name
  * (checked here once) and owned by a foreign object with a finalizer,
  * a socket stream moved onto a TLS session with the handshake done,
- * certificates, verify results, counts; registered by eclsock_tlsglue_init.
+ * certificates, verify results, counts (eclsock_tlsglue_prims, which glue.c
+ * registers; eclsock_tlsglue_init makes the finalizer).
  * Must not: call OpenSSL itself (tls.c does) or leave a session or a
  * descriptor without an owner across an interrupt.
  */
@@ -206,7 +207,8 @@ l_ssl_counts(void)
               eclsock_tls_available() ? ECL_T : ECL_NIL);
 }
 
-static const struct { const char *name; void *fn; int narg; } prims[] = {
+/* The primitives of this file, for glue.c's registration. */
+const struct eclsock_prim eclsock_tlsglue_prims[] = {
   { "%SSL-MAKE-CONTEXT", (void *)l_ssl_make_context, 2 },
   { "%SSL-FREE-CONTEXT", (void *)l_ssl_free_context, 1 },
   { "%SSL-WRAP", (void *)l_ssl_wrap, 11 },
@@ -216,21 +218,12 @@ static const struct { const char *name; void *fn; int narg; } prims[] = {
   { "%SSL-DESCRIPTION", (void *)l_ssl_description, 1 },
   { "%SSL-COUNTS", (void *)l_ssl_counts, 0 },
 };
+const size_t eclsock_tlsglue_nprims = sizeof eclsock_tlsglue_prims / sizeof eclsock_tlsglue_prims[0];
 
-static void
-eclsock_tlsglue_prims(void)
-{
-  size_t i;
-  for (i = 0; i < sizeof prims / sizeof prims[0]; i++)
-    ecl_def_c_function(eclsock_sym(prims[i].name),
-                       (cl_objectfn_fixed)prims[i].fn, prims[i].narg);
-}
-
-/* Register the TLS primitives and make the contexts' finalizer once. */
+/* Make the contexts' finalizer once (glue.c's init calls it). */
 void
 eclsock_tlsglue_init(void)
 {
-  eclsock_tlsglue_prims();
   if (Null(context_finalizer)) {
     context_finalizer = ecl_make_cfun((cl_objectfn_fixed)l_ssl_free_context,
                                       eclsock_sym("%SSL-FREE-CONTEXT"), ECL_NIL, 1);
