@@ -9,7 +9,7 @@
 set -e
 srcdir=${srcdir:-$(dirname "$0")/..}
 objdir=${OBJDIR:-.}
-order="timeout os addr options errors args tls eclcompat marks life flush stream status poller bsd glue api"
+order="timeout os addr options errors args lispval tls eclcompat marks life flush stream status poller bsd conn dgram tlsglue glue api"
 obj() {  # the object of source file $1
   for o in "$objdir/src/.libs/libeclsock_core_la-$1.o" "$objdir/src/libeclsock_core_la-$1.o" \
            "$objdir/src/.libs/$1.o" "$objdir/src/$1.o"; do

@@ -3,8 +3,8 @@
  * addr.c - name resolution and socket addresses for ecl-sock.
  *
  * Owns: getaddrinfo (one call, in lookup()), getnameinfo, getsockname and
- * getpeername, Unix socket addresses, and the text form of addresses
- * ("127.0.0.1", "::1").  Resolver failures come back as ECLSOCK_EAI(code), mapped once
+ * getpeername, Unix socket addresses, the text form of addresses
+ * ("127.0.0.1", "::1"), and the sender given to a receive that named none.  Resolver failures come back as ECLSOCK_EAI(code), mapped once
  * here.  getaddrinfo is not async-signal-safe, so it runs with Lisp
  * interrupts deferred.  Must not: allocate Lisp objects or signal.
  */
@@ -228,16 +228,55 @@ eclsock_addr_name(const struct sockaddr *sa, socklen_t len, char *host,
   return r;
 }
 
+/* The local (getsockname) or peer (getpeername) address of FD in *A; on
+   failure *A is the unnamed address (length 0, family AF_UNSPEC), never
+   left as it was, and the error code is returned. */
+static int
+named(int r, int e, eclsock_addr *a)
+{
+  if (r < 0) {
+    memset(a, 0, sizeof *a);
+    a->ss.ss_family = AF_UNSPEC;
+    return e;
+  }
+  return 0;
+}
+
 int
 eclsock_addr_local(int fd, eclsock_addr *a)
 {
+  int r;
   a->len = sizeof a->ss;
-  return getsockname(fd, (struct sockaddr *)&a->ss, &a->len) < 0 ? errno : 0;
+  r = getsockname(fd, (struct sockaddr *)&a->ss, &a->len);
+  return named(r, errno, a);
 }
 
 int
 eclsock_addr_peer(int fd, eclsock_addr *a)
 {
+  int r;
   a->len = sizeof a->ss;
-  return getpeername(fd, (struct sockaddr *)&a->ss, &a->len) < 0 ? errno : 0;
+  r = getpeername(fd, (struct sockaddr *)&a->ss, &a->len);
+  return named(r, errno, a);
+}
+
+/* *FROM after a receive that named no sender (a stream socket, an unbound
+   Unix datagram socket): FD's own family with the zero address of that
+   family; AF_UNSPEC (length 0) when FD has no name. */
+void
+eclsock_addr_unnamed_sender(int fd, eclsock_addr *from)
+{
+  eclsock_addr self;
+  if (from->len >= sizeof(sa_family_t))
+    return;
+  memset(from, 0, sizeof *from);
+  if (eclsock_addr_local(fd, &self) != 0)
+    return;
+  from->ss.ss_family = self.ss.ss_family;
+  switch (self.ss.ss_family) {
+  case AF_INET: from->len = sizeof(struct sockaddr_in); break;
+  case AF_INET6: from->len = sizeof(struct sockaddr_in6); break;
+  case AF_UNIX: from->len = sizeof(sa_family_t); break;
+  default: from->ss.ss_family = AF_UNSPEC; break;
+  }
 }

@@ -22,28 +22,17 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-static int
-int_arg(cl_object x)
-{
-  if (!ECL_FIXNUMP(x) || ecl_fixnum(x) < -0x7fffffff || ecl_fixnum(x) > 0x7fffffff)
-    FEwrong_type_argument(ecl_make_symbol("FIXNUM", "CL"), x);
-  return (int)ecl_fixnum(x);
-}
-
 /* Fill *A from FAMILY (2, 10 or 1), ADDRESS (an octet vector of 4 or 16,
    for 1 a path string or, abstract, an octet vector) and PORT. */
 static void
 sockaddr_arg(cl_object family, cl_object address, cl_object port, eclsock_addr *a)
 {
-  int f = int_arg(family);
+  int f = eclsock_arg_cint(family);
   memset(a, 0, sizeof *a);
   if (f == AF_INET || f == AF_INET6) {
     unsigned char *p;
     size_t n;
-    int pt = int_arg(port);
-    if (pt < 0 || pt > 65535)
-      FEwrong_type_argument(cl_list(3, ecl_make_symbol("INTEGER", "CL"),
-                                    ecl_make_fixnum(0), ecl_make_fixnum(65535)), port);
+    int pt = eclsock_arg_port(port);
     eclsock_arg_octets(address, ecl_make_fixnum(0),
            ecl_make_fixnum(ECL_VECTORP(address) ? address->vector.fillp : 0), &p, &n);
     if (n != (f == AF_INET ? 4u : 16u))
@@ -90,51 +79,8 @@ sockaddr_arg(cl_object family, cl_object address, cl_object port, eclsock_addr *
   }
 }
 
-/* The Lisp view of address A: *FAM the family, *ADDR the address (octet
-   vector of 4 or 16; a path string; an octet vector for an abstract name;
-   NIL when unnamed), *PORT the port. */
-static void
-address_objects(const eclsock_addr *a, cl_object *fam, cl_object *addr,
-                cl_object *portp)
-{
-  cl_object v = ECL_NIL;
-  int family = a->ss.ss_family, port = 0;
-  if (family == AF_INET) {
-    const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->ss;
-    v = si_make_vector(ecl_make_symbol("BYTE8", "EXT"), ecl_make_fixnum(4), ECL_NIL,
-                       ECL_NIL, ECL_NIL, ECL_NIL);
-    memcpy(v->vector.self.b8, &s4->sin_addr, 4);
-    port = ntohs(s4->sin_port);
-  } else if (family == AF_INET6) {
-    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
-    v = si_make_vector(ecl_make_symbol("BYTE8", "EXT"), ecl_make_fixnum(16), ECL_NIL,
-                       ECL_NIL, ECL_NIL, ECL_NIL);
-    memcpy(v->vector.self.b8, &s6->sin6_addr, 16);
-    port = ntohs(s6->sin6_port);
-  } else if (family == AF_UNIX) {
-    const struct sockaddr_un *su = (const struct sockaddr_un *)&a->ss;
-    size_t off = offsetof(struct sockaddr_un, sun_path);
-    size_t n = a->len > off ? a->len - off : 0;
-    if (n > 0 && su->sun_path[0] == 0) {        /* abstract */
-      v = si_make_vector(ecl_make_symbol("BYTE8", "EXT"), ecl_make_fixnum(n - 1),
-                         ECL_NIL, ECL_NIL, ECL_NIL, ECL_NIL);
-      memcpy(v->vector.self.b8, su->sun_path + 1, n - 1);
-    } else if (n > 0) {
-      char path[sizeof su->sun_path + 1];
-      memcpy(path, su->sun_path, n);
-      path[n] = 0;
-      v = ecl_make_simple_base_string(path, -1);
-    }
-  } else {
-    family = AF_UNSPEC;
-  }
-  *fam = ecl_make_fixnum(family);
-  *addr = v;
-  *portp = ecl_make_fixnum(port);
-}
-
 /* (%bsd-socket family type protocol) -> a new descriptor.  TCP sockets
-   start with TCP_NODELAY on, as the other faces' (glue.c): the stream
+   start with TCP_NODELAY on, as the other faces' (conn.c): the stream
    joins small writes itself, so Nagle's algorithm only ever delays (a
    keep-alive answer written in two pieces waited 40 ms for the peer's
    delayed ACK).  Connections accepted on a listener inherit it (Linux);
@@ -143,7 +89,7 @@ static cl_object
 l_bsd_socket(cl_object family, cl_object type, cl_object protocol)
 {
   volatile int fd = -1;
-  int fam = int_arg(family), typ = int_arg(type), proto = int_arg(protocol);
+  int fam = eclsock_arg_cint(family), typ = eclsock_arg_cint(type), proto = eclsock_arg_cint(protocol);
   int code = eclsock_os_socket_proto(fam, typ, proto, &fd);
   if (code)
     eclsock_raise("socket", code, ECL_NIL, ECL_NIL, ECL_NIL);
@@ -184,7 +130,7 @@ l_bsd_connect(cl_object fd, cl_object family, cl_object address, cl_object port)
 static cl_object
 l_bsd_listen(cl_object fd, cl_object backlog)
 {
-  int code = eclsock_os_listen(eclsock_arg_fd(fd), int_arg(backlog));
+  int code = eclsock_os_listen(eclsock_arg_fd(fd), eclsock_arg_cint(backlog));
   if (code)
     eclsock_raise("listen", code, ECL_NIL, ECL_NIL, ECL_NIL);
   ecl_return1(ecl_process_env(), ECL_T);
@@ -218,19 +164,19 @@ l_bsd_accept(cl_object lfd)
   ecl_return1(env, ecl_make_fixnum(fd));
 }
 
-/* (%bsd-address fd peer-p) -> family, address, port (see address_values). */
+/* (%bsd-address fd peer-p) -> family, address, port (eclsock_lv_address). */
 static cl_object
 l_bsd_address(cl_object fd, cl_object peer)
 {
   eclsock_addr a;
-  cl_object fam, addr, port;
+  cl_object out[3];
   int f = eclsock_arg_fd(fd);
   int code = Null(peer) ? eclsock_addr_local(f, &a) : eclsock_addr_peer(f, &a);
   if (code)
     eclsock_raise(Null(peer) ? "getsockname" : "getpeername", code, ECL_NIL,
                   ECL_NIL, ECL_NIL);
-  address_objects(&a, &fam, &addr, &port);
-  ecl_return3(ecl_process_env(), fam, addr, port);
+  (void)eclsock_lv_address(&a, ECLSOCK_FACE_BSD, out);
+  ecl_return3(ecl_process_env(), out[0], out[1], out[2]);
 }
 
 static cl_object
@@ -251,46 +197,16 @@ l_bsd_set_nonblock(cl_object fd, cl_object flag)
   ecl_return1(ecl_process_env(), flag);
 }
 
-/* Option value kinds, as lisp/bsd.lisp numbers them. */
-enum { K_INT, K_BOOL, K_TIMEVAL, K_LINGER, K_STRING };
-
-static int
-kind_arg(cl_object k)
-{
-  int x = int_arg(k);
-  if (x < K_INT || x > K_STRING)
-    FEwrong_type_argument(cl_list(3, ecl_make_symbol("INTEGER", "CL"),
-                                  ecl_make_fixnum(0), ecl_make_fixnum(4)), k);
-  return x;
-}
-
 /* (%bsd-getsockopt fd level name kind) -> the value: an integer, a
-   boolean, seconds (a double), linger seconds (0 when off) or a string. */
+   boolean, seconds (a double), linger seconds (0 when off) or a string
+   (KIND as lisp/bsd.lisp numbers it; values: lispval.c). */
 static cl_object
 l_bsd_getsockopt(cl_object fd, cl_object level, cl_object name, cl_object kind)
 {
-  const cl_env_ptr env = ecl_process_env();
-  int f = eclsock_arg_fd(fd), lv = int_arg(level), nm = int_arg(name), k = kind_arg(kind);
-  union { int i; struct timeval tv; struct linger l; char s[64]; } v;
-  socklen_t len = sizeof v;
-  int code;
-  cl_object out;
-  memset(&v, 0, sizeof v);
-  code = eclsock_os_getsockopt(f, lv, nm, &v, &len);
-  if (code)
-    eclsock_raise("getsockopt", code, ECL_NIL, ECL_NIL, ECL_NIL);
-  switch (k) {
-  case K_INT: out = ecl_make_integer(v.i); break;
-  case K_BOOL: out = v.i ? ECL_T : ECL_NIL; break;
-  case K_TIMEVAL:
-    out = ecl_make_double_float((double)v.tv.tv_sec + v.tv.tv_usec * 1e-6);
-    break;
-  case K_LINGER: out = ecl_make_integer(v.l.l_onoff ? v.l.l_linger : 0); break;
-  default:
-    v.s[sizeof v.s - 1] = 0;
-    out = ecl_make_simple_base_string(v.s, -1);
-  }
-  ecl_return1(env, out);
+  int f = eclsock_arg_fd(fd), lv = eclsock_arg_cint(level), nm = eclsock_arg_cint(name);
+  enum eclsock_optkind k = eclsock_lv_optkind(kind);
+  ecl_return1(ecl_process_env(),
+              eclsock_lv_getsockopt(f, lv, nm, k, ECLSOCK_FACE_BSD));
 }
 
 /* (%bsd-setsockopt fd level name kind value) -> VALUE. */
@@ -298,49 +214,9 @@ static cl_object
 l_bsd_setsockopt(cl_object fd, cl_object level, cl_object name, cl_object kind,
                  cl_object value)
 {
-  int f = eclsock_arg_fd(fd), lv = int_arg(level), nm = int_arg(name), k = kind_arg(kind);
-  union { int i; struct timeval tv; struct linger l; } v;
-  const void *p = &v;
-  socklen_t len = sizeof(int);
-  cl_object keep = ECL_NIL;
-  int code;
-  memset(&v, 0, sizeof v);
-  switch (k) {
-  case K_INT:
-    v.i = int_arg(value);
-    break;
-  case K_BOOL:
-    /* SBCL stores any true value as 1; an integer 0 means off */
-    v.i = !(Null(value) || (ECL_FIXNUMP(value) && ecl_fixnum(value) == 0));
-    break;
-  case K_TIMEVAL: {
-    double t;
-    if (!ECL_REAL_TYPE_P(ecl_t_of(value)) || ecl_minusp(value))
-      FEwrong_type_argument(cl_list(2, ecl_make_symbol("REAL", "CL"), ecl_make_fixnum(0)),
-                            value);
-    t = ecl_to_double(value);
-    v.tv.tv_sec = (time_t)t;
-    v.tv.tv_usec = (suseconds_t)((t - (double)v.tv.tv_sec) * 1e6);
-    len = sizeof v.tv;
-    break;
-  }
-  case K_LINGER:
-    if (!ECL_FIXNUMP(value) || ecl_fixnum(value) < 0 || ecl_fixnum(value) > 0x7fffffff)
-      FEwrong_type_argument(cl_list(2, ecl_make_symbol("INTEGER", "CL"),
-                                    ecl_make_fixnum(0)), value);
-    v.l.l_onoff = ecl_fixnum(value) > 0;
-    v.l.l_linger = (int)ecl_fixnum(value);
-    len = sizeof v.l;
-    break;
-  default: {
-    char *s = eclsock_arg_cstring(value, &keep);
-    p = s;
-    len = (socklen_t)strlen(s) + 1;
-  }
-  }
-  code = eclsock_os_setsockopt(f, lv, nm, p, len);
-  if (code)
-    eclsock_raise("setsockopt", code, ECL_NIL, ECL_NIL, ECL_NIL);
+  int f = eclsock_arg_fd(fd), lv = eclsock_arg_cint(level), nm = eclsock_arg_cint(name);
+  enum eclsock_optkind k = eclsock_lv_optkind(kind);
+  eclsock_lv_setsockopt(f, lv, nm, k, ECLSOCK_FACE_BSD, value);
   ecl_return1(ecl_process_env(), value);
 }
 
@@ -352,15 +228,15 @@ l_bsd_send(cl_object fd, cl_object v, cl_object start, cl_object end,
            cl_object flags, cl_object family, cl_object address, cl_object port)
 {
   const cl_env_ptr env = ecl_process_env();
-  int f = eclsock_arg_fd(fd), fl = int_arg(flags), code;
+  int f = eclsock_arg_fd(fd), fl = eclsock_arg_cint(flags), code;
   unsigned char *p;
   size_t n, sent = 0;
   eclsock_addr to;
   eclsock_arg_octets(v, start, end, &p, &n);
   to.len = 0;
-  if (int_arg(family) != 0)
+  if (eclsock_arg_cint(family) != 0)
     sockaddr_arg(family, address, port, &to);
-  code = eclsock_os_sendto_flags(f, p, n, fl, to.len ? (struct sockaddr *)&to.ss : NULL,
+  code = eclsock_os_sendto(f, p, n, fl, to.len ? (struct sockaddr *)&to.ss : NULL,
                                  to.len, &sent);
   if (code == EAGAIN)
     ecl_return1(env, ECL_NIL);
@@ -375,40 +251,8 @@ static cl_object
 l_bsd_receive(cl_object fd, cl_object v, cl_object start, cl_object end,
               cl_object flags)
 {
-  const cl_env_ptr env = ecl_process_env();
-  int f = eclsock_arg_fd(fd), fl = int_arg(flags), code;
-  unsigned char *p;
-  size_t n, got = 0;
-  eclsock_addr from;
-  cl_object count;
-  eclsock_arg_octets(v, start, end, &p, &n);
-  memset(&from, 0, sizeof from);
-  code = eclsock_os_recvfrom_flags(f, p, n, fl, &from, &got);
-  if (code == EAGAIN)
-    ecl_return1(env, ECL_NIL);
-  if (code)
-    eclsock_raise("recvfrom", code, ECL_NIL, ECL_NIL, ECL_NIL);
-  count = ecl_make_fixnum(got);
-  if (from.len == 0) {          /* a stream socket: a zero address, as SBCL */
-    eclsock_addr self;
-    memset(&from, 0, sizeof from);
-    if (eclsock_addr_local(f, &self) == 0 && self.ss.ss_family == AF_INET) {
-      from.ss.ss_family = AF_INET;
-      from.len = sizeof(struct sockaddr_in);
-    } else if (self.ss.ss_family == AF_INET6) {
-      from.ss.ss_family = AF_INET6;
-      from.len = sizeof(struct sockaddr_in6);
-    }
-  }
-  {
-    cl_object fam, addr, port;
-    address_objects(&from, &fam, &addr, &port);
-    env->values[1] = fam;
-    env->values[2] = addr;
-    env->values[3] = port;
-    env->nvalues = 4;
-    return count;
-  }
+  return eclsock_lv_receive(eclsock_arg_fd(fd), v, start, end, eclsock_arg_cint(flags),
+                            ECLSOCK_FACE_BSD);
 }
 
 /* The C constants the face needs, by name. */
@@ -476,7 +320,8 @@ l_stream_restrict(cl_object s, cl_object input, cl_object output)
   ecl_return1(ecl_process_env(), s);
 }
 
-static const struct { const char *name; void *fn; int narg; } prims[] = {
+/* The primitives of this file, for glue.c's registration. */
+const struct eclsock_prim eclsock_bsd_prims[] = {
   { "%BSD-SOCKET",        (void *)l_bsd_socket,        3 },
   { "%BSD-BIND",          (void *)l_bsd_bind,          4 },
   { "%BSD-CONNECT",       (void *)l_bsd_connect,       4 },
@@ -492,12 +337,4 @@ static const struct { const char *name; void *fn; int narg; } prims[] = {
   { "%BSD-CONSTANT",      (void *)l_bsd_constant,      1 },
   { "%STREAM-RESTRICT",   (void *)l_stream_restrict,   3 },
 };
-
-void
-eclsock_bsd_init(void)
-{
-  size_t i;
-  for (i = 0; i < sizeof prims / sizeof prims[0]; i++)
-    ecl_def_c_function(eclsock_sym(prims[i].name),
-                       (cl_objectfn_fixed)prims[i].fn, prims[i].narg);
-}
+const size_t eclsock_bsd_nprims = sizeof eclsock_bsd_prims / sizeof eclsock_bsd_prims[0];

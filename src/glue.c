@@ -1,14 +1,17 @@
 /* -*- mode: c; c-basic-offset: 2; indent-tabs-mode: nil -*- */
 /*
- * glue.c - the Lisp primitives of ecl-sock and their registration.
+ * glue.c - the registration of ecl-sock's Lisp primitives, and the small ones.
  *
- * Owns: the functions ECLSOCK::%... that lisp/ calls, with positional
- * arguments already defaulted by the Lisp layer.  Each primitive checks and
- * converts its arguments first (type errors before any descriptor exists),
- * then calls os.c/addr.c/stream.c, and turns an error code into a condition
- * with eclsock_raise().  Descriptors made here are closed by an
- * unwind-protect cleanup until a stream or server owns them, so neither an
- * error nor an interrupt leaks one.
+ * Owns: eclsock_init_primitives (the package, every file's registration:
+ * bsd.c, conn.c, dgram.c, tlsglue.c, the stream's), and the thin
+ * primitives that lisp/ calls with positional arguments already defaulted:
+ * addresses and names (%LOCAL-ADDRESS, %RESOLVE, %PARSE-ADDRESS ...),
+ * stream accessors, socket-status, options (values: lispval.c), errors,
+ * the poller.  Each checks its arguments first (type errors before any
+ * system call) and turns an error code into a condition with
+ * eclsock_raise().
+ * Must not: make sockets (conn.c does), convert option values or
+ * addresses itself (lispval.c), or call OpenSSL (tls.c).
  */
 #include "internal.h"
 #include <errno.h>
@@ -22,424 +25,17 @@
 
 #define PKG "ECLSOCK"
 
-/* ecl_return1 stores the value count before it evaluates its value, and
-   a value computed by a call that runs an unwind-protect (or signals
-   through one) leaves the count of that inner form: the primitive then
-   returns zero values.  RETURN1 computes the value first. */
-#define RETURN1(env, x)                                 \
-  do {                                                  \
-    cl_object value_ = (x);                             \
-    ecl_return1((env), value_);                         \
-  } while (0)
-
-/* -- Argument conversion ------------------------------------------------ */
-
-static int
-port_arg(cl_object port)
-{
-  if (!ECL_FIXNUMP(port) || ecl_fixnum(port) < 0 || ecl_fixnum(port) > 65535)
-    FEwrong_type_argument(cl_list(3, ecl_make_symbol("INTEGER", "CL"),
-                                  ecl_make_fixnum(0), ecl_make_fixnum(65535)), port);
-  return (int)ecl_fixnum(port);
-}
-
-/* X, a non-negative real, as a double; a type error otherwise.  More than
-   INT_MAX seconds (68 years) waits as long as INT_MAX: a huge bignum or
-   ratio would overflow the conversion to a double. */
-static double
-seconds_arg(cl_object x)
-{
-  if (!ECL_REAL_TYPE_P(ecl_t_of(x)) || ecl_minusp(x))
-    FEwrong_type_argument(cl_list(2, ecl_make_symbol("REAL", "CL"), ecl_make_fixnum(0)),
-                          x);
-  if (ecl_number_compare(x, ecl_make_fixnum(INT_MAX)) > 0)
-    return (double)INT_MAX;
-  return ecl_to_double(x);
-}
-
-/* A Lisp timeout (a non-negative real in seconds, or NIL for none) as a
-   deadline. */
-static eclsock_deadline
-deadline_arg(cl_object timeout)
-{
-  if (Null(timeout))
-    return ECLSOCK_NO_DEADLINE;
-  return eclsock_tm_deadline(seconds_arg(timeout));
-}
-
-/* The keyword of address family AF: :INET, :INET6 or :UNIX. */
-static cl_object
-family_keyword(int af)
-{
-  return ecl_make_keyword(af == AF_INET6 ? "INET6" : af == AF_UNIX ? "UNIX" : "INET");
-}
-
-/* Append S to the text at *P, which must stay below END (room for the
-   final NUL is kept); cut when full. */
-static void
-put_text(char **p, char *end, const char *s)
-{
-  while (*s && *p < end - 1)
-    *(*p)++ = *s++;
-  **p = 0;
-}
-
-/* Append the decimal digits of N (0..65535: a port) to *P. */
-static void
-put_port(char **p, char *end, int n)
-{
-  char digits[8], *d = digits + sizeof digits;
-  *--d = 0;
-  do { *--d = (char)('0' + n % 10); n /= 10; } while (n > 0 && d > digits);
-  put_text(p, end, d);
-}
-
-/* Append "host:port", or "[host]:port" for IPv6, or the path of a Unix
-   socket, or "?" when A has no text form.  Stream names are made for every
-   connection, so no printf. */
-static void
-put_addr(char **p, char *end, const eclsock_addr *a)
-{
-  char host[NI_MAXHOST];
-  int port;
-  if (eclsock_addr_numeric((const struct sockaddr *)&a->ss, a->len, host,
-                           sizeof host, &port)) {
-    put_text(p, end, "?");
-  } else if (a->ss.ss_family == AF_UNIX) {
-    put_text(p, end, host[0] ? host : "(unnamed)");
-  } else {
-    int v6 = a->ss.ss_family == AF_INET6;
-    put_text(p, end, v6 ? "[" : "");
-    put_text(p, end, host);
-    put_text(p, end, v6 ? "]:" : ":");
-    put_port(p, end, port);
-  }
-}
-
-/* The name of the stream over FD: "socket LOCAL -> PEER".  PEER, when
-   the caller knows it (accept and connect do), saves a getpeername. */
-static cl_object
-stream_name(int fd, const eclsock_addr *peer)
-{
-  eclsock_addr a;
-  char name[2 * NI_MAXHOST + 48], *p = name, *end = name + sizeof name;
-  put_text(&p, end, "socket ");
-  if (eclsock_addr_local(fd, &a)) put_text(&p, end, "?");
-  else put_addr(&p, end, &a);
-  put_text(&p, end, " -> ");
-  if (peer) put_addr(&p, end, peer);
-  else if (eclsock_addr_peer(fd, &a)) put_text(&p, end, "?");
-  else put_addr(&p, end, &a);
-  return ecl_make_simple_base_string(name, p - name);
-}
-
-/* -- Making sockets ----------------------------------------------------- */
-
-/* After CODE from a call that makes a descriptor: when it says the process
-   or the system is out of descriptors (EMFILE, ENFILE) and *TRIED is 0,
-   run one full collection with finalizers, (EXT:GC T), so that streams
-   dropped without CLOSE give theirs back, and return 1: the caller tries
-   once more.  A GC otherwise runs only when memory is allocated, long
-   after the descriptors have run out. */
-static int
-collect_for_fds(int code, volatile int *tried)
-{
-  if ((code != EMFILE && code != ENFILE) || *tried)
-    return 0;
-  *tried = 1;
-  cl_funcall(2, ecl_make_symbol("GC", "EXT"), ECL_T);
-  return 1;
-}
-
-/* How to finish a fresh socket for one address (TRY: bind and listen,
-   connect, bind a datagram socket) and which Lisp object then owns it
-   (OWN: a stream; NULL: the descriptor itself), with their arguments. */
-struct setup {
-  int (*try)(int fd, const struct addrinfo *a, const struct setup *s);
-  cl_object (*own)(int fd, const struct addrinfo *a, const struct setup *s);
-  int backlog, reuse, broadcast;
-  const char *lhost;            /* connect from here (NULL: any) */
-  int lport;                    /* and this port (0: any) */
-  eclsock_deadline dl;
-  cl_object host, port, elttype, extfmt, buffered;
-};
-
-/* A socket of SOCKTYPE for the first address on which S->try succeeds,
-   the others closed.  The addresses: HOST resolved with PORT (FAMILY,
-   PASSIVE for a local address), or, for FAMILY AF_UNIX, the file HOST
-   (NULL: no address).  The deadline stops the tries early.  Returns what
-   S->own makes of the descriptor; signals as OP on failure.  Neither an
-   error nor an interrupt leaks a descriptor. */
-static cl_object
-open_socket(const char *op, const char *host, int port, int passive, int family,
-            int socktype, const struct setup *s)
-{
-  const cl_env_ptr env = ecl_process_env();
-  struct addrinfo *volatile ai = NULL;
-  struct addrinfo local;
-  eclsock_addr su;
-  volatile int fd = -1, code = 0, done = 0, collected = 0;
-  cl_object volatile result = ECL_NIL;
-  memset(&local, 0, sizeof local);
-  if (family == AF_UNIX) {
-    local.ai_family = AF_UNIX;
-    if (host && !(code = eclsock_addr_unix(host, &su))) {
-      local.ai_addr = (struct sockaddr *)&su.ss;
-      local.ai_addrlen = su.len;
-    }
-    if (code)
-      eclsock_raise(op, code, s->host, s->port, ECL_NIL);
-  }
-  ECL_UNWIND_PROTECT_BEGIN(env) {
-    struct addrinfo *res = &local, *a;
-    if (family != AF_UNIX) {
-      res = NULL;
-      code = eclsock_addr_resolve_af(host, port, passive, family, socktype, &res);
-      ai = code ? NULL : res;
-    }
-    for (a = res; !code && a; a = a->ai_next) {
-      code = eclsock_os_socket(a->ai_family, socktype, &fd);
-      if (collect_for_fds(code, &collected))
-        code = eclsock_os_socket(a->ai_family, socktype, &fd);
-      if (!code)
-        code = s->try(fd, a, s);
-      if (!code)
-        break;
-      if (fd >= 0)
-        eclsock_os_close(fd);
-      fd = -1;
-      if (code == ECLSOCK_ETIMEOUT || !a->ai_next)
-        break;
-      code = 0;
-    }
-    if (!code)
-      result = s->own ? s->own(fd, a, s) : ecl_make_fixnum(fd);
-    done = 1;
-  } ECL_UNWIND_PROTECT_EXIT {
-    if (ai)
-      eclsock_addr_free(ai);
-    if ((!done || code) && fd >= 0)
-      eclsock_os_close(fd);
-  } ECL_UNWIND_PROTECT_END;
-  if (code)
-    eclsock_raise(op, code, s->host, s->port, ECL_NIL);
-  return result;
-}
-
-/* The stream that owns FD, connected to A.  An IP peer is named from A
-   (what connect reached); a Unix one by getpeername, which names it as
-   the server bound it. */
-static cl_object
-own_stream(int fd, const struct addrinfo *a, const struct setup *s)
-{
-  eclsock_addr peer;
-  int known = a && a->ai_family != AF_UNIX && a->ai_addrlen <= sizeof peer.ss;
-  if (known) {
-    memcpy(&peer.ss, a->ai_addr, a->ai_addrlen);
-    peer.len = a->ai_addrlen;
-  }
-  return eclsock_stream_make(fd, s->elttype, s->extfmt, !Null(s->buffered),
-                             s->host, s->port, stream_name(fd, known ? &peer : NULL));
-}
-
-/* -- Connections -------------------------------------------------------- */
-
-/* Connect (from S->lhost/lport when given) within S->dl. */
-static int
-try_connect(int fd, const struct addrinfo *a, const struct setup *s)
-{
-  if (s->lhost || s->lport) {
-    struct addrinfo *res = NULL;
-    int code = eclsock_addr_resolve_af(s->lhost, s->lport, 1, a->ai_family,
-                                       SOCK_STREAM, &res);
-    if (!code)
-      code = eclsock_os_bind(fd, res->ai_addr, res->ai_addrlen, 1);
-    eclsock_addr_free(res);
-    if (code)
-      return code;
-  }
-  /* TCP_NODELAY by default: the stream joins small writes itself (see
-     stream.c), so Nagle's algorithm only ever delays */
-  if (a->ai_family != AF_UNIX)
-    (void)eclsock_os_set_nodelay(fd, 1);
-  return eclsock_os_connect(fd, a->ai_addr, a->ai_addrlen, s->dl);
-}
-
-/* (%connect-from host port local-host local-port timeout element-type
-   external-format buffered) -> a socket stream.  Tries every address HOST
-   resolves to, in order, until one connects; the timeout bounds the whole
-   attempt.  LOCAL-HOST (a string, or NIL for any) and LOCAL-PORT (NIL or
-   0: any) choose the local end. */
-static cl_object
-l_connect_from(cl_object host, cl_object port, cl_object lhost, cl_object lport,
-               cl_object timeout, cl_object elttype, cl_object extfmt,
-               cl_object buffered)
-{
-  cl_object keep, lkeep;
-  struct setup s;
-  char *h = eclsock_arg_cstring(host, &keep);
-  int p = port_arg(port);
-  memset(&s, 0, sizeof s);
-  s.try = try_connect;
-  s.own = own_stream;
-  s.lhost = Null(lhost) ? NULL : eclsock_arg_cstring(lhost, &lkeep);
-  s.lport = Null(lport) ? 0 : port_arg(lport);
-  s.dl = deadline_arg(timeout);
-  s.host = host; s.port = port;
-  s.elttype = elttype; s.extfmt = extfmt; s.buffered = buffered;
-  RETURN1(ecl_process_env(),
-          open_socket("connect", h, p, 0, AF_UNSPEC, SOCK_STREAM, &s));
-}
-
-/* (%connect host port timeout element-type external-format buffered) */
-static cl_object
-l_connect(cl_object host, cl_object port, cl_object timeout,
-          cl_object elttype, cl_object extfmt, cl_object buffered)
-{
-  return l_connect_from(host, port, ECL_NIL, ECL_NIL, timeout, elttype, extfmt,
-                        buffered);
-}
-
-/* (%connect-unix path timeout element-type external-format buffered) */
-static cl_object
-l_connect_unix(cl_object path, cl_object timeout, cl_object elttype,
-               cl_object extfmt, cl_object buffered)
-{
-  cl_object keep;
-  struct setup s;
-  char *p = eclsock_arg_cstring(path, &keep);
-  memset(&s, 0, sizeof s);
-  s.try = try_connect;
-  s.own = own_stream;
-  s.dl = deadline_arg(timeout);
-  s.host = path; s.port = ECL_NIL;
-  s.elttype = elttype; s.extfmt = extfmt; s.buffered = buffered;
-  RETURN1(ecl_process_env(),
-          open_socket("connect", p, 0, 0, AF_UNIX, SOCK_STREAM, &s));
-}
-
-/* Bind, listen, and go non-blocking, so that accept never blocks past its
-   wait. */
-static int
-try_listen(int fd, const struct addrinfo *a, const struct setup *s)
-{
-  int code = eclsock_os_bind_listen(fd, a->ai_addr, a->ai_addrlen, s->backlog);
-  /* accepted connections inherit TCP_NODELAY from the listener (Linux) */
-  if (!code && a->ai_family != AF_UNIX)
-    (void)eclsock_os_set_nodelay(fd, 1);
-  return code ? code : eclsock_os_set_nonblock(fd, 1);
-}
-
-/* (%listen host port backlog) -> descriptor of a listening socket bound to
-   the first address of HOST (a string) that binds. */
-static cl_object
-l_listen(cl_object host, cl_object port, cl_object backlog)
-{
-  cl_object keep;
-  struct setup s;
-  char *h = eclsock_arg_cstring(host, &keep);
-  int p = port_arg(port);
-  memset(&s, 0, sizeof s);
-  s.try = try_listen;
-  s.backlog = ecl_to_int(backlog);
-  s.host = host; s.port = port;
-  RETURN1(ecl_process_env(),
-          open_socket("bind", h, p, 1, AF_UNSPEC, SOCK_STREAM, &s));
-}
-
-/* (%listen-unix path backlog) -> descriptor. */
-static cl_object
-l_listen_unix(cl_object path, cl_object backlog)
-{
-  cl_object keep;
-  struct setup s;
-  char *p = eclsock_arg_cstring(path, &keep);
-  memset(&s, 0, sizeof s);
-  s.try = try_listen;
-  s.backlog = ecl_to_int(backlog);
-  s.host = path; s.port = ECL_NIL;
-  RETURN1(ecl_process_env(),
-          open_socket("bind", p, 0, 1, AF_UNIX, SOCK_STREAM, &s));
-}
-
-/* (%accept fd timeout element-type external-format buffered host port)
-   -> a socket stream, or NIL when TIMEOUT passed first. */
-static cl_object
-l_accept(cl_object lfd, cl_object timeout, cl_object elttype,
-         cl_object extfmt, cl_object buffered, cl_object host, cl_object port)
-{
-  const cl_env_ptr env = ecl_process_env();
-  int l = eclsock_arg_fd(lfd);
-  eclsock_deadline dl = deadline_arg(timeout);
-  volatile int fd = -1, code = 0, done = 0, collected = 0;
-  cl_object stream = ECL_NIL;
-  eclsock_addr peer;
-  ECL_UNWIND_PROTECT_BEGIN(env) {
-    code = eclsock_os_accept_from(l, &fd, dl, &peer);
-    if (collect_for_fds(code, &collected))
-      code = eclsock_os_accept_from(l, &fd, dl, &peer);
-    if (!code)
-      stream = eclsock_stream_make(fd, elttype, extfmt, !Null(buffered),
-                                   host, port,
-                                   stream_name(fd, peer.len ? &peer : NULL));
-    done = 1;
-  } ECL_UNWIND_PROTECT_EXIT {
-    if ((!done || code) && fd >= 0)
-      eclsock_os_close(fd);
-  } ECL_UNWIND_PROTECT_END;
-  if (code == ECLSOCK_ETIMEOUT)
-    ecl_return1(env, ECL_NIL);
-  if (code)
-    eclsock_raise("accept", code, host, port, ECL_NIL);
-  ecl_return1(env, stream);
-}
-
-/* (%wrap-fd fd element-type external-format buffered host port) -> a
-   socket stream that now owns FD. */
-static cl_object
-l_wrap_fd(cl_object fd, cl_object elttype, cl_object extfmt,
-          cl_object buffered, cl_object host, cl_object port)
-{
-  int f = eclsock_arg_fd(fd);
-  RETURN1(ecl_process_env(),
-          eclsock_stream_make(f, elttype, extfmt, !Null(buffered), host,
-                              port, stream_name(f, NULL)));
-}
-
-static cl_object
-l_close_fd(cl_object fd)
-{
-  int code = eclsock_os_close(eclsock_arg_fd(fd));
-  if (code)
-    eclsock_raise("close", code, ECL_NIL, ECL_NIL, ECL_NIL);
-  ecl_return1(ecl_process_env(), ECL_NIL);
-}
-
-/* (%shutdown-fd fd how): HOW 0 input, 1 output, 2 both. */
-static cl_object
-l_shutdown_fd(cl_object fd, cl_object how)
-{
-  int code = eclsock_os_shutdown(eclsock_arg_fd(fd), ecl_to_int(how));
-  if (code && code != ENOTCONN)
-    eclsock_raise("shutdown", code, ECL_NIL, ECL_NIL, ECL_NIL);
-  ecl_return1(ecl_process_env(), ECL_NIL);
-}
-
 /* -- Addresses ---------------------------------------------------------- */
 
 static cl_object
 address_values(int code, eclsock_addr *a, const char *op)
 {
-  const cl_env_ptr env = ecl_process_env();
-  char host[NI_MAXHOST];
-  int port;
+  cl_object out[3];
   if (!code)
-    code = eclsock_addr_numeric((struct sockaddr *)&a->ss, a->len, host,
-                                sizeof host, &port);
+    code = eclsock_lv_address(a, ECLSOCK_FACE_CORE, out);
   if (code)
     eclsock_raise(op, code, ECL_NIL, ECL_NIL, ECL_NIL);
-  ecl_return3(env, ecl_make_simple_base_string(host, -1), ecl_make_fixnum(port),
-              family_keyword(a->ss.ss_family));
+  ecl_return3(ecl_process_env(), out[0], out[1], out[2]);
 }
 
 /* (%local-address fd) -> host string, port, family keyword */
@@ -497,7 +93,7 @@ l_resolve(cl_object host)
       if (Null(cl_member(4, t, addrs, ecl_make_keyword("TEST"),
                          ecl_make_symbol("STRING=", "CL")))) {
         addrs = ecl_cons(t, addrs);
-        fams = ecl_cons(family_keyword(a->ai_family), fams);
+        fams = ecl_cons(eclsock_lv_family_keyword(a->ai_family), fams);
       }
     }
   }
@@ -507,13 +103,6 @@ l_resolve(cl_object host)
 
 /* -- Streams ------------------------------------------------------------ */
 
-static cl_object
-check_stream(cl_object s)
-{
-  if (!eclsock_stream_p(s))
-    FEwrong_type_argument(ecl_make_symbol("SOCKET-STREAM", "SOCKET"), s);
-  return s;
-}
 
 static cl_object
 l_socket_stream_p(cl_object x)
@@ -525,7 +114,7 @@ l_socket_stream_p(cl_object x)
 static cl_object
 l_stream_fd(cl_object s)
 {
-  int fd = eclsock_stream_fd(check_stream(s));
+  int fd = eclsock_stream_fd(eclsock_conn_stream_arg(s));
   ecl_return1(ecl_process_env(), fd < 0 ? ECL_NIL : ecl_make_fixnum(fd));
 }
 
@@ -534,7 +123,7 @@ static cl_object
 l_stream_pending(cl_object s)
 {
   ecl_return1(ecl_process_env(),
-              ecl_make_fixnum((cl_fixnum)eclsock_stream_pending(check_stream(s))));
+              ecl_make_fixnum((cl_fixnum)eclsock_stream_pending(eclsock_conn_stream_arg(s))));
 }
 
 /* (%flush-mode) -> :CALL-SITE or :EVERY-FLUSH: how the streams tell the
@@ -553,32 +142,32 @@ static cl_object
 l_stream_buffered_input(cl_object s)
 {
   ecl_return1(ecl_process_env(),
-              eclsock_stream_buffered_input(check_stream(s)) ? ECL_T : ECL_NIL);
+              eclsock_stream_buffered_input(eclsock_conn_stream_arg(s)) ? ECL_T : ECL_NIL);
 }
 
 static cl_object
 l_stream_host(cl_object s)
 {
-  RETURN1(ecl_process_env(), eclsock_stream_host(check_stream(s)));
+  ECLSOCK_RETURN1(ecl_process_env(), eclsock_stream_host(eclsock_conn_stream_arg(s)));
 }
 
 static cl_object
 l_stream_port(cl_object s)
 {
-  RETURN1(ecl_process_env(), eclsock_stream_port(check_stream(s)));
+  ECLSOCK_RETURN1(ecl_process_env(), eclsock_stream_port(eclsock_conn_stream_arg(s)));
 }
 
 /* (%stream-name s) -> "socket LOCAL -> PEER", fixed when it was made */
 static cl_object
 l_stream_name(cl_object s)
 {
-  ecl_return1(ecl_process_env(), check_stream(s)->stream.object1);
+  ecl_return1(ecl_process_env(), eclsock_conn_stream_arg(s)->stream.object1);
 }
 
 static cl_object
 l_stream_shutdown(cl_object s, cl_object how)
 {
-  check_stream(s);
+  eclsock_conn_stream_arg(s);
   if (eclsock_stream_fd(s) < 0)
     eclsock_raise("shutdown", EBADF, ECL_NIL, ECL_NIL, s);
   eclsock_stream_shutdown(s, ecl_to_int(how));
@@ -588,21 +177,21 @@ l_stream_shutdown(cl_object s, cl_object how)
 static cl_object
 l_set_element_type(cl_object s, cl_object elttype, cl_object extfmt)
 {
-  eclsock_stream_set_element_type(check_stream(s), elttype, extfmt);
+  eclsock_stream_set_element_type(eclsock_conn_stream_arg(s), elttype, extfmt);
   ecl_return1(ecl_process_env(), elttype);
 }
 
 static cl_object
 l_stream_buffered(cl_object s)
 {
-  RETURN1(ecl_process_env(),
-          eclsock_stream_get_buffered(check_stream(s)) ? ECL_T : ECL_NIL);
+  ECLSOCK_RETURN1(ecl_process_env(),
+          eclsock_stream_get_buffered(eclsock_conn_stream_arg(s)) ? ECL_T : ECL_NIL);
 }
 
 static cl_object
 l_set_stream_buffered(cl_object s, cl_object flag)
 {
-  eclsock_stream_set_buffered(check_stream(s), !Null(flag));
+  eclsock_stream_set_buffered(eclsock_conn_stream_arg(s), !Null(flag));
   ecl_return1(ecl_process_env(), flag);
 }
 
@@ -615,7 +204,7 @@ l_read_octets(cl_object s, cl_object v, cl_object start,
   unsigned char *p;
   size_t n;
   cl_index got;
-  check_stream(s);
+  eclsock_conn_stream_arg(s);
   eclsock_arg_octets(v, start, end, &p, &n);
   if (eclsock_stream_fd(s) < 0)
     eclsock_raise("recv", EBADF, ECL_NIL, ECL_NIL, s);
@@ -626,7 +215,7 @@ l_read_octets(cl_object s, cl_object v, cl_object start,
 static cl_object
 l_status(cl_object what, cl_object timeout)
 {
-  return eclsock_status(what, deadline_arg(timeout));
+  return eclsock_status(what, eclsock_arg_deadline(timeout));
 }
 
 static cl_object
@@ -636,77 +225,16 @@ l_set_server_class(cl_object cls)
   ecl_return1(ecl_process_env(), cls);
 }
 
-/* -- Socket options ----------------------------------------------------- */
-
-/* Every option keyword socket-options knows, in the table's order. */
-static cl_object
-option_names(void)
-{
-  size_t n, i;
-  const struct eclsock_option *t = eclsock_opt_table(&n);
-  cl_object names = ECL_NIL;
-  for (i = n; i-- > 0; )
-    names = ecl_cons(ecl_make_keyword(t[i].name), names);
-  return names;
-}
-
-static const struct eclsock_option *
-option_arg(cl_object kw)
-{
-  const struct eclsock_option *o = NULL;
-  size_t n, i;
-  const struct eclsock_option *t = eclsock_opt_table(&n);
-  /* By identity, not by the C text of the name: a keyword whose name holds
-     a NUL or non-base characters is no option. */
-  for (i = 0; i < n && !o; i++)
-    if (kw == ecl_make_keyword(t[i].name))
-      o = &t[i];
-  if (!o)
-    FEwrong_type_argument(ecl_cons(ecl_make_symbol("MEMBER", "CL"), option_names()), kw);
-  return o;
-}
+/* -- Socket options (values: lispval.c) --------------------------------- */
 
 /* (%getsockopt fd option) -> the option's value */
 static cl_object
 l_getsockopt(cl_object fd, cl_object kw)
 {
-  const cl_env_ptr env = ecl_process_env();
-  const struct eclsock_option *o = option_arg(kw);
-  int f = eclsock_arg_fd(fd);
-  union { int i; struct timeval tv; struct linger l; } v;
-  socklen_t len = sizeof v;
-  cl_object out;
-  int code;
-  memset(&v, 0, sizeof v);
-  if ((code = eclsock_os_getsockopt(f, o->level, o->optname, &v, &len)))
-    eclsock_raise("getsockopt", code, ECL_NIL, ECL_NIL, ECL_NIL);
-  switch (o->kind) {
-  case OPT_BOOL: out = v.i ? ECL_T : ECL_NIL; break;
-  case OPT_INT: out = ecl_make_integer(v.i); break;
-  case OPT_TIMEVAL:
-    out = (v.tv.tv_usec == 0) ? ecl_make_integer(v.tv.tv_sec)
-      : ecl_make_double_float((double)v.tv.tv_sec + v.tv.tv_usec * 1e-6);
-    break;
-  default: out = v.l.l_onoff ? ecl_make_integer(v.l.l_linger) : ECL_NIL; break;
-  }
-  ecl_return1(env, out);
-}
-
-/* VALUE as the C int of an integer option: every one of them (buffer
-   sizes, low-water marks, keepalive counts and times, linger seconds)
-   takes 0 to INT_MAX; anything else is a type error, never truncated or
-   left to the kernel to clamp.  LINGER: the type named is :so-linger's. */
-static int
-int_option_arg(cl_object value, int linger)
-{
-  if (!ECL_FIXNUMP(value) || ecl_fixnum(value) < 0 || ecl_fixnum(value) > INT_MAX) {
-    cl_object range = cl_list(3, ecl_make_symbol("INTEGER", "CL"), ecl_make_fixnum(0),
-                              ecl_make_fixnum(INT_MAX));
-    FEwrong_type_argument(linger ? cl_list(3, ecl_make_symbol("OR", "CL"),
-                                           ecl_make_symbol("BOOLEAN", "CL"), range)
-                          : range, value);
-  }
-  return (int)ecl_fixnum(value);
+  const struct eclsock_option *o = eclsock_lv_option(kw);
+  ECLSOCK_RETURN1(ecl_process_env(),
+          eclsock_lv_getsockopt(eclsock_arg_fd(fd), o->level, o->optname, o->kind,
+                                ECLSOCK_FACE_CORE));
 }
 
 /* (%setsockopt fd option value); VALUE is a boolean, an integer, seconds
@@ -714,49 +242,17 @@ int_option_arg(cl_object value, int linger)
 static cl_object
 l_setsockopt(cl_object fd, cl_object kw, cl_object value)
 {
-  const cl_env_ptr env = ecl_process_env();
-  const struct eclsock_option *o = option_arg(kw);
-  int f = eclsock_arg_fd(fd);
-  union { int i; struct timeval tv; struct linger l; } v;
-  socklen_t len = sizeof(int);
-  int code;
-  memset(&v, 0, sizeof v);
-  switch (o->kind) {
-  case OPT_BOOL: v.i = !Null(value); break;
-  case OPT_INT: v.i = int_option_arg(value, 0); break;
-  case OPT_TIMEVAL: {
-    double t;
-    if (!ECL_REAL_TYPE_P(ecl_t_of(value)) || ecl_minusp(value)
-        || ecl_number_compare(value, ecl_make_fixnum(INT_MAX)) > 0)
-      FEwrong_type_argument(cl_list(3, ecl_make_symbol("REAL", "CL"), ecl_make_fixnum(0),
-                                    ecl_make_fixnum(INT_MAX)), value);
-    t = ecl_to_double(value);
-    v.tv.tv_sec = (time_t)t;
-    v.tv.tv_usec = (suseconds_t)((t - (double)v.tv.tv_sec) * 1e6);
-    len = sizeof v.tv;
-    break;
-  }
-  default:
-    len = sizeof v.l;
-    if (Null(value)) {
-      v.l.l_onoff = 0;
-    } else if (value == ECL_T) {
-      v.l.l_onoff = 1;
-    } else {
-      v.l.l_onoff = 1;
-      v.l.l_linger = int_option_arg(value, 1);
-    }
-  }
-  if ((code = eclsock_os_setsockopt(f, o->level, o->optname, &v, len)))
-    eclsock_raise("setsockopt", code, ECL_NIL, ECL_NIL, ECL_NIL);
-  ecl_return1(env, value);
+  const struct eclsock_option *o = eclsock_lv_option(kw);
+  eclsock_lv_setsockopt(eclsock_arg_fd(fd), o->level, o->optname, o->kind,
+                        ECLSOCK_FACE_CORE, value);
+  ecl_return1(ecl_process_env(), value);
 }
 
 /* (%option-names) -> every option keyword socket-options knows */
 static cl_object
 l_option_names(void)
 {
-  RETURN1(ecl_process_env(), option_names());
+  ECLSOCK_RETURN1(ecl_process_env(), eclsock_lv_option_names());
 }
 
 /* (%raise op code-keyword message host port stream): signal the socket
@@ -782,168 +278,10 @@ l_raise(cl_object op, cl_object kw, cl_object message, cl_object host,
 static cl_object
 l_error_name(cl_object code)
 {
-  RETURN1(ecl_process_env(), ecl_make_keyword(eclsock_err_name(ecl_to_int(code))));
+  ECLSOCK_RETURN1(ecl_process_env(), ecl_make_keyword(eclsock_err_name(ecl_to_int(code))));
 }
 
-/* -- Datagrams and numeric addresses (the Allegro face) ------------------ */
-
-static int
-family_arg(cl_object f)
-{
-  if (Null(f)) return AF_UNSPEC;
-  if (f == ecl_make_keyword("INET")) return AF_INET;
-  if (f == ecl_make_keyword("INET6")) return AF_INET6;
-  FEwrong_type_argument(cl_list(4, ecl_make_symbol("MEMBER", "CL"), ECL_NIL,
-                                ecl_make_keyword("INET"), ecl_make_keyword("INET6")), f);
-}
-
-/* Options a datagram socket takes before bind, then bind (nothing for an
-   unnamed Unix datagram socket). */
-static int
-try_datagram(int fd, const struct addrinfo *a, const struct setup *s)
-{
-  int code = 0;
-  if (s->broadcast)
-    code = eclsock_os_setflag(fd, SOL_SOCKET, SO_BROADCAST, 1);
-  if (code || !a->ai_addr)
-    return code;
-  return eclsock_os_bind(fd, a->ai_addr, a->ai_addrlen, s->reuse);
-}
-
-/* (%datagram host port family reuse broadcast) -> descriptor of a UDP
-   socket bound to the first address of HOST (of FAMILY :INET, :INET6 or
-   NIL for any) and PORT (0: the kernel picks). */
-static cl_object
-l_datagram(cl_object host, cl_object port, cl_object family, cl_object reuse,
-           cl_object broadcast)
-{
-  cl_object keep;
-  struct setup s;
-  char *h = eclsock_arg_cstring(host, &keep);
-  int p = port_arg(port), fam = family_arg(family);
-  memset(&s, 0, sizeof s);
-  s.try = try_datagram;
-  s.reuse = !Null(reuse);
-  s.broadcast = !Null(broadcast);
-  s.host = host; s.port = port;
-  RETURN1(ecl_process_env(),
-          open_socket("bind", h, p, 1, fam, SOCK_DGRAM, &s));
-}
-
-/* (%datagram-unix path) -> descriptor of a Unix datagram socket bound to
-   PATH, or unbound (it can send, not be answered) when PATH is NIL. */
-static cl_object
-l_datagram_unix(cl_object path)
-{
-  cl_object keep;
-  struct setup s;
-  char *p = Null(path) ? NULL : eclsock_arg_cstring(path, &keep);
-  memset(&s, 0, sizeof s);
-  s.try = try_datagram;
-  s.host = path; s.port = ECL_NIL;
-  RETURN1(ecl_process_env(),
-          open_socket("bind", p, 0, 1, AF_UNIX, SOCK_DGRAM, &s));
-}
-
-/* (%send-to fd octets start end host port) -> octets sent, as one
-   datagram.  HOST is a name or numeric address (PORT its port) for an
-   internet socket, a file name for a Unix one, or NIL to send to the
-   connected peer. */
-static cl_object
-l_send_to(cl_object fd, cl_object v, cl_object start, cl_object end,
-          cl_object host, cl_object port)
-{
-  const cl_env_ptr env = ecl_process_env();
-  int f = eclsock_arg_fd(fd), code = 0;
-  unsigned char *p;
-  size_t n, sent = 0;
-  eclsock_addr to, self;
-  eclsock_arg_octets(v, start, end, &p, &n);
-  to.len = 0;
-  if (!Null(host)) {
-    cl_object keep;
-    char *h = eclsock_arg_cstring(host, &keep);
-    if ((code = eclsock_addr_local(f, &self)))
-      eclsock_raise("getsockname", code, host, port, ECL_NIL);
-    if (self.ss.ss_family == AF_UNIX) {
-      if ((code = eclsock_addr_unix(h, &to)))
-        eclsock_raise("sendto", code, host, ECL_NIL, ECL_NIL);
-    } else {
-      struct addrinfo *res = NULL;
-      code = eclsock_addr_resolve_af(h, port_arg(port), 0, self.ss.ss_family,
-                                     SOCK_DGRAM, &res);
-      if (!code) {
-        memcpy(&to.ss, res->ai_addr, res->ai_addrlen);
-        to.len = res->ai_addrlen;
-      }
-      eclsock_addr_free(res);
-      if (code)
-        eclsock_raise("sendto", code, host, port, ECL_NIL);
-    }
-  }
-  code = eclsock_os_sendto(f, p, n, to.len ? (struct sockaddr *)&to.ss : NULL,
-                           to.len, &sent);
-  if (code)
-    eclsock_raise("sendto", code, host, port, ECL_NIL);
-  ecl_return1(env, ecl_make_fixnum(sent));
-}
-
-/* (%datagram-connect fd host port) -> NIL, after connect(2) of UDP socket FD
-   to the first address of HOST and PORT in FD's family: sends without an
-   address then go there, only that peer's datagrams are received, and an
-   ICMP port unreachable comes back as ECONNREFUSED on a later receive. */
-static cl_object
-l_datagram_connect(cl_object fd, cl_object host, cl_object port)
-{
-  int f = eclsock_arg_fd(fd), p = port_arg(port), code;
-  cl_object keep;
-  char *h = eclsock_arg_cstring(host, &keep);
-  struct addrinfo *res = NULL;
-  eclsock_addr self;
-  if ((code = eclsock_addr_local(f, &self)))
-    eclsock_raise("getsockname", code, host, port, ECL_NIL);
-  code = eclsock_addr_resolve_af(h, p, 0, self.ss.ss_family, SOCK_DGRAM, &res);
-  if (!code)
-    code = eclsock_os_connect(f, res->ai_addr, res->ai_addrlen, ECLSOCK_NO_DEADLINE);
-  eclsock_addr_free(res);
-  if (code)
-    eclsock_raise("connect", code, host, port, ECL_NIL);
-  ecl_return1(ecl_process_env(), ECL_NIL);
-}
-
-/* (%receive-from fd octets start end) -> count, sender (numeric address,
-   or file name, "" when unnamed), sender port (0 for Unix), family. */
-static cl_object
-l_receive_from(cl_object fd, cl_object v, cl_object start, cl_object end)
-{
-  const cl_env_ptr env = ecl_process_env();
-  int f = eclsock_arg_fd(fd), code, port = 0;
-  unsigned char *p;
-  size_t n, got = 0;
-  eclsock_addr from;
-  char host[NI_MAXHOST];
-  eclsock_arg_octets(v, start, end, &p, &n);
-  memset(&from, 0, sizeof from);
-  code = eclsock_os_recvfrom(f, p, n, &from, &got);
-  if (code)
-    eclsock_raise("recvfrom", code, ECL_NIL, ECL_NIL, ECL_NIL);
-  if (from.len < sizeof(sa_family_t)) {   /* an unnamed Unix sender */
-    from.ss.ss_family = AF_UNIX;
-    from.len = sizeof(sa_family_t);
-  }
-  if (eclsock_addr_numeric((struct sockaddr *)&from.ss, from.len, host,
-                           sizeof host, &port))
-    host[0] = 0;
-  {
-    cl_object h = ecl_make_simple_base_string(host, -1);
-    cl_object fam = family_keyword(from.ss.ss_family);
-    env->values[1] = h;
-    env->values[2] = ecl_make_fixnum(port);
-    env->values[3] = fam;
-    env->nvalues = 4;
-    return ecl_make_fixnum(got);
-  }
-}
+/* -- Numeric addresses and services (the Allegro face) ------------------ */
 
 /* (%parse-address text) -> :INET and the address as an integer, or :INET6,
    a list of its 16 octets and its scope id; NIL when TEXT is not a
@@ -1017,190 +355,6 @@ l_service_port(cl_object name, cl_object proto)
   ecl_return1(env, ecl_make_fixnum(port));
 }
 
-/* -- TLS ---------------------------------------------------------------- */
-
-/* A C string for the Lisp string S, or NULL for NIL. */
-static char *
-opt_cstring(cl_object s, cl_object *keep)
-{
-  *keep = ECL_NIL;
-  return Null(s) ? NULL : eclsock_arg_cstring(s, keep);
-}
-
-static int
-int_arg(cl_object x, int dflt)
-{
-  return Null(x) ? dflt : (int)fixint(x);
-}
-
-static cl_object
-l_ssl_free_context(cl_object f)
-{
-  if (ecl_t_of(f) == t_foreign && f->foreign.data) {
-    void *ctx = f->foreign.data;
-    f->foreign.data = NULL;
-    eclsock_tls_ctx_free(ctx);
-  }
-  ecl_return0(ecl_process_env());
-}
-
-static cl_object context_finalizer = ECL_NIL;
-
-/* (%ssl-make-context server settings) -> a foreign object owning the
-   SSL_CTX (freed by its finalizer).  SETTINGS is a simple-vector: min-version
-   max-version verify max-depth crl-check prefer-server-order certificate key
-   password ca-file ca-directory ciphers ciphersuites crl-file. */
-static cl_object
-l_ssl_make_context(cl_object server, cl_object v)
-{
-  struct eclsock_tls_opts o;
-  cl_object keep[8], f;
-  char msg[300];
-  void *ctx;
-  int code;
-  const cl_env_ptr env = ecl_process_env();
-  if (!ECL_VECTORP(v) || v->vector.dim != 14)
-    FEwrong_type_argument(ecl_make_symbol("SIMPLE-VECTOR", "CL"), v);
-  memset(&o, 0, sizeof o);
-  o.server = !Null(server);
-  o.min_version = int_arg(v->vector.self.t[0], 0);
-  o.max_version = int_arg(v->vector.self.t[1], 0);
-  o.verify = int_arg(v->vector.self.t[2], 0);
-  o.max_depth = int_arg(v->vector.self.t[3], -1);
-  o.crl_check = int_arg(v->vector.self.t[4], 0);
-  o.prefer_server_order = !Null(v->vector.self.t[5]);
-  o.certificate = opt_cstring(v->vector.self.t[6], &keep[0]);
-  o.key = opt_cstring(v->vector.self.t[7], &keep[1]);
-  o.password = opt_cstring(v->vector.self.t[8], &keep[2]);
-  o.ca_file = opt_cstring(v->vector.self.t[9], &keep[3]);
-  o.ca_directory = opt_cstring(v->vector.self.t[10], &keep[4]);
-  o.ciphers = opt_cstring(v->vector.self.t[11], &keep[5]);
-  o.ciphersuites = opt_cstring(v->vector.self.t[12], &keep[6]);
-  o.crl_file = opt_cstring(v->vector.self.t[13], &keep[7]);
-  ecl_disable_interrupts_env(env);
-  code = eclsock_tls_ctx_new(&o, &ctx, msg, sizeof msg);
-  ecl_enable_interrupts_env(env);
-  if (code)
-    eclsock_raise_msg("SSL_CTX_new", code, ecl_make_simple_base_string(msg, -1),
-                      ECL_NIL, ECL_NIL, ECL_NIL);
-  ECL_UNWIND_PROTECT_BEGIN(env) {
-    f = ecl_make_foreign_data(ECL_NIL, 0, ctx);
-    si_set_finalizer(f, context_finalizer);
-    ctx = NULL;
-  } ECL_UNWIND_PROTECT_EXIT {
-    if (ctx)
-      eclsock_tls_ctx_free(ctx);
-  } ECL_UNWIND_PROTECT_END;
-  (void)keep;
-  ecl_return1(env, f);
-}
-
-/* (%ssl-wrap stream context server host verify max-depth min-version
-   max-version ciphers ciphersuites timeout) -> a new stream on STREAM's
-   connection with the TLS handshake done; STREAM is closed (its descriptor
-   goes on in the new stream).  VERIFY, MAX-DEPTH, versions NIL: the
-   context's.  On failure the connection is closed and the condition
-   signalled. */
-static cl_object
-l_ssl_wrap(cl_object s, cl_object ctxobj, cl_object server, cl_object host,
-           cl_object verify, cl_object maxdepth, cl_object minv, cl_object maxv,
-           cl_object ciphers, cl_object suites, cl_object timeout)
-{
-  const cl_env_ptr env = ecl_process_env();
-  cl_object keep[3], ns = ECL_NIL;
-  eclsock_tls *volatile t = NULL;
-  eclsock_deadline dl;
-  const char *h, *c, *cs;
-  char msg[300];
-  int fd, code, srv = !Null(server);
-  check_stream(s);
-  if (ecl_t_of(ctxobj) != t_foreign || !ctxobj->foreign.data)
-    FEwrong_type_argument(ecl_make_symbol("SSL-CONTEXT", "SOCKET"), ctxobj);
-  dl = deadline_arg(timeout);
-  h = opt_cstring(host, &keep[0]);
-  c = opt_cstring(ciphers, &keep[1]);
-  cs = opt_cstring(suites, &keep[2]);
-  if ((fd = eclsock_stream_fd(s)) < 0)
-    eclsock_raise("SSL_new", EBADF, ECL_NIL, ECL_NIL, s);
-  if (eclsock_stream_tls(s))
-    FEerror("~S is already a TLS stream.", 1, s);
-  eclsock_stream_flush(s, 0);
-  if (eclsock_stream_buffered_input(s))
-    FEerror("~S has read input ahead that TLS would lose: read it before "
-            "starting TLS.", 1, s);
-  /* session and stream switch with interrupts deferred: neither the
-     session nor the descriptor may be left without an owner */
-  ecl_bds_bind(env, ECL_INTERRUPTS_ENABLED, ECL_NIL);
-  code = eclsock_tls_new(ctxobj->foreign.data, fd, srv, h,
-                         Null(verify) ? -1 : (int)fixint(verify),
-                         int_arg(maxdepth, -1), int_arg(minv, 0), int_arg(maxv, 0),
-                         c, cs, (eclsock_tls **)&t, msg, sizeof msg);
-  if (!code)
-    ns = eclsock_stream_move_to_tls(s, t);
-  ecl_bds_unwind1(env);
-  ecl_check_pending_interrupts(env);
-  if (code)
-    eclsock_raise_msg("SSL_new", code, ecl_make_simple_base_string(msg, -1),
-                      host, ECL_NIL, s);
-  code = eclsock_tls_handshake(t, dl);
-  if (code) {
-    const char *m = eclsock_tls_message(t);
-    cl_object text = m ? ecl_make_simple_base_string(m, -1) : ECL_NIL;
-    cl_object detail = code == ECLSOCK_ETLSVERIFY
-      ? ecl_make_fixnum(eclsock_tls_verify_result(t)) : ECL_NIL;
-    cl_close(1, ns);                  /* frees the session, closes the fd */
-    eclsock_raise_detail(srv ? "SSL_accept" : "SSL_connect", code, text, detail,
-                         srv ? ECL_NIL : host, ECL_NIL, ECL_NIL);
-  }
-  (void)keep;
-  ecl_return1(env, ns);
-}
-
-/* The session of socket stream S, or a type error when it has none. */
-static eclsock_tls *
-tls_of(cl_object s)
-{
-  eclsock_tls *t = eclsock_stream_p(s) ? eclsock_stream_tls(s) : NULL;
-  if (!t)
-    FEwrong_type_argument(ecl_make_symbol("SSL-SOCKET-STREAM", "SOCKET"), s);
-  return t;
-}
-
-/* (%ssl-stream-p x) -> true for a socket stream with a TLS session */
-static cl_object
-l_ssl_stream_p(cl_object x)
-{
-  ecl_return1(ecl_process_env(),
-              (eclsock_stream_p(x) && eclsock_stream_tls(x)) ? ECL_T : ECL_NIL);
-}
-
-static cl_object
-l_ssl_peer_certificate(cl_object s)
-{
-  ecl_return1(ecl_process_env(), eclsock_tls_peer_certificate(tls_of(s)));
-}
-
-static cl_object
-l_ssl_verify_result(cl_object s)
-{
-  ecl_return1(ecl_process_env(), ecl_make_integer(eclsock_tls_verify_result(tls_of(s))));
-}
-
-static cl_object
-l_ssl_description(cl_object s)
-{
-  ecl_return1(ecl_process_env(), eclsock_tls_description(tls_of(s)));
-}
-
-/* (%ssl-counts) -> live sessions, live contexts, whether TLS is built in */
-static cl_object
-l_ssl_counts(void)
-{
-  ecl_return3(ecl_process_env(), ecl_make_integer(eclsock_tls_live_sessions()),
-              ecl_make_integer(eclsock_tls_live_contexts()),
-              eclsock_tls_available() ? ECL_T : ECL_NIL);
-}
-
 /* -- The poller (poller.c; lisp/poller.lisp checks the arguments) -------- */
 
 static cl_object l_make_poller(void) { return eclsock_poller_make(); }
@@ -1227,7 +381,7 @@ l_poller_remove(cl_object h, cl_object obj, cl_object kind, cl_object fd)
 static cl_object
 l_poller_wait(cl_object h, cl_object timeout)
 {
-  return eclsock_poller_wait(h, deadline_arg(timeout));
+  return eclsock_poller_wait(h, eclsock_arg_deadline(timeout));
 }
 
 /* (%send-calls) -> how many send-family system calls (send, sendto,
@@ -1241,18 +395,7 @@ l_send_calls(void)
 
 /* -- Registration ------------------------------------------------------- */
 
-struct prim { const char *name; void *fn; int narg; };
-
-static const struct prim prims[] = {
-  { "%CONNECT",            (void *)l_connect,          6 },
-  { "%CONNECT-FROM",       (void *)l_connect_from,     8 },
-  { "%CONNECT-UNIX",       (void *)l_connect_unix,     5 },
-  { "%LISTEN",             (void *)l_listen,           3 },
-  { "%LISTEN-UNIX",        (void *)l_listen_unix,      2 },
-  { "%ACCEPT",             (void *)l_accept,           7 },
-  { "%WRAP-FD",            (void *)l_wrap_fd,          6 },
-  { "%CLOSE-FD",           (void *)l_close_fd,         1 },
-  { "%SHUTDOWN-FD",        (void *)l_shutdown_fd,      2 },
+static const struct eclsock_prim prims[] = {
   { "%LOCAL-ADDRESS",      (void *)l_local_address,    1 },
   { "%PEER-ADDRESS",       (void *)l_peer_address,     1 },
   { "%ADDRESS-NAME",       (void *)l_address_name,     1 },
@@ -1277,22 +420,9 @@ static const struct prim prims[] = {
   { "%OPTION-NAMES",       (void *)l_option_names,     0 },
   { "%ERROR-NAME",         (void *)l_error_name,       1 },
   { "%RAISE",              (void *)l_raise,            6 },
-  { "%DATAGRAM",           (void *)l_datagram,         5 },
-  { "%DATAGRAM-UNIX",      (void *)l_datagram_unix,    1 },
-  { "%SEND-TO",            (void *)l_send_to,          6 },
-  { "%DATAGRAM-CONNECT",   (void *)l_datagram_connect, 3 },
-  { "%RECEIVE-FROM",       (void *)l_receive_from,     4 },
   { "%PARSE-ADDRESS",      (void *)l_parse_address,    1 },
   { "%FORMAT-INET6",       (void *)l_format_inet6,     2 },
   { "%SERVICE-PORT",       (void *)l_service_port,     2 },
-  { "%SSL-MAKE-CONTEXT",   (void *)l_ssl_make_context, 2 },
-  { "%SSL-FREE-CONTEXT",   (void *)l_ssl_free_context, 1 },
-  { "%SSL-WRAP",           (void *)l_ssl_wrap,         11 },
-  { "%SSL-STREAM-P",       (void *)l_ssl_stream_p,     1 },
-  { "%SSL-PEER-CERTIFICATE", (void *)l_ssl_peer_certificate, 1 },
-  { "%SSL-VERIFY-RESULT",  (void *)l_ssl_verify_result, 1 },
-  { "%SSL-DESCRIPTION",    (void *)l_ssl_description,  1 },
-  { "%SSL-COUNTS",         (void *)l_ssl_counts,       0 },
   { "%MAKE-POLLER",        (void *)l_make_poller,      0 },
   { "%POLLER-CLOSE",       (void *)l_poller_close,     1 },
   { "%POLLER-COUNT",       (void *)l_poller_count,     1 },
@@ -1302,25 +432,28 @@ static const struct prim prims[] = {
   { "%SEND-CALLS",         (void *)l_send_calls,       0 },
 };
 
+static const size_t nprims = sizeof prims / sizeof prims[0];
+
 /* Register the primitives in package ECLSOCK (made here if the Lisp layer
    has not made it yet).  Safe to call more than once. */
 void
 eclsock_init_primitives(void)
 {
-  size_t i;
+  static const struct { const struct eclsock_prim *t; const size_t *n; } tables[] = {
+    { prims, &nprims }, { eclsock_conn_prims, &eclsock_conn_nprims },
+    { eclsock_dgram_prims, &eclsock_dgram_nprims },
+    { eclsock_tlsglue_prims, &eclsock_tlsglue_nprims },
+    { eclsock_bsd_prims, &eclsock_bsd_nprims },
+  };
+  size_t i, j;
   if (Null(ecl_find_package_nolock(ecl_make_constant_base_string(PKG, -1))))
     cl_make_package(3, ecl_make_constant_base_string(PKG, -1),
                     ecl_make_keyword("USE"),
                     ecl_list1(ecl_make_constant_base_string("CL", -1)));
-  for (i = 0; i < sizeof prims / sizeof prims[0]; i++) {
-    ecl_def_c_function(eclsock_sym(prims[i].name),
-                       (cl_objectfn_fixed)prims[i].fn, prims[i].narg);
-  }
-  eclsock_bsd_init();
+  for (i = 0; i < sizeof tables / sizeof tables[0]; i++)
+    for (j = 0; j < *tables[i].n; j++)
+      ecl_def_c_function(eclsock_sym(tables[i].t[j].name),
+                         (cl_objectfn_fixed)tables[i].t[j].fn, tables[i].t[j].narg);
+  eclsock_tlsglue_init();
   eclsock_stream_init();
-  if (Null(context_finalizer)) {
-    context_finalizer = ecl_make_cfun((cl_objectfn_fixed)l_ssl_free_context,
-                                      eclsock_sym("%SSL-FREE-CONTEXT"), ECL_NIL, 1);
-    ecl_register_root(&context_finalizer);
-  }
 }

@@ -11,12 +11,17 @@
  *   os.c       system calls on plain int descriptors, EINTR loops, interrupt
  *              discipline; returns 0 or an error code, never signals
  *   addr.c     name resolution, getsockname/getpeername, sockaddr <-> text
- *   options.c  the socket option table (socket-options)
+ *   options.c  the socket option table; option values read and written
  *   errors.c   error codes -> names and messages; eclsock_raise(), the one
  *              place where an error code becomes a Lisp condition; the
  *              module's symbols (eclsock_sym)
  *   args.c     Lisp arguments checked and turned into C values (strings
- *              without NUL, descriptors, octet vectors) for bsd.c and glue.c
+ *              without NUL, descriptors, integers in a range, octet vectors,
+ *              property lists of settings, timeouts as deadlines) for
+ *              every primitive file
+ *   lispval.c  the Lisp-object half of the values the layers below speak:
+ *              option values (options.c) and socket addresses (addr.c) as
+ *              each face shows them; the one datagram receive
  *   tls.c      the transport under the stream's buffers: the plain
  *              descriptor (os.c) or a TLS session (OpenSSL); TLS contexts,
  *              handshakes, certificates
@@ -33,7 +38,12 @@
  *   bsd.c      the primitives of the SB-BSD-SOCKETS face (unconnected
  *              sockets: socket, bind, listen, connect, accept, options,
  *              datagrams with flags), registered by glue.c's init
- *   glue.c     the Lisp primitives (ECLSOCK::%...) and the module init
+ *   conn.c     making sockets (eclsock_conn_open) and the connection
+ *              primitives (connect, listen, accept, wrap, close)
+ *   dgram.c    the core faces' datagram primitives
+ *   tlsglue.c  the TLS primitives (contexts from named settings, wrap)
+ *   glue.c     the remaining Lisp primitives (addresses, streams, options,
+ *              errors, poller) and the registration of all (module init)
  *   api.c      the public C API (ecl-sock.h) for programs that embed ECL
  *
  * Error currency below glue: an int that is 0 for success, a positive errno
@@ -150,10 +160,10 @@ typedef struct {
 
 /* os.c, datagrams (they need eclsock_addr) */
 ECLSOCK_HIDDEN int eclsock_os_sendto(int fd, const unsigned char *p, size_t n,
-                                     const struct sockaddr *sa, socklen_t len,
-                                     size_t *sent);
+                                     int flags, const struct sockaddr *sa,
+                                     socklen_t len, size_t *sent);
 ECLSOCK_HIDDEN int eclsock_os_recvfrom(int fd, unsigned char *p, size_t n,
-                                       eclsock_addr *from, size_t *got);
+                                       int flags, eclsock_addr *from, size_t *got);
 ECLSOCK_HIDDEN int eclsock_os_accept_from(int lfd, volatile int *fd,
                                           eclsock_deadline dl, eclsock_addr *peer);
 
@@ -161,12 +171,6 @@ ECLSOCK_HIDDEN int eclsock_os_accept_from(int lfd, volatile int *fd,
 ECLSOCK_HIDDEN int eclsock_os_socket_proto(int family, int type, int protocol,
                                            volatile int *fd);
 ECLSOCK_HIDDEN int eclsock_os_get_nonblock(int fd, int *on);
-ECLSOCK_HIDDEN int eclsock_os_sendto_flags(int fd, const unsigned char *p, size_t n,
-                                           int flags, const struct sockaddr *sa,
-                                           socklen_t len, size_t *sent);
-ECLSOCK_HIDDEN int eclsock_os_recvfrom_flags(int fd, unsigned char *p, size_t n,
-                                             int flags, eclsock_addr *from,
-                                             size_t *got);
 
 /* Resolve HOST (NULL = wildcard for passive) and PORT into a malloc'd list;
    free it with eclsock_addr_free. */
@@ -189,11 +193,12 @@ ECLSOCK_HIDDEN int eclsock_addr_name(const struct sockaddr *sa, socklen_t len,
                                      char *host, size_t hostlen);
 ECLSOCK_HIDDEN int eclsock_addr_local(int fd, eclsock_addr *a);
 ECLSOCK_HIDDEN int eclsock_addr_peer(int fd, eclsock_addr *a);
+ECLSOCK_HIDDEN void eclsock_addr_unnamed_sender(int fd, eclsock_addr *from);
 
 /* -- options.c ------------------------------------------------------------ */
 
 /* Option kinds: how a value travels between Lisp and getsockopt. */
-enum eclsock_optkind { OPT_BOOL, OPT_INT, OPT_TIMEVAL, OPT_LINGER };
+enum eclsock_optkind { OPT_BOOL, OPT_INT, OPT_TIMEVAL, OPT_LINGER, OPT_STRING };
 struct eclsock_option {
   const char *name;             /* keyword name, e.g. "SO-KEEPALIVE" */
   int level, optname;
@@ -201,6 +206,20 @@ struct eclsock_option {
 };
 ECLSOCK_HIDDEN const struct eclsock_option *eclsock_opt_find(const char *name);
 ECLSOCK_HIDDEN const struct eclsock_option *eclsock_opt_table(size_t *count);
+/* An option's value as C sees it, whatever its kind. */
+struct eclsock_optval {
+  int on;                       /* OPT_BOOL; OPT_LINGER: lingering at all */
+  int i;                        /* OPT_INT; OPT_LINGER: the seconds */
+  double secs;                  /* OPT_TIMEVAL, 0 to INT_MAX */
+  int whole;                    /* OPT_TIMEVAL read: no microseconds */
+  char s[64];                   /* OPT_STRING read */
+  const char *str;              /* OPT_STRING written */
+};
+ECLSOCK_HIDDEN int eclsock_opt_get(int fd, int level, int name,
+                                   enum eclsock_optkind k, struct eclsock_optval *v);
+ECLSOCK_HIDDEN int eclsock_opt_set(int fd, int level, int name,
+                                   enum eclsock_optkind k,
+                                   const struct eclsock_optval *v);
 
 /* -- errors.c ------------------------------------------------------------- */
 
@@ -238,6 +257,35 @@ ECLSOCK_HIDDEN char *eclsock_arg_cstring(cl_object s, cl_object *keep);
 ECLSOCK_HIDDEN int eclsock_arg_fd(cl_object fd);
 ECLSOCK_HIDDEN void eclsock_arg_octets(cl_object v, cl_object start, cl_object end,
                                        unsigned char **p, size_t *n);
+ECLSOCK_HIDDEN int eclsock_arg_int(cl_object x, long lo, long hi);
+ECLSOCK_HIDDEN int eclsock_arg_int_or(cl_object x, int dflt, long lo, long hi);
+ECLSOCK_HIDDEN int eclsock_arg_cint(cl_object x);
+ECLSOCK_HIDDEN int eclsock_arg_port(cl_object x);
+ECLSOCK_HIDDEN double eclsock_arg_seconds(cl_object x);
+ECLSOCK_HIDDEN eclsock_deadline eclsock_arg_deadline(cl_object timeout);
+ECLSOCK_HIDDEN void eclsock_arg_plist(cl_object plist, const char *const *keys);
+ECLSOCK_HIDDEN cl_object eclsock_arg_key(cl_object plist, const char *name);
+
+/* -- lispval.c ------------------------------------------------------------ */
+
+/* How a face shows option values: the core faces' socket-options (CLISP,
+   Allegro, PORT) or SB-BSD-SOCKETS' sockopt-... accessors. */
+enum eclsock_face { ECLSOCK_FACE_CORE, ECLSOCK_FACE_BSD };
+ECLSOCK_HIDDEN const struct eclsock_option *eclsock_lv_option(cl_object keyword);
+ECLSOCK_HIDDEN cl_object eclsock_lv_option_names(void);
+ECLSOCK_HIDDEN enum eclsock_optkind eclsock_lv_optkind(cl_object k);
+ECLSOCK_HIDDEN cl_object eclsock_lv_getsockopt(int fd, int level, int name,
+                                               enum eclsock_optkind k,
+                                               enum eclsock_face face);
+ECLSOCK_HIDDEN void eclsock_lv_setsockopt(int fd, int level, int name,
+                                          enum eclsock_optkind k,
+                                          enum eclsock_face face, cl_object value);
+ECLSOCK_HIDDEN cl_object eclsock_lv_family_keyword(int af);
+ECLSOCK_HIDDEN int eclsock_lv_address(const eclsock_addr *a, enum eclsock_face face,
+                                      cl_object out[3]);
+ECLSOCK_HIDDEN cl_object eclsock_lv_receive(int fd, cl_object v, cl_object start,
+                                            cl_object end, int flags,
+                                            enum eclsock_face face);
 
 /* -- tls.c ---------------------------------------------------------------- */
 
@@ -437,11 +485,61 @@ ECLSOCK_HIDDEN cl_object eclsock_poller_count(cl_object p);
 
 /* -- bsd.c ---------------------------------------------------------------- */
 
-/* Register the SB-BSD-SOCKETS face's primitives (ECLSOCK::%BSD-...); called
-   by glue.c's module init. */
-ECLSOCK_HIDDEN void eclsock_bsd_init(void);
+/* A Lisp primitive of a file above: ECLSOCK::NAME, a C function of NARG
+   arguments.  Each such file exports its table (eclsock_FILE_prims, with
+   eclsock_FILE_nprims entries); glue.c's init registers them all. */
+struct eclsock_prim { const char *name; void *fn; int narg; };
+
+/* The SB-BSD-SOCKETS face's primitives (ECLSOCK::%BSD-...). */
+ECLSOCK_HIDDEN extern const struct eclsock_prim eclsock_bsd_prims[];
+ECLSOCK_HIDDEN extern const size_t eclsock_bsd_nprims;
+
+/* -- conn.c --------------------------------------------------------------- */
+
+/* How to finish a fresh socket for one address (TRY: bind and listen,
+   connect, bind a datagram socket) and which Lisp object then owns it
+   (OWN: a stream; NULL: the descriptor itself), with their arguments. */
+struct eclsock_setup {
+  int (*try)(int fd, const struct addrinfo *a, const struct eclsock_setup *s);
+  cl_object (*own)(int fd, const struct addrinfo *a, const struct eclsock_setup *s);
+  int backlog, reuse, broadcast;
+  const char *lhost;            /* connect from here (NULL: any) */
+  int lport;                    /* and this port (0: any) */
+  eclsock_deadline dl;
+  cl_object host, port, elttype, extfmt, buffered;
+};
+
+/* A socket of SOCKTYPE for the first address on which S->try succeeds
+   (HOST resolved with PORT in FAMILY, PASSIVE for a local address; for
+   AF_UNIX the file HOST, NULL: none), owned as S->own says; signals as OP
+   on failure, never leaking a descriptor. */
+ECLSOCK_HIDDEN cl_object eclsock_conn_open(const char *op, const char *host, int port,
+                                           int passive, int family, int socktype,
+                                           const struct eclsock_setup *s);
+ECLSOCK_HIDDEN cl_object eclsock_conn_stream_arg(cl_object s);
+ECLSOCK_HIDDEN extern const struct eclsock_prim eclsock_conn_prims[];
+ECLSOCK_HIDDEN extern const size_t eclsock_conn_nprims;
+
+/* -- dgram.c, tlsglue.c ---------------------------------------------------- */
+
+ECLSOCK_HIDDEN extern const struct eclsock_prim eclsock_dgram_prims[];
+ECLSOCK_HIDDEN extern const size_t eclsock_dgram_nprims;
+ECLSOCK_HIDDEN extern const struct eclsock_prim eclsock_tlsglue_prims[];
+ECLSOCK_HIDDEN extern const size_t eclsock_tlsglue_nprims;
+ECLSOCK_HIDDEN void eclsock_tlsglue_init(void);
 
 /* -- glue.c --------------------------------------------------------------- */
+
+/* ecl_return1 stores the value count before it evaluates its value, and
+   a value computed by a call that runs an unwind-protect (or signals
+   through one) leaves the count of that inner form: the primitive then
+   returns zero values.  ECLSOCK_RETURN1 computes the value first. */
+#define ECLSOCK_RETURN1(env, x)                         \
+  do {                                                  \
+    cl_object value_ = (x);                             \
+    ecl_return1((env), value_);                         \
+  } while (0)
+
 
 /* Register the primitives ECLSOCK::%... (and make the package if the Lisp
    layer has not).  Safe to call more than once.  api.c and the C tests

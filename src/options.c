@@ -1,15 +1,18 @@
 /* -*- mode: c; c-basic-offset: 2; indent-tabs-mode: nil -*- */
 /*
- * options.c - the socket option table behind socket-options.
+ * options.c - socket options on the C side, for every face.
  *
  * Owns: which keyword means which getsockopt/setsockopt level and name, and
- * how its value is shaped (boolean, integer, timeval, linger).  Adding an
+ * how its value is shaped (boolean, integer, timeval, linger, string);
+ * reading and writing an option of any kind as a struct eclsock_optval
+ * (lispval.c turns those into Lisp objects for each face).  Adding an
  * option is one line.  Must not: allocate Lisp objects or signal.
  */
 #include "internal.h"
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/time.h>
 
 static const struct eclsock_option options[] = {
   { "SO-DEBUG",      SOL_SOCKET, SO_DEBUG,      OPT_BOOL },
@@ -52,4 +55,64 @@ eclsock_opt_table(size_t *count)
 {
   *count = sizeof options / sizeof options[0];
   return options;
+}
+
+/* Read option LEVEL/NAME of FD, of kind K, into *V.  0 or an error code. */
+int
+eclsock_opt_get(int fd, int level, int name, enum eclsock_optkind k,
+                struct eclsock_optval *v)
+{
+  union { int i; struct timeval tv; struct linger l; char s[sizeof v->s]; } u;
+  socklen_t len = sizeof u;
+  int code;
+  memset(&u, 0, sizeof u);
+  memset(v, 0, sizeof *v);
+  if ((code = eclsock_os_getsockopt(fd, level, name, &u, &len)))
+    return code;
+  switch (k) {
+  case OPT_BOOL: v->on = u.i != 0; break;
+  case OPT_INT: v->i = u.i; break;
+  case OPT_TIMEVAL:
+    v->secs = (double)u.tv.tv_sec + u.tv.tv_usec * 1e-6;
+    v->whole = u.tv.tv_usec == 0;
+    break;
+  case OPT_LINGER: v->on = u.l.l_onoff != 0; v->i = u.l.l_linger; break;
+  case OPT_STRING:
+    memcpy(v->s, u.s, sizeof v->s - 1);
+    v->s[sizeof v->s - 1] = 0;
+    break;
+  }
+  return 0;
+}
+
+/* Write *V as option LEVEL/NAME of FD, of kind K.  A timeval's seconds
+   must be from 0 to INT_MAX (the caller checks: lispval.c); a string is
+   passed with its NUL.  0 or an error code. */
+int
+eclsock_opt_set(int fd, int level, int name, enum eclsock_optkind k,
+                const struct eclsock_optval *v)
+{
+  union { int i; struct timeval tv; struct linger l; } u;
+  const void *p = &u;
+  socklen_t len = sizeof(int);
+  memset(&u, 0, sizeof u);
+  switch (k) {
+  case OPT_BOOL: u.i = v->on != 0; break;
+  case OPT_INT: u.i = v->i; break;
+  case OPT_TIMEVAL:
+    u.tv.tv_sec = (time_t)v->secs;
+    u.tv.tv_usec = (suseconds_t)((v->secs - (double)u.tv.tv_sec) * 1e6);
+    len = sizeof u.tv;
+    break;
+  case OPT_LINGER:
+    u.l.l_onoff = v->on != 0;
+    u.l.l_linger = v->i;
+    len = sizeof u.l;
+    break;
+  case OPT_STRING:
+    p = v->str;
+    len = (socklen_t)strlen(v->str) + 1;
+    break;
+  }
+  return eclsock_os_setsockopt(fd, level, name, p, len);
 }

@@ -388,53 +388,6 @@ eclsock_os_recv_nowait(int fd, unsigned char *p, size_t n, size_t *got)
   }
 }
 
-/* Send one datagram of N octets from P to SA (SA NULL: the connected
-   peer), looping on EINTR.  *SENT gets the count the kernel took. */
-int
-eclsock_os_sendto(int fd, const unsigned char *p, size_t n,
-                  const struct sockaddr *sa, socklen_t len, size_t *sent)
-{
-  const cl_env_ptr env = ecl_process_env();
-  for (;;) {
-    ssize_t w;
-    int e;
-    ECLSOCK_BLOCKING(env, w, e, (COUNT_SEND(),
-                                 sendto(fd, p, n, MSG_NOSIGNAL, sa, sa ? len : 0)));
-    if (w >= 0) {
-      *sent = (size_t)w;
-      return 0;
-    }
-    if (e != EINTR)
-      return e;
-  }
-}
-
-/* Receive one datagram into P (at most N octets; the rest of a longer one
-   is discarded), with the sender's address in *FROM.  Blocks; loops on
-   EINTR so that Lisp interrupts run between tries. */
-int
-eclsock_os_recvfrom(int fd, unsigned char *p, size_t n, eclsock_addr *from,
-                    size_t *got)
-{
-  const cl_env_ptr env = ecl_process_env();
-  for (;;) {
-    ssize_t r;
-    int e;
-    from->len = sizeof from->ss;
-    ECLSOCK_BLOCKING(env, r, e, recvfrom(fd, p, n, 0, (struct sockaddr *)&from->ss,
-                                         &from->len));
-    if (r >= 0) {
-      *got = (size_t)r;
-      return 0;
-    }
-    if (e == EINTR)
-      continue;
-    if (e == EAGAIN || e == EWOULDBLOCK)
-      return ECLSOCK_ETIMEOUT;            /* SO_RCVTIMEO expired */
-    return e;
-  }
-}
-
 int
 eclsock_os_shutdown(int fd, int how)
 {
@@ -550,8 +503,8 @@ eclsock_os_get_nonblock(int fd, int *on)
    connected peer), looping on EINTR.  *SENT gets the count; EAGAIN comes
    back as EAGAIN (a non-blocking socket, or MSG_DONTWAIT). */
 int
-eclsock_os_sendto_flags(int fd, const unsigned char *p, size_t n, int flags,
-                        const struct sockaddr *sa, socklen_t len, size_t *sent)
+eclsock_os_sendto(int fd, const unsigned char *p, size_t n, int flags,
+                  const struct sockaddr *sa, socklen_t len, size_t *sent)
 {
   const cl_env_ptr env = ecl_process_env();
   for (;;) {
@@ -573,8 +526,8 @@ eclsock_os_sendto_flags(int fd, const unsigned char *p, size_t n, int flags,
    the sender in *FROM.  *GOT is what recvfrom returned (with MSG_TRUNC, a
    datagram's full length).  Loops on EINTR; EAGAIN comes back as EAGAIN. */
 int
-eclsock_os_recvfrom_flags(int fd, unsigned char *p, size_t n, int flags,
-                          eclsock_addr *from, size_t *got)
+eclsock_os_recvfrom(int fd, unsigned char *p, size_t n, int flags,
+                    eclsock_addr *from, size_t *got)
 {
   const cl_env_ptr env = ecl_process_env();
   for (;;) {

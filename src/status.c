@@ -18,7 +18,7 @@
  * saying it is registered, so a call only walks its list, registers what
  * is new and drops what left, and the kernel's part costs by the ready
  * streams.  Must not: make system calls other
- * than through os.c and timeout.c, or convert Lisp timeouts (glue.c does).
+ * than through os.c and timeout.c, or convert Lisp timeouts (args.c does).
  */
 #include "internal.h"
 #include <errno.h>

@@ -6,6 +6,7 @@
  */
 #include "testutil.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/un.h>
 #include <netinet/in.h>
@@ -269,6 +270,28 @@ START_TEST(test_local_peer_v6_and_unix)
 }
 END_TEST
 
+/* A failing getsockname/getpeername leaves the unnamed address, not what
+   *A held before (bsd.c read its family after a failure). */
+START_TEST(test_local_peer_failure)
+{
+  eclsock_addr a;
+  int fd;
+  memset(&a, 0xff, sizeof a);
+  a.ss.ss_family = AF_INET6;
+  ck_assert_int_eq(eclsock_addr_local(-1, &a), EBADF);
+  ck_assert_int_eq(a.ss.ss_family, AF_UNSPEC);
+  ck_assert_int_eq((int)a.len, 0);
+  fd = open("/dev/null", O_RDONLY);
+  ck_assert_int_ge(fd, 0);
+  memset(&a, 0xff, sizeof a);
+  a.ss.ss_family = AF_INET;
+  ck_assert_int_eq(eclsock_addr_peer(fd, &a), ENOTSOCK);
+  ck_assert_int_eq(a.ss.ss_family, AF_UNSPEC);
+  ck_assert_int_eq((int)a.len, 0);
+  close(fd);
+}
+END_TEST
+
 START_TEST(test_name_of_loopback)
 {
   struct sockaddr_in s4;
@@ -305,6 +328,7 @@ addr_suite(void)
   tcase_set_timeout(tc, TU_NET_TIMEOUT);
   tcase_add_test(tc, test_local_peer_tcp);
   tcase_add_test(tc, test_local_peer_v6_and_unix);
+  tcase_add_test(tc, test_local_peer_failure);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -3,7 +3,8 @@
  * check_options.c - Check suite "options" for src/options.c: the option
  * table is complete for CLISP's socket-options, its names are unique and
  * found by lookup, and every entry is a real option of a TCP socket whose
- * value has the size its kind says.
+ * value has the size its kind says; option values set and read back
+ * through eclsock_opt_set/eclsock_opt_get.
  */
 #include "testutil.h"
 #include <ctype.h>
@@ -133,6 +134,39 @@ START_TEST(test_set_booleans)
 }
 END_TEST
 
+/* eclsock_opt_set and eclsock_opt_get carry each kind both ways. */
+START_TEST(test_optval_round_trip)
+{
+  struct eclsock_optval v, r;
+  int sv[2];
+  tu_tcp_pair(sv);
+  memset(&v, 0, sizeof v);
+  v.secs = 1.5;
+  ck_assert_int_eq(eclsock_opt_set(sv[0], SOL_SOCKET, SO_RCVTIMEO, OPT_TIMEVAL, &v), 0);
+  ck_assert_int_eq(eclsock_opt_get(sv[0], SOL_SOCKET, SO_RCVTIMEO, OPT_TIMEVAL, &r), 0);
+  ck_assert(r.secs > 1.49 && r.secs < 1.51);
+  ck_assert_int_eq(r.whole, 0);
+  v.secs = 3;
+  ck_assert_int_eq(eclsock_opt_set(sv[0], SOL_SOCKET, SO_SNDTIMEO, OPT_TIMEVAL, &v), 0);
+  ck_assert_int_eq(eclsock_opt_get(sv[0], SOL_SOCKET, SO_SNDTIMEO, OPT_TIMEVAL, &r), 0);
+  ck_assert(r.secs == 3.0 && r.whole);
+  memset(&v, 0, sizeof v);
+  v.on = 1;
+  v.i = 7;
+  ck_assert_int_eq(eclsock_opt_set(sv[0], SOL_SOCKET, SO_LINGER, OPT_LINGER, &v), 0);
+  ck_assert_int_eq(eclsock_opt_get(sv[0], SOL_SOCKET, SO_LINGER, OPT_LINGER, &r), 0);
+  ck_assert(r.on && r.i == 7);
+  v.on = 0;
+  v.i = 65536;
+  ck_assert_int_eq(eclsock_opt_set(sv[0], SOL_SOCKET, SO_SNDBUF, OPT_INT, &v), 0);
+  ck_assert_int_eq(eclsock_opt_get(sv[0], SOL_SOCKET, SO_SNDBUF, OPT_INT, &r), 0);
+  ck_assert_int_ge(r.i, 65536);       /* Linux doubles it */
+  ck_assert_int_eq(eclsock_opt_get(-1, SOL_SOCKET, SO_SNDBUF, OPT_INT, &r), EBADF);
+  close(sv[0]);
+  close(sv[1]);
+}
+END_TEST
+
 static Suite *
 options_suite(void)
 {
@@ -146,6 +180,7 @@ options_suite(void)
   tcase_set_timeout(tc, TU_NET_TIMEOUT);
   tcase_add_test(tc, test_getsockopt_every_entry);
   tcase_add_test(tc, test_set_booleans);
+  tcase_add_test(tc, test_optval_round_trip);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -122,6 +122,34 @@ when the TLS switch failed."
   (is (third (multiple-value-list (eclsock::ssl-counts))) "built with OpenSSL"))
 
 ;;; ------------------------------------------------------------------
+;;; Context settings travel by name and are checked once in C
+
+(deftest context-settings-checked ()
+  ;; a 14-character string was taken for the 14-slot settings vector and
+  ;; its characters read as Lisp objects
+  (let ((e (handler-case (eclsock::%ssl-make-context nil "abcdefghijklmn")
+             (type-error (e) e))))
+    (is (typep e 'type-error) "a string is refused")
+    (when (typep e 'type-error)
+      (is (equal "abcdefghijklmn" (type-error-datum e)))
+      (is (eq 'list (type-error-expected-type e)))
+      (is (search "not a property list" (princ-to-string e)))))
+  (signals type-error (eclsock::%ssl-make-context nil (make-array 14 :initial-element nil)))
+  (signals type-error (eclsock::%ssl-make-context nil '(:verify)))
+  (let ((e (handler-case (eclsock::%ssl-make-context nil '(:verfy 2))
+             (type-error (e) e))))
+    (is (typep e 'type-error) "an unknown key is refused")
+    (when (typep e 'type-error)
+      (is (eq :verfy (type-error-datum e)))
+      (is (member :verify (type-error-expected-type e)))))
+  (signals type-error (eclsock::%ssl-make-context nil '(:verify 1 :verify 2)))
+  (signals type-error (eclsock::%ssl-make-context nil '(:verify 3)))
+  (signals type-error (eclsock::%ssl-make-context nil '(:ciphers 7)))
+  ;; by name, any subset: the defaults
+  (is (eclsock::%ssl-make-context nil '()))
+  (is (eclsock::%ssl-make-context nil '(:verify 2 :ciphers "HIGH"))))
+
+;;; ------------------------------------------------------------------
 ;;; Client against openssl s_server
 
 (deftest client-vs-openssl-s-server ()
