@@ -328,7 +328,7 @@ START_TEST(test_send_counter)
   ck_assert_uint_eq(sent, 0);
   ck_assert_uint_eq(eclsock_os_send_calls() - n, 1);
   n = eclsock_os_send_calls();
-  ck_assert_int_eq(eclsock_os_sendto(sv[1], buf, 1, NULL, 0, &sent), 0);
+  ck_assert_int_eq(eclsock_os_sendto(sv[1], buf, 1, 0, NULL, 0, &sent), 0);
   ck_assert_uint_eq(eclsock_os_send_calls() - n, 1);
   close(sv[1]);
   n = eclsock_os_send_calls();
