@@ -178,11 +178,9 @@ calibrate(void)
   soft += probe(sym("PRIN1"), ecl_list1(one), s, soft_sites, &n_soft);
   soft += probe(sym("PRINC"), ecl_list1(one), s, soft_sites, &n_soft);
   soft += probe(sym("PPRINT"), ecl_list1(one), s, soft_sites, &n_soft);
-  (void)probe_ra;
-  probe_ra = NULL;              /* (write obj :stream s) */
-  cl_funcall(4, sym("WRITE"), one, ecl_make_keyword("STREAM"), s);
-  if (probe_ra) { add_site(soft_sites, &n_soft, probe_ra); soft++; }
-  probe_ra = NULL;              /* (format s "~D~%" 1) */
+  soft += probe(sym("WRITE"), cl_list(2, one, ecl_make_keyword("STREAM")), s,
+                soft_sites, &n_soft);
+  probe_ra = NULL;              /* (format s "~D~%" 1): the stream first */
   cl_funcall(4, sym("FORMAT"), s, ecl_make_constant_base_string("~D~%", -1), one);
   if (probe_ra) { add_site(soft_sites, &n_soft, probe_ra); soft++; }
   /* the explicit ones */

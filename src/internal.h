@@ -436,7 +436,7 @@ ECLSOCK_HIDDEN int eclsock_stream_enter(cl_object x);
 ECLSOCK_HIDDEN void eclsock_stream_leave(cl_object x);
 ECLSOCK_HIDDEN int eclsock_stream_buffered_input(cl_object x);
 ECLSOCK_HIDDEN int eclsock_stream_probe(cl_object x);
-ECLSOCK_HIDDEN void eclsock_stream_flush(cl_object x, int try_only);
+ECLSOCK_HIDDEN void eclsock_stream_flush(cl_object x);
 ECLSOCK_HIDDEN void eclsock_stream_flush_some(cl_object x);
 ECLSOCK_HIDDEN size_t eclsock_stream_pending(cl_object x);
 ECLSOCK_HIDDEN cl_object eclsock_stream_host(cl_object x);

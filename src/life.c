@@ -71,22 +71,25 @@ eclsock_life_leave(struct sockbuf *b)
   }
 }
 
-/* Wait on B's condition until PRED holds or DL passes (interrupts
-   disabled by the caller). */
-static void
-timed_wait(struct sockbuf *b, struct timespec *until)
+/* Wait (LIFE_LOCK held) until B's state is at least STATE, or no other
+   thread is inside when STATE is 0, or CLOSE_WAIT_SECONDS pass.  Returns
+   whether the condition holds. */
+static int
+wait_for(struct sockbuf *b, int state)
 {
-  (void)pthread_cond_timedwait(&b->life_cond, &b->life_lock, until);
-}
-
-static void
-deadline_in(struct timespec *ts, double seconds)
-{
-  double t = eclsock_tm_now() + seconds;
-  ts->tv_sec = (time_t)t;
-  ts->tv_nsec = (long)((t - (double)ts->tv_sec) * 1e9);
-  if (ts->tv_nsec > 999999999L)
-    ts->tv_nsec = 999999999L;
+  double end = eclsock_tm_now() + CLOSE_WAIT_SECONDS;
+  struct timespec until;
+  until.tv_sec = (time_t)end;
+  until.tv_nsec = (long)((end - (double)until.tv_sec) * 1e9);
+  if (until.tv_nsec > 999999999L)
+    until.tv_nsec = 999999999L;
+  for (;;) {
+    int done = state ? __atomic_load_n(&b->state, __ATOMIC_SEQ_CST) >= state
+      : __atomic_load_n(&b->users, __ATOMIC_SEQ_CST) == 0;
+    if (done || eclsock_tm_now() >= end)
+      return done;
+    (void)pthread_cond_timedwait(&b->life_cond, &b->life_lock, &until);
+  }
 }
 
 /* Begin a close: 1 when this thread is the closer (it now counts as a
@@ -97,17 +100,13 @@ int
 eclsock_life_begin_close(struct sockbuf *b)
 {
   int open = ST_OPEN;
-  struct timespec until;
   __atomic_add_fetch(&b->users, 1, __ATOMIC_SEQ_CST);
   if (__atomic_compare_exchange_n(&b->state, &open, ST_CLOSING, 0,
                                   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
     return 1;
   eclsock_life_leave(b);
-  deadline_in(&until, CLOSE_WAIT_SECONDS);
   pthread_mutex_lock(&b->life_lock);
-  while (__atomic_load_n(&b->state, __ATOMIC_SEQ_CST) != ST_CLOSED
-         && eclsock_tm_now() < (double)until.tv_sec + until.tv_nsec * 1e-9)
-    timed_wait(b, &until);
+  (void)wait_for(b, ST_CLOSED);
   pthread_mutex_unlock(&b->life_lock);
   return 0;
 }
@@ -132,15 +131,9 @@ eclsock_life_woke(struct sockbuf *b)
 void
 eclsock_life_end_close(struct sockbuf *b)
 {
-  struct timespec until;
-  int left;
   __atomic_sub_fetch(&b->users, 1, __ATOMIC_SEQ_CST);
-  deadline_in(&until, CLOSE_WAIT_SECONDS);
   pthread_mutex_lock(&b->life_lock);
-  while ((left = __atomic_load_n(&b->users, __ATOMIC_SEQ_CST)) > 0
-         && eclsock_tm_now() < (double)until.tv_sec + until.tv_nsec * 1e-9)
-    timed_wait(b, &until);
-  if (left > 0)
+  if (!wait_for(b, 0))
     __atomic_store_n(&b->deferred, 1, __ATOMIC_SEQ_CST);
   pthread_mutex_unlock(&b->life_lock);
   /* a thread that left after the check saw DEFERRED, or sees users 0 */

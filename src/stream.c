@@ -61,9 +61,9 @@ static void install_ops(cl_object s);
 static cl_object sym_character, sym_base_char, kw_lf, kw_crlf, kw_utf8,
   kw_us_ascii, kw_latin1, kw_iso_8859_1;
 
-/* Entered sections (stream-private.h): ENTERED(b) { ... } CLOSED { ... }
-   runs the first block inside B, left also when a Lisp interrupt unwinds
-   it, or the second when B is closing.  Locals the first block changes
+/* Entered sections (stream-private.h): ENTERED_BEGIN(env, b) { ... }
+   ENTERED_ELSE(b) { ... } runs the first block inside B, left also when a
+   Lisp interrupt unwinds it, or the second when B is closing.  Locals the first block changes
    must be volatile. */
 #define ENTERED_BEGIN(env, b)                           \
   if (sb_enter(b)) {                                    \
@@ -73,6 +73,13 @@ static cl_object sym_character, sym_base_char, kw_lf, kw_crlf, kw_utf8,
       eclsock_life_leave(b);                            \
     } ECL_UNWIND_PROTECT_END;                           \
   } else
+
+/* The output lock, taken with Lisp interrupts held off (nothing under it
+   waits, so none is delayed for long). */
+#define WLOCK(env, b) do { ecl_disable_interrupts_env(env);     \
+    pthread_mutex_lock(&(b)->wlock); } while (0)
+#define WUNLOCK(env, b) do { pthread_mutex_unlock(&(b)->wlock); \
+    ecl_enable_interrupts_env(env); } while (0)
 
 static int
 is_open(struct sockbuf *b)
@@ -150,15 +157,13 @@ send_pending(struct sockbuf *b, int *left)
 {
   const cl_env_ptr env = ecl_process_env();
   int code = 0;
-  ecl_disable_interrupts_env(env);
-  pthread_mutex_lock(&b->wlock);
+  WLOCK(env, b);
   if (!is_open(b))
     code = EBADF;
   else if (PENDING(b))
     code = eclsock_flush_send_pending(b);
   *left = PENDING(b) > 0;
-  pthread_mutex_unlock(&b->wlock);
-  ecl_enable_interrupts_env(env);
+  WUNLOCK(env, b);
   return code;
 }
 
@@ -169,15 +174,43 @@ static void
 keep_unsent(struct sockbuf *b, const unsigned char *c, size_t n)
 {
   const cl_env_ptr env = ecl_process_env();
-  ecl_disable_interrupts_env(env);
-  pthread_mutex_lock(&b->wlock);
+  WLOCK(env, b);
   if (is_open(b)) {
     if (n)
       wbuf_append(b, c, n);
     (void)hold_locked(b);
   }
-  pthread_mutex_unlock(&b->wlock);
-  ecl_enable_interrupts_env(env);
+  WUNLOCK(env, b);
+}
+
+/* Send B's pending output, waiting for room when the socket is full, never
+   holding WLOCK while it waits.  For a write (FOR_READ 0) the wait is
+   bounded by SO_SNDTIMEO; before a read (FOR_READ 1) by SO_RCVTIMEO, the
+   read's own bound, and it also ends when input comes (what is left then
+   stays pending and held).  B is entered.  Returns 0, the send's error or
+   ECLSOCK_ETIMEOUT. */
+static int
+push_pending(struct sockbuf *b, int for_read)
+{
+  eclsock_deadline dl = ECLSOCK_NO_DEADLINE;
+  int have_dl = 0;
+  for (;;) {
+    struct pollfd p;
+    int code, left, n;
+    if ((code = send_pending(b, &left)) || !left)
+      return code;
+    if (!have_dl) {
+      dl = eclsock_os_sock_deadline(b->fd, for_read ? SO_RCVTIMEO : SO_SNDTIMEO);
+      have_dl = 1;
+    }
+    p.fd = b->fd;
+    p.events = for_read ? POLLIN | POLLOUT : POLLOUT;
+    p.revents = 0;
+    if ((code = eclsock_tm_poll(&p, 1, dl, &n)))
+      return code;
+    if (for_read && (p.revents & (POLLIN | POLLHUP | POLLERR)))
+      return 0;
+  }
 }
 
 /* Send the pending output, then the N octets at C (C may be NULL; small
@@ -195,19 +228,7 @@ write_through(cl_object s, const unsigned char *c, size_t n)
   volatile int code = EBADF;
   volatile size_t done = 0;             /* octets of C sent or buffered */
   ENTERED_BEGIN(env, b) {
-    eclsock_deadline dl = ECLSOCK_NO_DEADLINE;
-    int have_dl = 0, left;
-    for (;;) {
-      code = send_pending(b, &left);
-      if (code || !left)
-        break;
-      if (!have_dl) {
-        dl = eclsock_os_sock_deadline(b->fd, SO_SNDTIMEO);
-        have_dl = 1;
-      }
-      if ((code = eclsock_tm_wait(b->fd, POLLOUT, dl)))
-        break;
-    }
+    code = push_pending(b, 0);
     if (!code && done < n) {
       if (b->buffered && n < DIRECT_MIN) {
         keep_unsent(b, c, n);           /* buffered, and held */
@@ -247,8 +268,7 @@ sb_write_byte8(cl_object s, unsigned char *c, cl_index n)
   if (b->buffered && n < DIRECT_MIN) {  /* longer ones are sent, not copied */
     int done = 0, fresh = 0, held = 1;
     const cl_env_ptr env = ecl_process_env();
-    ecl_disable_interrupts_env(env);
-    pthread_mutex_lock(&b->wlock);
+    WLOCK(env, b);
     if (ecl_unlikely(b->wlen + n > b->wcap) && PENDING(b) + n <= WBUF_SIZE)
       wbuf_reserve(b, n);
     if (b->wlen + n <= b->wcap && is_open(b)) {
@@ -258,13 +278,12 @@ sb_write_byte8(cl_object s, unsigned char *c, cl_index n)
       held = hold_locked(b);
       done = 1;
     }
-    pthread_mutex_unlock(&b->wlock);
-    ecl_enable_interrupts_env(env);
+    WUNLOCK(env, b);
     if (done) {
       if (fresh)
         eclsock_marks_note(b);          /* output pending: the poller pushes it */
       if (!held)                        /* no flusher: send it now */
-        eclsock_stream_flush(s, 0);
+        eclsock_stream_flush(s);
       return n;
     }
   }
@@ -274,19 +293,14 @@ sb_write_byte8(cl_object s, unsigned char *c, cl_index n)
   return n;
 }
 
-/* Send pending output, waiting for room up to the send timeout.  With
-   TRY_ONLY, only what goes without waiting (the rest stays held). */
+/* Send pending output, waiting for room up to the send timeout. */
 void
-eclsock_stream_flush(cl_object s, int try_only)
+eclsock_stream_flush(cl_object s)
 {
   struct sockbuf *b = SB(s);
   int code;
   if (!__atomic_load_n(&b->wlen, __ATOMIC_RELAXED) || !is_open(b))
     return;
-  if (try_only) {
-    eclsock_stream_flush_some(s);
-    return;
-  }
   code = write_through(s, NULL, 0);
   if (code)
     raise_io(s, "send", code);
@@ -304,13 +318,10 @@ eclsock_stream_flush_some(cl_object s)
     return;
   ecl_disable_interrupts_env(env);      /* nothing here waits */
   if (sb_enter(b)) {
-    int left;
     pthread_mutex_lock(&b->wlock);
     if (PENDING(b))
       (void)eclsock_flush_send_pending(b);
-    left = PENDING(b) > 0;
     pthread_mutex_unlock(&b->wlock);
-    (void)left;
     eclsock_life_leave(b);
   }
   ecl_enable_interrupts_env(env);
@@ -325,23 +336,21 @@ sb_force_output(cl_object s)
     if (kind == ECLSOCK_SITE_SOFT) {
       const cl_env_ptr env = ecl_process_env();
       int held;
-      ecl_disable_interrupts_env(env);
-      pthread_mutex_lock(&b->wlock);
+      WLOCK(env, b);
       held = hold_locked(b);
-      pthread_mutex_unlock(&b->wlock);
-      ecl_enable_interrupts_env(env);
+      WUNLOCK(env, b);
       if (held)
         return;                 /* soft: held, see eclcompat.c */
     }
   }
-  eclsock_stream_flush(s, 0);
+  eclsock_stream_flush(s);
 }
 
 /* finish-output of ECL's C code (ecl_finish_output): always at once. */
 static void
 sb_finish_output(cl_object s)
 {
-  eclsock_stream_flush(s, 0);
+  eclsock_stream_flush(s);
 }
 
 static void
@@ -349,12 +358,10 @@ sb_clear_output(cl_object s)
 {
   struct sockbuf *b = SB(s);
   const cl_env_ptr env = ecl_process_env();
-  ecl_disable_interrupts_env(env);
-  pthread_mutex_lock(&b->wlock);
+  WLOCK(env, b);
   if (!eclsock_tp_write_pending(b->tls))  /* a half-sent TLS record stays */
     b->whead = b->wlen = 0;
-  pthread_mutex_unlock(&b->wlock);
-  ecl_enable_interrupts_env(env);
+  WUNLOCK(env, b);
 }
 
 /* -- Input -------------------------------------------------------------- */
@@ -389,39 +396,9 @@ rbuf_ready(struct sockbuf *b)
   }
 }
 
-/* Before a blocking read, get pending output to the peer (it may wait for
-   it before answering) without ever blocking in send: a reader stuck in
-   send while the peer is stuck sending to it would deadlock.  Push what
-   the socket takes; while some is left, wait for input or for room, at
-   most the receive timeout (the read's own bound).  What is left when
-   input comes stays pending (and held).  B is entered.  Returns 0, the
-   send's error, or ECLSOCK_ETIMEOUT. */
-static int
-flush_before_read(struct sockbuf *b)
-{
-  eclsock_deadline dl = ECLSOCK_NO_DEADLINE;
-  int have_dl = 0;
-  for (;;) {
-    struct pollfd p;
-    int code, left, n;
-    if ((code = send_pending(b, &left)) || !left)
-      return code;
-    if (!have_dl) {
-      dl = eclsock_os_sock_deadline(b->fd, SO_RCVTIMEO);
-      have_dl = 1;
-    }
-    p.fd = b->fd;
-    p.events = POLLIN | POLLOUT;
-    p.revents = 0;
-    if ((code = eclsock_tm_poll(&p, 1, dl, &n)))
-      return code;
-    if (p.revents & (POLLIN | POLLHUP | POLLERR))
-      return 0;
-  }
-}
-
 /* recv into P (N octets) for a read that may block: pending output goes
-   first (flush_before_read).  B is entered.  0 or an error code. */
+   first (the peer may wait for it before answering).  B is entered.  0 or
+   an error code. */
 static int
 recv_blocking(struct sockbuf *b, unsigned char *p, size_t n, size_t *got,
               const char **op)
@@ -430,7 +407,7 @@ recv_blocking(struct sockbuf *b, unsigned char *p, size_t n, size_t *got,
   *got = 0;
   *op = "send";
   if (PENDING(b))
-    code = flush_before_read(b);
+    code = push_pending(b, 1);
   if (code == ECLSOCK_ETIMEOUT || !code)
     *op = "recv";               /* the read's own timeout */
   if (!code)
@@ -591,15 +568,13 @@ sb_write_byte_u8(cl_object byte, cl_object s)
   if (ecl_likely(b->buffered && b->listed && b->wlen && !b->shut_wr)) {
     const cl_env_ptr env = ecl_process_env();
     int done = 0;
-    ecl_disable_interrupts_env(env);
-    pthread_mutex_lock(&b->wlock);
+    WLOCK(env, b);
     /* pending (so listed and noted already), room at the end, open */
     if (b->listed && PENDING(b) && b->wlen < b->wcap && is_open(b)) {
       b->wbuf[b->wlen++] = c;
       done = 1;
     }
-    pthread_mutex_unlock(&b->wlock);
-    ecl_enable_interrupts_env(env);
+    WUNLOCK(env, b);
     if (done)
       return;
   }
@@ -792,12 +767,10 @@ flush_for_close(struct sockbuf *b)
   const cl_env_ptr env = ecl_process_env();
   for (;;) {
     int left = 0, code;
-    ecl_disable_interrupts_env(env);
-    pthread_mutex_lock(&b->wlock);
+    WLOCK(env, b);
     code = PENDING(b) ? eclsock_flush_send_pending(b) : 0;
     left = PENDING(b) > 0;
-    pthread_mutex_unlock(&b->wlock);
-    ecl_enable_interrupts_env(env);
+    WUNLOCK(env, b);
     if (code || !left || once)
       return;
     if (eclsock_tm_wait(b->fd, POLLOUT, eclsock_tm_deadline(CLOSE_STALL_SECONDS)))
@@ -1030,7 +1003,7 @@ eclsock_stream_move_to_tls(cl_object old, eclsock_tls *t)
   const cl_env_ptr env = ecl_process_env();
   int fd = ob->fd;
   cl_object s;
-  eclsock_stream_flush(old, 0);
+  eclsock_stream_flush(old);
   s = eclsock_ecl_fd_stream(old->stream.object1, fd, 8, ECL_STREAM_BINARY, ECL_NIL);
   si_set_finalizer(s, ECL_NIL);
   b = new_sockbuf(fd);
@@ -1129,11 +1102,9 @@ eclsock_stream_pending(cl_object x)
   struct sockbuf *b = SB(x);
   const cl_env_ptr env = ecl_process_env();
   size_t n;
-  ecl_disable_interrupts_env(env);
-  pthread_mutex_lock(&b->wlock);
+  WLOCK(env, b);
   n = PENDING(b);
-  pthread_mutex_unlock(&b->wlock);
-  ecl_enable_interrupts_env(env);
+  WUNLOCK(env, b);
   return n;
 }
 
@@ -1145,7 +1116,7 @@ void
 eclsock_stream_set_buffered(cl_object x, int buffered)
 {
   if (!buffered)
-    eclsock_stream_flush(x, 0);
+    eclsock_stream_flush(x);
   SB(x)->buffered = buffered;
 }
 
@@ -1158,7 +1129,7 @@ eclsock_stream_shutdown(cl_object s, int how)
   const cl_env_ptr env = ecl_process_env();
   volatile int code = 0;
   if (how != SHUT_RD)
-    eclsock_stream_flush(s, 0);
+    eclsock_stream_flush(s);
   ENTERED_BEGIN(env, b) {
     code = eclsock_tp_shutdown(b->tls, b->fd, how);
   } ENTERED_ELSE(b) {

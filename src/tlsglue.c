@@ -133,7 +133,7 @@ l_ssl_wrap(cl_object s, cl_object ctxobj, cl_object server, cl_object host,
     eclsock_raise("SSL_new", EBADF, ECL_NIL, ECL_NIL, s);
   if (eclsock_stream_tls(s))
     FEerror("~S is already a TLS stream.", 1, s);
-  eclsock_stream_flush(s, 0);
+  eclsock_stream_flush(s);
   if (eclsock_stream_buffered_input(s))
     FEerror("~S has read input ahead that TLS would lose: read it before "
             "starting TLS.", 1, s);
