@@ -9,7 +9,10 @@
  *   - the QUEUE of streams holding output, in the order they were listed,
  *     each due HOLD_NS after; since every hold is the same length, the
  *     queue is its own deadline order and the thread sleeps until the
- *     first is due;
+ *     first is due (on the kernel timer of its alarm: a hold sets the
+ *     deadline without waking it, and an explicit flush that empties the
+ *     queue first disarms it, so the thread wakes only for output that
+ *     is really due);
  *   - the STALLED streams, whose send would block: each is armed for one
  *     writability event in the thread's epoll set (poll(2) over them
  *     without epoll) and is not touched again until the peer reads.
@@ -20,7 +23,9 @@
  * finalization never collects).  The thread runs plain C (no Lisp
  * environment), takes FL_LOCK only to move streams between lists, and
  * sends outside it, under the stream's output lock, entered in the stream
- * (stream-private.h: close waits for it).
+ * (stream-private.h: close waits for it).  From the module's load the
+ * flusher holds two descriptors (epoll set and timer; three with the pipe
+ * instead).
  * Must not: block in a send, take a stream's output lock while holding
  * FL_LOCK (the order is WLOCK, then FL_LOCK), or run Lisp code.
  */
@@ -37,20 +42,22 @@ static pthread_mutex_t fl_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sockbuf *q_head, *q_tail;  /* the queue (NULL-terminated) */
 static struct sockbuf *st_head;     /* the stalled streams */
 static long st_count;
-static int fl_pid;                  /* the process whose flusher runs, or 0 */
+static int fl_started;              /* this process's flusher runs (fork
+                                       clears it in the child) */
 static int fl_failed;               /* no flusher thread: flush at once */
-static pthread_cond_t fl_cond;      /* the thread's wait while none stalls */
-static int fl_sleeping;             /* the thread waits with no stream due:
-                                       SLEEP_COND or SLEEP_EVENTS */
-enum { AWAKE = 0, SLEEP_COND, SLEEP_EVENTS };
-/* Made at the first stall and closed once none stalls (a process whose
-   peers all read holds no descriptor for the flusher): the epoll set of
-   the stalled streams (-1 without epoll: poll(2) over them) and a pipe
-   that wakes the thread from its wait on them. */
-static int fl_events;               /* the two below exist */
-static unsigned fl_generation;      /* counts the epoll sets made */
+/* The thread's wait, made when the module loads (so that a process's
+   descriptors do not change at its first held output) and kept: the
+   epoll set of the stalled streams (-1 without epoll: poll(2) over them)
+   and the alarm (os.c), a timer the kernel keeps where it can (a hold
+   sets its deadline and wakes nobody; an explicit flush that empties the
+   queue disarms it), a wake-up pipe otherwise (the thread then waits with
+   the queue head's deadline as its timeout). */
 static int fl_epfd = -1;
-static int fl_wake[2] = { -1, -1 };
+static struct eclsock_alarm fl_alarm = { -1, -1 };
+static double fl_wake_at = ECLSOCK_NO_DEADLINE;  /* the thread wakes at
+                                       the latest then (NO_DEADLINE: only
+                                       when told or a stalled stream can
+                                       send) */
 
 /* -- The lists (FL_LOCK held) ------------------------------------------ */
 
@@ -95,6 +102,29 @@ unlink_from(struct sockbuf *b)
 
 /* -- Sending ----------------------------------------------------------- */
 
+/* A send emptied B's pending output before the flusher's turn (WLOCK
+   held): a queued stream leaves the queue, so that the thread has nothing
+   to do for it, and when the queue is then empty the kernel timer is
+   disarmed: a program that flushes what it writes (a server answering
+   requests) never wakes the thread.  With the pipe, the thread's timed
+   wait ends at the old deadline and finds nothing.  A stream the thread
+   is sending on (FL_BUSY) or that stalls stays with it. */
+static void
+done_early(struct sockbuf *b)
+{
+  pthread_mutex_lock(&fl_lock);
+  if (b->fl_where == FL_QUEUED) {
+    unlink_from(b);
+    b->fl_where = FL_NONE;
+    b->listed = 0;
+    if (!q_head && fl_wake_at >= 0 && eclsock_os_alarm_timed(&fl_alarm)) {
+      eclsock_os_alarm_set(&fl_alarm, ECLSOCK_NO_DEADLINE);
+      fl_wake_at = ECLSOCK_NO_DEADLINE;
+    }
+  }
+  pthread_mutex_unlock(&fl_lock);
+}
+
 /* Send what the socket takes of B's pending output now, without waiting;
    the rest stays pending, in order (the head moves, nothing is copied).
    WLOCK held, B entered.  Returns 0 or the send's error.  The one
@@ -107,46 +137,26 @@ eclsock_flush_send_pending(struct sockbuf *b)
   int code = eclsock_tp_send_nowait(b->tls, b->fd, b->wbuf + b->whead,
                                     PENDING(b), &sent);
   b->whead += sent;
-  if (b->whead == b->wlen)
+  if (b->whead == b->wlen) {
     b->whead = b->wlen = 0;
+    if (b->listed)
+      done_early(b);
+  }
   return code;
 }
 
 /* -- The thread --------------------------------------------------------- */
 
-/* Make the wake-up pipe and the epoll set of the stalled streams, once
-   (FL_LOCK held).  0 or an error code. */
-static int
-make_events(void)
-{
-  int code;
-  if (fl_events)
-    return 0;
-  if ((code = eclsock_os_pipe(fl_wake)))
-    return code;
-  if (eclsock_os_epoll_create(&fl_epfd) == 0
-      && eclsock_os_epoll_ctl(fl_epfd, ECLSOCK_EP_ADD, fl_wake[0], POLLIN, 0)) {
-    (void)eclsock_os_close_plain(fl_epfd);
-    fl_epfd = -1;
-  }
-  fl_events = 1;
-  return 0;
-}
-
-/* Close the pipe and the epoll set once no stream stalls (FL_LOCK held),
-   so that the module holds no descriptor of its own while every peer
-   reads.  Every stream the set watched has left the stalled list, and
-   each re-arms with ADD next time. */
+/* Tell the thread that something is due at AT (FL_LOCK held): unless it
+   wakes by then anyway, the alarm is set (the timer's deadline moves, or
+   the pipe wakes the thread to take the new deadline). */
 static void
-drop_events(void)
+due_by(double at)
 {
-  if (fl_epfd >= 0)
-    (void)eclsock_os_close_plain(fl_epfd);
-  (void)eclsock_os_close_plain(fl_wake[0]);
-  (void)eclsock_os_close_plain(fl_wake[1]);
-  fl_epfd = fl_wake[0] = fl_wake[1] = -1;
-  fl_events = 0;
-  fl_generation++;
+  if (fl_wake_at >= 0 && fl_wake_at <= at)
+    return;
+  eclsock_os_alarm_set(&fl_alarm, at);
+  fl_wake_at = at;
 }
 
 /* Send what B holds without waiting, and decide who is responsible for
@@ -164,11 +174,8 @@ flush_one(struct sockbuf *b)
   if (b->fl_where == FL_BUSY) {       /* close did not take it meanwhile */
     if (!code && PENDING(b)) {
       uint64_t data = (uint64_t)(uintptr_t)b;
-      int first;
-      int ok = make_events() == 0;
-      first = b->fl_armed != (int)fl_generation + 1;   /* not in this set yet */
-      if (ok && (fl_epfd < 0 || eclsock_os_epoll_arm_out(fl_epfd, b->fd, data, first) == 0)) {
-        b->fl_armed = fl_epfd >= 0 ? (int)fl_generation + 1 : 0;
+      if (fl_epfd < 0 || eclsock_os_epoll_arm_out(fl_epfd, b->fd, data, !b->fl_armed) == 0) {
+        b->fl_armed = fl_epfd >= 0;
         b->fl_where = FL_STALLED;
         link_front(&st_head, b);
         st_count++;
@@ -176,6 +183,7 @@ flush_one(struct sockbuf *b)
         b->fl_where = FL_QUEUED;
         b->fl_due = eclsock_tm_now() + HOLD_NS * 1e-9;
         q_append(b);
+        due_by(b->fl_due);
       }
     } else {
       b->fl_where = FL_NONE;
@@ -228,36 +236,20 @@ flusher_main(void *arg)
   for (;;) {
     int n = 0, i, r;
     nfds_t np = 0;
-    double now = eclsock_tm_now(), due = ECLSOCK_NO_DEADLINE;
+    double now = eclsock_tm_now(), timeout = ECLSOCK_NO_DEADLINE;
     pthread_mutex_lock(&fl_lock);
     while (q_head && q_head->fl_due <= now && n < BATCH)
       take(q_head, batch, &n);
-    if (!n && !st_head && fl_events) {  /* nothing stalls any more */
-      drop_events();
-    }
-    if (!n && !st_head) {               /* nothing stalls: a condition wait */
-      if (q_head) {
-        struct timespec until;
-        double t = q_head->fl_due;
-        until.tv_sec = (time_t)t;
-        until.tv_nsec = (long)((t - (double)until.tv_sec) * 1e9);
-        if (until.tv_nsec > 999999999L)
-          until.tv_nsec = 999999999L;
-        (void)pthread_cond_timedwait(&fl_cond, &fl_lock, &until);
+    if (!n) {                           /* wait for the head's deadline */
+      double at = q_head ? q_head->fl_due : ECLSOCK_NO_DEADLINE;
+      if (eclsock_os_alarm_timed(&fl_alarm)) {
+        if (at != fl_wake_at)
+          eclsock_os_alarm_set(&fl_alarm, at);
       } else {
-        fl_sleeping = SLEEP_COND;
-        pthread_cond_wait(&fl_cond, &fl_lock);
-        fl_sleeping = AWAKE;
+        timeout = at;
       }
-      pthread_mutex_unlock(&fl_lock);
-      continue;
-    }
-    if (!n) {
-      if (q_head)
-        due = q_head->fl_due;
-      else
-        fl_sleeping = SLEEP_EVENTS;
-      if (fl_epfd < 0) {                /* poll(2): the pipe and the stalled */
+      fl_wake_at = at;
+      if (fl_epfd < 0) {                /* poll(2): the alarm and the stalled */
         struct sockbuf *x;
         if (pcap < (size_t)st_count + 1) {
           free(pfd);
@@ -265,7 +257,7 @@ flusher_main(void *arg)
           pfd = malloc(pcap * sizeof *pfd);
         }
         if (pfd) {
-          pfd[np].fd = fl_wake[0];
+          pfd[np].fd = fl_alarm.fd;
           pfd[np++].events = POLLIN;
           for (x = st_head; x; x = x->fl_next) {
             pfd[np].fd = x->fd;
@@ -281,23 +273,22 @@ flusher_main(void *arg)
       forget_batch(batch, n, data, 0);
       continue;
     }
-    r = eclsock_tm_wait_plain(fl_epfd, pfd, np, data, ECLSOCK_EPOLL_MAX, due);
+    r = eclsock_tm_wait_plain(fl_epfd, pfd, np, data, ECLSOCK_EPOLL_MAX, timeout);
     if (r <= 0)
       continue;                         /* due, interrupted, or an error */
     pthread_mutex_lock(&fl_lock);
-    fl_sleeping = AWAKE;
     if (fl_epfd >= 0) {
       for (i = 0; i < r; i++) {
         struct sockbuf *b = (struct sockbuf *)(uintptr_t)data[i];
         if (!b)
-          eclsock_os_drain(fl_wake[0]);
+          eclsock_os_alarm_clear(&fl_alarm);
         else if (b->fl_where == FL_STALLED && n < BATCH)
           take(b, batch, &n);
       }
     } else if (pfd) {
       struct sockbuf *x = st_head, *next;
       if (pfd[0].revents)
-        eclsock_os_drain(fl_wake[0]);
+        eclsock_os_alarm_clear(&fl_alarm);
       /* the list may have changed since: match by descriptor */
       for (; x && n < BATCH; x = next) {
         nfds_t j;
@@ -317,10 +308,40 @@ flusher_main(void *arg)
   return NULL;
 }
 
+/* Make the thread's epoll set and alarm (at load, and in a forked child,
+   whose inherited ones are the parent's).  Returns 0 or an error code. */
+static int
+make_wait(void)
+{
+  int code = eclsock_os_alarm_open(&fl_alarm);
+  if (code)
+    return code;
+  if (eclsock_os_epoll_create(&fl_epfd) == 0
+      && eclsock_os_epoll_ctl(fl_epfd, ECLSOCK_EP_ADD, fl_alarm.fd, POLLIN, 0)) {
+    (void)eclsock_os_close_plain(fl_epfd);
+    fl_epfd = -1;
+  }
+  fl_wake_at = ECLSOCK_NO_DEADLINE;
+  return 0;
+}
+
+static void
+drop_wait(void)
+{
+  if (fl_epfd >= 0)
+    (void)eclsock_os_close_plain(fl_epfd);
+  fl_epfd = -1;
+  eclsock_os_alarm_close(&fl_alarm);
+  fl_wake_at = ECLSOCK_NO_DEADLINE;
+}
+
 /* Start the thread (FL_LOCK held).  Returns 0 or an error code. */
 static int
 start_flusher(void)
 {
+  int code;
+  if (fl_alarm.fd < 0 && (code = make_wait()))
+    return code;
   /* the thread runs our code until the process ends: exit must not
      unmap it (ECL dlcloses sock.fas in cl_shutdown) */
   eclsock_os_pin_module((const void *)flusher_main);
@@ -339,27 +360,21 @@ eclsock_flush_hold(struct sockbuf *b)
   if (b->listed)
     return 1;
   pthread_mutex_lock(&fl_lock);
-  if (!fl_failed && fl_pid != eclsock_os_pid()) {
+  if (!fl_failed && !fl_started) {
     if (start_flusher() == 0)
-      fl_pid = eclsock_os_pid();
+      fl_started = 1;
     else
       fl_failed = 1;
   }
   if (fl_failed) {
     ok = 0;
   } else if (__atomic_load_n(&b->state, __ATOMIC_SEQ_CST) == ST_OPEN) {
-    int wake = (q_head == NULL) ? fl_sleeping : AWAKE;
     b->fl_where = FL_QUEUED;
     b->fl_due = eclsock_tm_now() + HOLD_NS * 1e-9;
     q_append(b);
     b->listed = 1;
-    if (wake != AWAKE) {
-      fl_sleeping = AWAKE;
-      if (wake == SLEEP_COND)
-        pthread_cond_signal(&fl_cond);
-      else
-        eclsock_os_wake(fl_wake[1]);
-    }
+    due_by(b->fl_due);       /* holds are equally long: only when the queue
+                                was empty does this set anything */
   }
   pthread_mutex_unlock(&fl_lock);
   return ok;
@@ -373,13 +388,11 @@ eclsock_flush_unlist(struct sockbuf *b)
 {
   pthread_mutex_lock(&fl_lock);
   if (b->fl_where == FL_QUEUED || b->fl_where == FL_STALLED) {
+    if (b->fl_where == FL_STALLED && fl_epfd < 0)
+      due_by(0);                /* poll(2) holds its descriptor: rebuild */
     unlink_from(b);
-    if (!st_head && fl_sleeping == SLEEP_EVENTS) {
-      fl_sleeping = AWAKE;              /* the last stalled one: the thread */
-      eclsock_os_wake(fl_wake[1]);      /* lets go of its descriptors */
-    }
   }
-  if (b->fl_armed == (int)fl_generation + 1 && fl_epfd >= 0 && b->fd >= 0) {
+  if (b->fl_armed && fl_epfd >= 0 && b->fd >= 0) {
     (void)eclsock_os_epoll_ctl(fl_epfd, ECLSOCK_EP_DEL, b->fd, 0, 0);
     b->fl_armed = 0;
   }
@@ -387,8 +400,6 @@ eclsock_flush_unlist(struct sockbuf *b)
   b->listed = 0;
   pthread_mutex_unlock(&fl_lock);
 }
-
-static void cond_init(void);
 
 /* fork: the child has no flusher thread; its first held output starts
    one, with a new pipe and epoll set (the inherited ones are the
@@ -416,38 +427,21 @@ fl_child(void)
   forget(&st_head);
   q_tail = NULL;
   st_count = 0;
-  if (fl_events) {
-    if (fl_epfd >= 0) (void)eclsock_os_close_plain(fl_epfd);
-    (void)eclsock_os_close_plain(fl_wake[0]);
-    (void)eclsock_os_close_plain(fl_wake[1]);
-  }
-  fl_events = 0;
-  fl_epfd = fl_wake[0] = fl_wake[1] = -1;
-  fl_pid = 0;
-  fl_sleeping = AWAKE;
-  cond_init();
+  drop_wait();
+  (void)make_wait();                  /* else the first hold tries again */
+  fl_started = 0;
   pthread_mutex_unlock(&fl_lock);
-}
-
-static void
-cond_init(void)
-{
-  pthread_condattr_t a;
-  pthread_condattr_init(&a);
-  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-  pthread_cond_init(&fl_cond, &a);
-  pthread_condattr_destroy(&a);
 }
 
 void
 eclsock_flush_init(void)
 {
-  cond_init();
   /* roots: the collector scans them conservatively, so a listed state is
      kept (not its stream: a stream the program dropped is finalized, and
      its close takes it off the lists) */
   ecl_register_root((cl_object *)&q_head);
   ecl_register_root((cl_object *)&q_tail);
   ecl_register_root((cl_object *)&st_head);
+  (void)make_wait();                  /* else the first hold tries again */
   pthread_atfork(fl_prepare, fl_parent, fl_child);
 }

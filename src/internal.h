@@ -139,7 +139,6 @@ ECLSOCK_HIDDEN void eclsock_os_shutdown_for_close(int fd);
 ECLSOCK_HIDDEN int eclsock_os_set_nonblock(int fd, int on);
 ECLSOCK_HIDDEN int eclsock_os_set_nodelay(int fd, int on);
 ECLSOCK_HIDDEN int eclsock_os_start_thread(void *(*fn)(void *), void *arg);
-ECLSOCK_HIDDEN int eclsock_os_pid(void);
 enum { ECLSOCK_EP_ADD, ECLSOCK_EP_MOD, ECLSOCK_EP_DEL };
 ECLSOCK_HIDDEN int eclsock_os_epoll_create(int *epfd);
 ECLSOCK_HIDDEN int eclsock_os_epoll_ctl(int epfd, int op, int fd, short events,
@@ -147,6 +146,14 @@ ECLSOCK_HIDDEN int eclsock_os_epoll_ctl(int epfd, int op, int fd, short events,
 ECLSOCK_HIDDEN int eclsock_os_pipe(int fds[2]);
 ECLSOCK_HIDDEN void eclsock_os_wake(int w);
 ECLSOCK_HIDDEN void eclsock_os_drain(int r);
+/* The output flusher's alarm: a descriptor that becomes readable at a
+   given time (a timerfd), or a wake-up pipe where there is none. */
+struct eclsock_alarm { int fd, wfd; };
+ECLSOCK_HIDDEN int eclsock_os_alarm_open(struct eclsock_alarm *a);
+ECLSOCK_HIDDEN int eclsock_os_alarm_timed(const struct eclsock_alarm *a);
+ECLSOCK_HIDDEN void eclsock_os_alarm_set(struct eclsock_alarm *a, double at);
+ECLSOCK_HIDDEN void eclsock_os_alarm_clear(struct eclsock_alarm *a);
+ECLSOCK_HIDDEN void eclsock_os_alarm_close(struct eclsock_alarm *a);
 /* How many send-family system calls (send, sendto; failed ones too) os.c
    has made in this process: for tests (ECLSOCK::%SEND-CALLS). */
 ECLSOCK_HIDDEN unsigned long eclsock_os_send_calls(void);

@@ -6,9 +6,9 @@
  * sendto, recvfrom, getsockopt/setsockopt, shutdown, close: every system
  * call on a socket descriptor in the module (name resolution and
  * getsockname/getpeername are addr.c's); also TCP_NODELAY, the output
- * flusher's thread, the process id, and pinning our shared object (dladdr).
- * getsockname/getpeername are addr.c's); the poller's epoll instance and
- * wake-up pipe (epoll_create1, epoll_ctl, pipe2; its wait is timeout.c's);
+ * flusher's thread and alarm (timerfd), and pinning our shared object
+ * (dladdr); the epoll instances and wake-up pipes of the poller and the
+ * flusher (epoll_create1, epoll_ctl, pipe2; their waits are timeout.c's);
  * the count of send-family calls made (for tests).
  * Each function returns 0 or an error code (positive errno captured at the
  * call, or a negative ECLSOCK_E* code) and never signals.  Blocking calls
@@ -35,6 +35,10 @@
 #ifdef HAVE_EPOLL
 # include <sys/epoll.h>
 #endif
+#ifdef HAVE_SYS_TIMERFD_H
+# include <sys/timerfd.h>
+#endif
+#include <time.h>
 
 #ifndef SOCK_CLOEXEC
 # define SOCK_CLOEXEC 0
@@ -469,13 +473,6 @@ eclsock_os_pin_module(const void *addr)
     (void)dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
 }
 
-/* This process's id (a forked child has no flusher thread yet). */
-int
-eclsock_os_pid(void)
-{
-  return (int)getpid();
-}
-
 /* -- Unconnected sockets (the SB-BSD-SOCKETS face) ------------------------ */
 
 /* Create a socket of FAMILY, TYPE and PROTOCOL in *FD, close-on-exec. */
@@ -583,7 +580,9 @@ eclsock_os_epoll_ctl(int epfd, int op, int fd, short events, uint64_t data)
 
 /* Arm FD in the epoll set EPFD for one writability event (EPOLLOUT,
    one-shot) reported with DATA; ADD for its first time in the set, else
-   re-arm.  The flusher watches stalled streams this way. */
+   re-arm (either falls back to the other: a forked child's new set does
+   not have what the parent's had).  The flusher watches stalled streams
+   this way. */
 int
 eclsock_os_epoll_arm_out(int epfd, int fd, uint64_t data, int add)
 {
@@ -596,6 +595,8 @@ eclsock_os_epoll_arm_out(int epfd, int fd, uint64_t data, int add)
   r = epoll_ctl(epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
   if (r < 0 && add && errno == EEXIST)
     r = epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+  else if (r < 0 && !add && errno == ENOENT)
+    r = epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
   return r < 0 ? errno : 0;
 #else
   (void)epfd; (void)fd; (void)data; (void)add;
@@ -632,4 +633,80 @@ eclsock_os_drain(int r)
   do
     n = read(r, buf, sizeof buf);
   while (n > 0 || (n < 0 && errno == EINTR));
+}
+
+/* -- The flusher's alarm --------------------------------------------------- */
+
+/* Open A: a monotonic timerfd (the kernel keeps the deadline, so setting
+   it wakes nobody), or without timerfd a wake-up pipe (setting it wakes
+   the waiting thread at once; it then waits with a timeout of its own).
+   Returns 0 or an error code. */
+int
+eclsock_os_alarm_open(struct eclsock_alarm *a)
+{
+  a->fd = a->wfd = -1;
+#ifdef HAVE_SYS_TIMERFD_H
+  a->fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (a->fd >= 0)
+    return 0;
+#endif
+  {
+    int p[2], code = eclsock_os_pipe(p);
+    if (code)
+      return code;
+    a->fd = p[0];
+    a->wfd = p[1];
+    return 0;
+  }
+}
+
+/* 1 when A is a kernel timer (eclsock_os_alarm_set then only moves its
+   deadline), 0 for the pipe. */
+int
+eclsock_os_alarm_timed(const struct eclsock_alarm *a)
+{
+  return a->wfd < 0;
+}
+
+/* Make A's descriptor readable at AT (eclsock_tm_now's clock; a time
+   already past: at once), or never when AT is ECLSOCK_NO_DEADLINE.  The
+   pipe cannot wait: any AT makes it readable now. */
+void
+eclsock_os_alarm_set(struct eclsock_alarm *a, double at)
+{
+#ifdef HAVE_SYS_TIMERFD_H
+  if (a->wfd < 0) {
+    struct itimerspec it;
+    memset(&it, 0, sizeof it);
+    if (at >= 0) {
+      it.it_value.tv_sec = (time_t)at;
+      it.it_value.tv_nsec = (long)((at - (double)it.it_value.tv_sec) * 1e9);
+      if (it.it_value.tv_nsec > 999999999L)
+        it.it_value.tv_nsec = 999999999L;
+      if (!it.it_value.tv_sec && !it.it_value.tv_nsec)
+        it.it_value.tv_nsec = 1;        /* zero would disarm it */
+    }
+    (void)timerfd_settime(a->fd, TFD_TIMER_ABSTIME, &it, NULL);
+    return;
+  }
+#endif
+  if (at >= 0)
+    eclsock_os_wake(a->wfd);
+}
+
+/* A's descriptor is no longer readable (until it is set again). */
+void
+eclsock_os_alarm_clear(struct eclsock_alarm *a)
+{
+  eclsock_os_drain(a->fd);
+}
+
+void
+eclsock_os_alarm_close(struct eclsock_alarm *a)
+{
+  if (a->fd >= 0)
+    (void)eclsock_os_close_plain(a->fd);
+  if (a->wfd >= 0)
+    (void)eclsock_os_close_plain(a->wfd);
+  a->fd = a->wfd = -1;
 }
