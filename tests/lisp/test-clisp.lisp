@@ -40,7 +40,7 @@ SECONDS; :HUNG when it does not (its thread is then asked to stop)."
     (cond ((mp:process-active-p p)
            (ignore-errors (mp:process-kill p))
            :hung)
-          (t (join p)))))
+          (t (join p :error-ok t)))))
 
 (defmacro bounded ((seconds) &body body)
   `(call-bounded ,seconds (lambda () ,@body)))
