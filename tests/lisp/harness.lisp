@@ -5,7 +5,8 @@
 ;;;;   "N passed, N failed" line and the exit status; SKIP-TEST-FILE, 77);
 ;;;;   the hooks that make (require :sock), :sock-bsd and :ssl load the
 ;;;;   build tree's fas files ($SOCK_FAS, $SOCK_BSD_FAS, $SSL_FAS); the
-;;;;   helpers tests share: threads (SPAWN, JOIN), descriptors
+;;;;   helpers tests share: threads (SPAWN, JOIN; a spawned thread's error
+;;;;   fails its test), descriptors
 ;;;;   (OPEN-FD-COUNT), octets (RANDOM-OCTETS, CHECKSUM) and child processes
 ;;;;   (START-PROGRAM, WAIT-FOR-LINE, FINISH-PROGRAM, START-EXAMPLE).
 ;;;; Must not: require :sock itself or hold socket code (it is also loaded,
@@ -17,7 +18,7 @@
 (defpackage "HARNESS"
   (:use "CL")
   (:export "DEFTEST" "IS" "SIGNALS" "RUN-TEST-FILE" "*TEST-TIMEOUT*"
-           "SPAWN" "JOIN" "OPEN-FD-COUNT" "RANDOM-OCTETS" "CHECKSUM"
+           "SPAWN" "JOIN" "THREAD-FAILED" "OPEN-FD-COUNT" "RANDOM-OCTETS" "CHECKSUM"
            "SKIP-TEST-FILE"
            "PROGRAM" "PROGRAM-PROCESS" "PROGRAM-READER" "PROGRAM-OUTPUT"
            "START-PROGRAM" "WAIT-FOR-LINE" "FINISH-PROGRAM"
@@ -90,16 +91,83 @@ file as SKIP (exit status 77)."
        (is ,c ,(format nil "signals ~S" type))
        ,c)))
 
-(defun spawn (name function)
-  "Run FUNCTION in a new thread; JOIN returns its values (or its error)."
-  (mp:process-run-function
-   name (lambda ()
-          (handler-case (multiple-value-list (funcall function))
-            (error (e) (list :error e))))))
+;;; A spawned thread's error must fail the test that spawned it: SPAWN
+;;; records each thread and how it ended; JOIN signals THREAD-FAILED for a
+;;; thread that ended in error, unless the test asks for the error as a
+;;; result (:ERROR-OK); and at the end of each test every error no test
+;;; took that way fails the test, whether or not the thread was joined.
 
-(defun join (process)
-  "Wait for PROCESS (made by SPAWN) and return its result list."
-  (mp:process-join process))
+(define-condition thread-failed (error)
+  ((name :initarg :name :reader thread-failed-name)
+   (condition :initarg :condition :reader thread-failed-condition))
+  (:report (lambda (c stream)
+             (format stream "thread ~S failed: ~A: ~A" (thread-failed-name c)
+                     (type-of (thread-failed-condition c)) (thread-failed-condition c))))
+  (:documentation "Signalled by JOIN for a spawned thread that ended in error."))
+
+(defstruct spawned
+  "A thread started by SPAWN: its name, process, the test that started it
+and how it ended: NIL while it runs (or when it was killed), (:VALUES list)
+or (:ERROR condition).  CLAIMED when a JOIN took the error as a result."
+  name process test outcome claimed)
+
+(defvar *spawned* '() "The threads SPAWN started that were not checked yet (global: threads spawn too).")
+(defvar *spawned-lock* (mp:make-lock :name "spawned"))
+(defvar *current-test* nil "The name of the test running (global, for the threads it spawns).")
+
+(defun spawn (name function)
+  "Run FUNCTION in a new thread named NAME; JOIN waits for it.  The thread's
+result (what MP:PROCESS-JOIN returns) is the list of FUNCTION's values, or
+(:ERROR condition) when it signalled an error; an error also fails the test
+unless a JOIN with :ERROR-OK took it."
+  (let ((record (make-spawned :name name :test *current-test*)))
+    (mp:with-lock (*spawned-lock*) (push record *spawned*))
+    (setf (spawned-process record)
+          (mp:process-run-function
+           name (lambda ()
+                  (handler-case
+                      (let ((values (multiple-value-list (funcall function))))
+                        (setf (spawned-outcome record) (list :values values))
+                        values)
+                    (error (e)
+                      (setf (spawned-outcome record) (list :error e))
+                      (list :error e))))))))
+
+(defun find-spawned (process)
+  (mp:with-lock (*spawned-lock*) (find process *spawned* :key #'spawned-process)))
+
+(defun join (process &key error-ok)
+  "Wait for PROCESS (made by SPAWN) and return the list of its function's
+values.  When the thread ended in error: with ERROR-OK, return (:ERROR
+condition) (the test then checks the error itself); else signal
+THREAD-FAILED naming the thread and its error."
+  (let ((result (mp:process-join process))
+        (record (find-spawned process)))
+    (let ((outcome (and record (spawned-outcome record))))
+      (cond ((not (eq (first outcome) :error)) result)
+            (error-ok (setf (spawned-claimed record) t) result)
+            (t (error 'thread-failed :name (spawned-name record)
+                                     :condition (second outcome)))))))
+
+(defun spawned-failures (&optional seen)
+  "Report lines for the spawned threads that ended in an error no JOIN took
+(SEEN: a condition already reported), and forget every thread that ended."
+  (mp:with-lock (*spawned-lock*)
+    (let ((lines '()))
+      (setf *spawned*
+            (remove-if
+             (lambda (r)
+               (let ((outcome (spawned-outcome r)))
+                 (when (and (eq (first outcome) :error) (not (spawned-claimed r))
+                            (not (eq (second outcome) seen)))
+                   (push (format nil "thread ~S~:[~; (of test ~:*~A, after it ended)~] failed: ~A: ~A"
+                                 (spawned-name r)
+                                 (and (not (eq (spawned-test r) *current-test*)) (spawned-test r))
+                                 (type-of (second outcome)) (second outcome))
+                         lines))
+                 (or outcome (not (mp:process-active-p (spawned-process r))))))
+             *spawned*))
+      (nreverse lines))))
 
 (defun open-fd-count ()
   "How many descriptors this process has open.  Listed again when one
@@ -228,15 +296,20 @@ through this file's hooks; under `timeout` when *EXAMPLE-TIME-LIMIT* says so."
                         (hard-exit 3)))))
          (*checks-failed* 0)
          (error nil))
+    (setf *current-test* name)
     (handler-case (funcall function)
       (error (e) (setf error e)))
     (setf done t)
     (mp:process-join watchdog)
-    (cond (error
-           (format t "~&FAIL ~A: ~A~%" name error) nil)
-          ((plusp *checks-failed*)
-           (format t "~&FAIL ~A: ~D check(s) failed~%" name *checks-failed*) nil)
-          (t (format t "~&PASS ~A~%" name) t))))
+    (let ((threads (spawned-failures (and (typep error 'thread-failed)
+                                          (thread-failed-condition error)))))
+      (cond ((or error threads)
+             (format t "~&FAIL ~A: ~@[~A~]~:[~;; ~]~{~A~^; ~}~%"
+                     name error (and error threads) threads)
+             nil)
+            ((plusp *checks-failed*)
+             (format t "~&FAIL ~A: ~D check(s) failed~%" name *checks-failed*) nil)
+            (t (format t "~&PASS ~A~%" name) t)))))
 
 (defun run-test-file (file)
   "Compile FILE natively, load it and run its tests; exit with the verdict."
@@ -270,6 +343,11 @@ through this file's hooks; under `timeout` when *EXAMPLE-TIME-LIMIT* says so."
     (dolist (test *tests*)
       (if (apply #'run-one test) (incf *passed*) (incf *failed*))
       (finish-output))
+    ;; a thread that failed after its test ended, and after the last test
+    (setf *current-test* nil)
+    (dolist (line (spawned-failures))
+      (format t "~&FAIL: ~A~%" line)
+      (incf *failed*))
     (format t "~&~D passed, ~D failed~%" *passed* *failed*)
     (finish-output)
     (ext:quit (if (zerop *failed*) 0 1))))

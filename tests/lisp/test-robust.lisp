@@ -356,7 +356,10 @@ octets written before it."
              (when e
                (is (member (socket-error-code e) '(:epipe :econnreset)) "code :EPIPE or :ECONNRESET")
                (is (eq (stream-error-stream e) c) "the stream is in the condition")
-               (is (stringp (princ-to-string e)) "the condition prints")
+               (let ((report (princ-to-string e)))
+                 (is (and (search (format nil "(~A): " (socket-error-code e)) report)
+                          (search (format nil "-> 127.0.0.1:~D" (socket-server-port srv)) report))
+                     (format nil "the report names the errno and the peer's address: ~A" report)))
                (is (< written (* 256 1024 1024)) "error came before the loop ended"))
              (is (typep (nth-value 1 (ignore-errors (write-sequence (make-array 10 :element-type +octet+) c)
                                                     (finish-output c)))

@@ -221,7 +221,10 @@
           (write-string (format nil "GET / HTTP/1.0~C~C~C~C" #\Return #\Newline #\Return #\Newline) c)
           (force-output c)
           ;; the server gives up on the handshake and closes
-          (is (handler-case (progn (loop while (read-char c nil)) t) (error () t)))
+          (let ((end (handler-case (progn (loop while (read-char c nil)) :eof)
+                       (error (e) e))))
+            (is (or (eq end :eof) (typep end 'stream-error))
+                (format nil "the server closed the connection (end of file or a reset): ~A" end)))
           (close c)))
       (let ((p (start-program "curl" (list "-sS" "--max-time" "20" "--cacert" (cert "ca.pem")
                                            (format nil "https://localhost:~D/hello" (acceptor-port a))))))
