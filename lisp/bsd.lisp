@@ -572,6 +572,8 @@ non-blocking (or DONTWAIT) and nothing is there."))
       (multiple-value-bind (count family addr port)
           (with-closed-check (socket "recvfrom")
             (with-bsd-errors (eclsock::%bsd-receive fd octets 0 length flags)))
+        (when (socket-closed-p socket)  ; woken by a close in another thread
+          (bsd-raise "recvfrom" :ebadf "Socket is closed"))
         (when count
           (unless (eq octets buffer)
             (let ((n (min count length)))

@@ -47,19 +47,13 @@ Closing SERVER in another thread ends the wait with an error."
 \(seconds, (SEC USEC) or (SEC . USEC)), signal SOCKET-TIMEOUT-ERROR when no
 connection comes in time.  SOCKET-STREAM-HOST/-PORT of the stream are the
 server's."
-  (let* ((fd (server-fd server 'socket-accept))
-         (et (normalize-element-type element-type))
-         (ef (normalize-external-format external-format))
-         (tm (normalize-timeout timeout)))
-    (or (handler-bind ((socket-error
-                         (lambda (c)
-                           (declare (ignore c))
-                           ;; closed by another thread while we waited
-                           (server-fd server 'socket-accept))))
-          (%accept fd tm et ef (buffered-p buffered)
-                   (socket-server-host server) (socket-server-port server)))
-        (%raise "accept" :etimedout nil
-                (socket-server-host server) (socket-server-port server) nil))))
+  (server-fd server 'socket-accept)
+  (or (server-accept server 'socket-accept (normalize-timeout timeout)
+                     (normalize-element-type element-type)
+                     (normalize-external-format external-format)
+                     (buffered-p buffered))
+      (%raise "accept" :etimedout nil
+              (socket-server-host server) (socket-server-port server) nil)))
 
 (defun socket-connect (port &optional (host "localhost")
                        &key (element-type 'character) (external-format :default)

@@ -377,6 +377,19 @@ threads waiting on it.  Returns NIL."
   (close-owner server)
   nil)
 
+(defun server-accept (server who timeout element-type external-format buffered)
+  "Accept a connection on SERVER for WHO (a face's operator): a socket stream
+\(SOCKET-STREAM-HOST/-PORT are the server's), or NIL when TIMEOUT seconds
+\(NIL: no limit) pass first.  When another thread closes SERVER meanwhile,
+the waiting thread wakes with the :EBADF SOCKET-ERROR of a closed server."
+  (let ((fd (server-fd server who)))
+    (handler-bind ((socket-error
+                     (lambda (c)
+                       (declare (ignore c))
+                       (server-fd server who))))
+      (%accept fd timeout element-type external-format buffered
+               (socket-server-host server) (socket-server-port server)))))
+
 (defun listen-host (interface who)
   "The local address to listen on for INTERFACE: NIL gives all IPv4
 interfaces (\"0.0.0.0\"), a socket stream the address its peer sees (CLISP's

@@ -333,11 +333,10 @@ BACKLOG (default 16)."
   "Accept a connection on SERV and return a socket stream (of octets when
 BIN is true).  WAIT NIL (the default) waits as long as it takes; a number
 waits at most that many seconds and then returns NIL."
-  (let ((fd (server-fd serv 'port:socket-accept))
-        (tm (and wait (normalize-timeout wait))))
+  (server-fd serv 'port:socket-accept)
+  (let ((tm (and wait (normalize-timeout wait))))
     (with-port-errors (port:socket-accept (socket-server-host serv) (socket-server-port serv))
-      (%accept fd tm (bin-element-type bin) :default t
-               (socket-server-host serv) (socket-server-port serv)))))
+      (server-accept serv 'port:socket-accept tm (bin-element-type bin) :default t))))
 
 (defun port:socket-server-close (server)
   "Close SERVER (a PORT:SOCKET-SERVER).  Closing it again does nothing."
