@@ -210,8 +210,7 @@ DESCRIPTOR-OWNER state: :OPEN, :RELEASED once its stream owns it, :CLOSED.")
              :documentation "The protocol number (a keyword or name given is looked up).")
    (type :initarg :type :initform :stream :reader socket-type
          :documentation ":STREAM or :DATAGRAM.")
-   (stream :initform nil :documentation "The stream SOCKET-MAKE-STREAM made, once.")
-   (listening :initform nil :documentation "True once SOCKET-LISTEN ran."))
+   (stream :initform nil :documentation "The stream SOCKET-MAKE-STREAM made, once."))
   (:documentation "A BSD socket (SBCL's class): make an INET-SOCKET,
 INET6-SOCKET, LOCAL-SOCKET or LOCAL-ABSTRACT-SOCKET with MAKE-INSTANCE and
 :TYPE (:STREAM, the default, or :DATAGRAM), :PROTOCOL (:TCP, :UDP, a number
@@ -265,13 +264,16 @@ its name and alias: 3 values.  Signals UNKNOWN-PROTOCOL when unknown."
     ((integer 0 255) protocol)))
 
 ;;; Closing and finalizing are the core's (ECLSOCK::CLOSE-OWNER, one
-;;; finalizer for every descriptor owner).  What this face adds: closing a
-;;; listening or datagram socket shuts it down first, so that a thread in
-;;; SOCKET-ACCEPT or SOCKET-RECEIVE wakes up; a connected stream socket is
-;;; only closed, so its peer sees what close(2) alone sends, as on SBCL.
+;;; finalizer for every descriptor owner).  What this face changes: closing
+;;; only closes, without the core's shutdown(2), as SBCL does.  So a thread
+;;; blocked in SOCKET-ACCEPT or SOCKET-RECEIVE on the socket stays blocked
+;;; (programs written for SBCL count on it: Swank closes its listening
+;;; socket and then kills the accepting thread, which must not have woken
+;;; with an error meanwhile), and a connected socket's peer sees what
+;;; close(2) alone sends.
 (defmethod eclsock::wake-waiters ((socket socket) fd)
-  (when (or (slot-value socket 'listening) (eq (slot-value socket 'type) :datagram))
-    (ignore-errors (eclsock::%shutdown-fd fd 2))))
+  (declare (ignore fd))
+  nil)
 
 (defun socket-closed-p (socket)
   (not (member (eclsock::owner-state socket) '(:open :released))))
@@ -434,7 +436,6 @@ socket gets a free port on all addresses.  Returns NIL."))
   (unless (typep backlog '(integer 0 #x7fffffff))
     (error 'type-error :datum backlog :expected-type '(integer 0)))
   (with-bsd-errors (eclsock::%bsd-listen (open-fd socket "listen") backlog))
-  (setf (slot-value socket 'listening) t)
   nil)
 
 (defgeneric socket-accept (socket)
@@ -572,7 +573,7 @@ non-blocking (or DONTWAIT) and nothing is there."))
       (multiple-value-bind (count family addr port)
           (with-closed-check (socket "recvfrom")
             (with-bsd-errors (eclsock::%bsd-receive fd octets 0 length flags)))
-        (when (socket-closed-p socket)  ; woken by a close in another thread
+        (when (socket-closed-p socket)  ; closed by another thread meanwhile
           (bsd-raise "recvfrom" :ebadf "Socket is closed"))
         (when count
           (unless (eq octets buffer)
