@@ -233,6 +233,12 @@ or NIL) or :DESCRIPTOR (wrap an existing descriptor)."))
   (:documentation "A Linux abstract Unix-domain socket.  Addresses are strings
 or octet vectors, without the leading NUL (added for you)."))
 
+;;; A poller reads the descriptor in the first slot (POLLER-ADD takes these
+;;; sockets as the core's descriptor owners they are).
+(eval-when (:load-toplevel :execute)
+  (dolist (class '(socket inet-socket inet6-socket local-socket local-abstract-socket))
+    (eclsock::check-descriptor-slot-first class)))
+
 (eclsock::document-function 'socket-file-descriptor
   "The descriptor of SOCKET (an integer; -1 after SOCKET-CLOSE without a stream).")
 (eclsock::document-function 'socket-family
