@@ -9,10 +9,13 @@
 ;;;; stream, as CLISP's SOCKET-CONNECT makes); a passive one is a
 ;;;; PASSIVE-SOCKET, a SOCKET-SERVER with a few more slots (so CLISP's
 ;;;; SOCKET-ACCEPT, SOCKET-STATUS and SOCKET-SERVER-CLOSE take it too); a
-;;;; datagram socket is a DATAGRAM-SOCKET.  What Allegro's accessors need to
+;;;; datagram socket is a DATAGRAM-SOCKET, a DESCRIPTOR-OWNER of the core
+;;;; (its close protocol and finalizer).  What Allegro's accessors need to
 ;;;; know about a stream beyond its descriptor (its :FORMAT, its addresses
-;;;; once closed) is kept in a weak table.  Errors are the one SOCKET-ERROR
-;;;; hierarchy; EXCL:SOCKET-ERROR is the same class.
+;;;; once closed) is this face's note in the core's stream notes.  Errors
+;;;; are the one SOCKET-ERROR hierarchy; EXCL:SOCKET-ERROR is the same class.
+;;;; Must not: read another face's tables or classes; close a descriptor
+;;;; other than through the core's CLOSE-OWNER.
 
 (in-package "ECLSOCK")
 
@@ -146,13 +149,14 @@ address.  An unknown host signals HOST-NOT-FOUND-ERROR (a SOCKET-ERROR)."
   "When true, passive and datagram sockets print the host name of the address
 they are bound to (looked up once, when printed); when NIL, only numbers.")
 
-;;; stream -> plist (:format :family :local-host :local-port :remote-host
-;;; :remote-port :local-filename :remote-filename); weak, so it never keeps
-;;; a stream alive.
-(defvar *stream-info* (make-hash-table :test 'eq :weakness :key :synchronized t))
+;;; What this face remembers about a stream is its note in the core's
+;;; stream notes (under :ALLEGRO): a plist (:format :family :local-host
+;;; :local-port :remote-host :remote-port :local-filename :remote-filename).
+;;; The notes are weak, so they never keep a stream alive, and a TLS stream
+;;; made over the stream gets them too (MOVE-STREAM-NOTES).
 
 (defun stream-info (stream key)
-  (getf (gethash stream *stream-info*) key))
+  (getf (stream-note stream :allegro) key))
 
 (defun remember-stream (stream format)
   "Record STREAM's format and addresses, so the accessors answer also after
@@ -160,7 +164,7 @@ it is closed.  Returns STREAM."
   (let ((fd (stream-fd stream 'make-socket)))
     (multiple-value-bind (lhost lport family) (%local-address fd)
       (multiple-value-bind (rhost rport) (ignore-errors (%peer-address fd))
-        (setf (gethash stream *stream-info*)
+        (setf (stream-note stream :allegro)
               (if (eq family :unix)
                   (list :format format :family :file
                         :local-filename (if (equal lhost "") nil lhost)
@@ -183,38 +187,62 @@ it is closed.  Returns STREAM."
 ;;; ------------------------------------------------------------------
 ;;; Passive and datagram sockets
 
-(defstruct (passive-socket
-            (:include socket-server)
-            (:constructor %make-passive-socket
-                (fd host port family format element-type external-format
-                 filename keepalive nodelay))
-            (:copier nil))
-  "A listening socket made by MAKE-SOCKET :CONNECT :PASSIVE.  It is also a
-SOCKET-SERVER, so CLISP's SOCKET-ACCEPT and SOCKET-STATUS take it."
-  (family :internet)
-  (format :text)
-  (element-type 'character)
-  (external-format :default)
-  (filename nil)
-  (keepalive nil)
-  (nodelay :default))
+(defclass passive-socket (socket-server)
+  ((family :initarg :family :initform :internet :reader passive-socket-family)
+   (format :initarg :format :initform :text :reader passive-socket-format)
+   (element-type :initarg :element-type :initform 'character
+                 :reader passive-socket-element-type)
+   (external-format :initarg :external-format :initform :default
+                    :reader passive-socket-external-format)
+   (filename :initarg :filename :initform nil :reader passive-socket-filename)
+   (keepalive :initarg :keepalive :initform nil :reader passive-socket-keepalive)
+   (nodelay :initarg :nodelay :initform :default :reader passive-socket-nodelay))
+  (:documentation "A listening socket made by MAKE-SOCKET :CONNECT :PASSIVE.  It
+is also a SOCKET-SERVER, so CLISP's SOCKET-ACCEPT and SOCKET-STATUS take it;
+it closes through the core's DESCRIPTOR-OWNER protocol."))
 
-(defstruct (datagram-socket
-            (:constructor %make-datagram-socket
-                (fd family format connect remote-host remote-port
-                 local-filename remote-filename))
-            (:copier nil))
-  "A datagram socket made by MAKE-SOCKET :TYPE :DATAGRAM: use SEND-TO and
-RECEIVE-FROM, and CLOSE.  FD stays the first slot."
-  (fd nil)
-  (family :internet)
-  (format :binary)
-  (connect :active)
-  (remote-host nil)
-  (remote-port nil)
-  (local-filename nil)
-  (remote-filename nil)
-  (connected nil))
+(defun %make-passive-socket (fd host port family format element-type external-format
+                             filename keepalive nodelay)
+  (make-instance 'passive-socket :fd fd :host host :port port :family family
+                                 :format format :element-type element-type
+                                 :external-format external-format :filename filename
+                                 :keepalive keepalive :nodelay nodelay))
+
+(defun passive-socket-p (object)
+  (typep object 'passive-socket))
+
+(defclass datagram-socket (descriptor-owner)
+  ((family :initarg :family :initform :internet :reader datagram-socket-family)
+   (format :initarg :format :initform :binary :reader datagram-socket-format)
+   (connect :initarg :connect :initform :active :reader datagram-socket-connect)
+   (remote-host :initarg :remote-host :initform nil :reader datagram-socket-remote-host)
+   (remote-port :initarg :remote-port :initform nil :reader datagram-socket-remote-port)
+   (local-filename :initarg :local-filename :initform nil
+                   :reader datagram-socket-local-filename)
+   (remote-filename :initarg :remote-filename :initform nil
+                    :reader datagram-socket-remote-filename)
+   (connected :initform nil :accessor datagram-socket-connected))
+  (:documentation "A datagram socket made by MAKE-SOCKET :TYPE :DATAGRAM: use
+SEND-TO and RECEIVE-FROM, and CLOSE.  A DESCRIPTOR-OWNER: closing it wakes a
+thread in RECEIVE-FROM, and a dropped one is closed by the finalizer."))
+
+(defun %make-datagram-socket (fd family format connect remote-host remote-port
+                              local-filename remote-filename)
+  (make-instance 'datagram-socket :fd fd :family family :format format :connect connect
+                                  :remote-host remote-host :remote-port remote-port
+                                  :local-filename local-filename
+                                  :remote-filename remote-filename))
+
+(defun datagram-socket-p (object)
+  (typep object 'datagram-socket))
+
+(defun datagram-socket-fd (s)
+  "The descriptor of datagram socket S, NIL once closed."
+  (owned-fd s))
+
+(eval-when (:load-toplevel :execute)
+  (check-descriptor-slot-first 'passive-socket)
+  (check-descriptor-slot-first 'datagram-socket))
 
 (defun print-host (text)
   (let ((name (and *print-hostname-in-stream*
@@ -253,24 +281,16 @@ would be read as a wild pathname)."
 (defmethod gray:close ((s passive-socket) &key abort)
   "Close the listening socket; a :FILE one also removes its file name."
   (declare (ignore abort))
-  (let ((open (socket-server-fd s)))
-    (close-server s)
-    (when (and open (passive-socket-filename s))
+  (let ((closed (close-owner s)))
+    (when (and closed (passive-socket-filename s))
       (delete-socket-file (passive-socket-filename s)))
-    (and open t)))
+    closed))
 
 (defmethod gray:close ((s datagram-socket) &key abort)
-  "Close the datagram socket; closing it again is harmless."
+  "Close the datagram socket (a thread in RECEIVE-FROM wakes with an error);
+closing it again is harmless."
   (declare (ignore abort))
-  (let ((fd (datagram-socket-fd s)))
-    (when fd
-      (setf (datagram-socket-fd s) nil)
-      (ignore-errors (%shutdown-fd fd 2))  ; wakes a thread in RECEIVE-FROM
-      (%close-fd fd)
-      t)))
-
-(defun finalize-datagram (s)
-  (ignore-errors (close s)))
+  (close-owner s))
 
 (defun datagram-fd (s)
   (or (datagram-socket-fd s)
@@ -383,9 +403,7 @@ CONNECTION-REFUSED-ERROR.  Failures are SOCKET-ERRORs
          (error "MAKE-SOCKET :ADDRESS-FAMILY :FILE :CONNECT :PASSIVE needs a :LOCAL-FILENAME string."))
        (let ((path (namestring-of local-filename)))
          (owning-fd (fd (%listen-unix path backlog))
-           (let ((s (%make-passive-socket fd path 0 :file format et ef path nil nil)))
-             (ext:set-finalizer s #'finalize-server)
-             s))))
+           (%make-passive-socket fd path 0 :file format et ef path nil nil))))
       (t
        (let ((host (cond (local-host (host-text local-host))
                          ((eq address-family :internet6) "::")
@@ -394,10 +412,8 @@ CONNECTION-REFUSED-ERROR.  Failures are SOCKET-ERRORs
          (owning-fd (fd (%listen host port backlog))
            (set-options fd :keepalive keepalive :nodelay nodelay)
            (multiple-value-bind (lhost lport) (%local-address fd)
-             (let ((s (%make-passive-socket fd lhost lport :internet format et ef
-                                            nil keepalive nodelay)))
-               (ext:set-finalizer s #'finalize-server)
-               s))))))))
+             (%make-passive-socket fd lhost lport :internet format et ef
+                                   nil keepalive nodelay))))))))
 
 (defun ipv6-host-text (host)
   "The first IPv6 address of HOST, as text; HOST-NOT-FOUND-ERROR when none."
@@ -415,11 +431,9 @@ CONNECTION-REFUSED-ERROR.  Failures are SOCKET-ERRORs
                              reuse-address broadcast)
   (if file
       (owning-fd (fd (%datagram-unix (and local-filename (namestring-of local-filename))))
-        (let ((s (%make-datagram-socket fd :file format connect nil nil
-                                        (and local-filename (namestring-of local-filename))
-                                        (and remote-filename (namestring-of remote-filename)))))
-          (ext:set-finalizer s #'finalize-datagram)
-          s))
+        (%make-datagram-socket fd :file format connect nil nil
+                               (and local-filename (namestring-of local-filename))
+                               (and remote-filename (namestring-of remote-filename))))
       (let* ((remote (and remote-host (lookup-hostname remote-host)))
              (family (cond (local-host nil)
                            ((or (eq address-family :internet6) (ipv6-address-p remote))
@@ -437,7 +451,6 @@ CONNECTION-REFUSED-ERROR.  Failures are SOCKET-ERRORs
             (when (and remote rport (eq connect :active))
               (%datagram-connect fd (host-text remote) rport)
               (setf (datagram-socket-connected s) t))
-            (ext:set-finalizer s #'finalize-datagram)
             s)))))
 
 ;;; ------------------------------------------------------------------
@@ -450,11 +463,10 @@ returns NIL at once when none is pending."))
 
 (defmethod accept-connection ((sock socket-server) &key (wait t))
   (let* ((passive (passive-socket-p sock))
-         (fd (server-fd sock 'accept-connection))
-         (s (%accept fd (if wait nil 0)
-                     (if passive (passive-socket-element-type sock) 'character)
-                     (if passive (passive-socket-external-format sock) :default)
-                     t (socket-server-host sock) (socket-server-port sock))))
+         (s (server-accept sock 'accept-connection (if wait nil 0)
+                           (if passive (passive-socket-element-type sock) 'character)
+                           (if passive (passive-socket-external-format sock) :default)
+                           t)))
     (when s
       (owning-stream (s s)
         (when (and passive (not (eq (passive-socket-family sock) :file)))
@@ -547,10 +559,10 @@ keepalive (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT)."
   (when (socket-stream-p socket)
     (stream-fd socket 'set-socket-format)
     (%set-element-type socket (format-element-type format) nil)
-    (let ((info (gethash socket *stream-info*)))
+    (let ((info (stream-note socket :allegro)))
       (when info
         (setf (getf info :format) format
-              (gethash socket *stream-info*) info))))
+              (stream-note socket :allegro) info))))
   format)
 
 (defmacro with-pending-connect (&body body)

@@ -199,18 +199,18 @@ Lisp, through ecl-sock's one path for socket errors (ECLSOCK::%RAISE)."
 ;;; ------------------------------------------------------------------
 ;;; Sockets
 
-(defclass socket ()
+(defclass socket (eclsock::descriptor-owner)
   ((file-descriptor :initarg :descriptor :initform nil :reader socket-file-descriptor
-                    :documentation "The descriptor (an integer; -1 once closed).")
+                    :documentation "The descriptor's number (an integer; -1 once
+closed without a stream).  Whether the socket still owns it is the core's
+DESCRIPTOR-OWNER state: :OPEN, :RELEASED once its stream owns it, :CLOSED.")
    (family :initform (error "No socket family") :reader socket-family
            :documentation "The address family number: 2 inet, 10 inet6, 1 local.")
    (protocol :initarg :protocol :initform 0 :reader socket-protocol
              :documentation "The protocol number (a keyword or name given is looked up).")
    (type :initarg :type :initform :stream :reader socket-type
          :documentation ":STREAM or :DATAGRAM.")
-   (stream :initform nil :documentation "The stream SOCKET-MAKE-STREAM made, once.")
-   (owner :initform :socket :documentation ":SOCKET while the socket object owns
-the descriptor, :STREAM once its stream does, NIL once closed."))
+   (stream :initform nil :documentation "The stream SOCKET-MAKE-STREAM made, once."))
   (:documentation "A BSD socket (SBCL's class): make an INET-SOCKET,
 INET6-SOCKET, LOCAL-SOCKET or LOCAL-ABSTRACT-SOCKET with MAKE-INSTANCE and
 :TYPE (:STREAM, the default, or :DATAGRAM), :PROTOCOL (:TCP, :UDP, a number
@@ -232,6 +232,12 @@ or NIL) or :DESCRIPTOR (wrap an existing descriptor)."))
   ()
   (:documentation "A Linux abstract Unix-domain socket.  Addresses are strings
 or octet vectors, without the leading NUL (added for you)."))
+
+;;; A poller reads the descriptor in the first slot (POLLER-ADD takes these
+;;; sockets as the core's descriptor owners they are).
+(eval-when (:load-toplevel :execute)
+  (dolist (class '(socket inet-socket inet6-socket local-socket local-abstract-socket))
+    (eclsock::check-descriptor-slot-first class)))
 
 (eclsock::document-function 'socket-file-descriptor
   "The descriptor of SOCKET (an integer; -1 after SOCKET-CLOSE without a stream).")
@@ -263,10 +269,30 @@ its name and alias: 3 values.  Signals UNKNOWN-PROTOCOL when unknown."
     (keyword (values (get-protocol-by-name protocol)))
     ((integer 0 255) protocol)))
 
-(defun finalize-socket (socket)
-  (let ((fd (slot-value socket 'file-descriptor)))
-    (when (and (eq (slot-value socket 'owner) :socket) (integerp fd) (>= fd 0))
-      (ignore-errors (eclsock::%close-fd fd)))))
+;;; Closing and finalizing are the core's (ECLSOCK::CLOSE-OWNER, one
+;;; finalizer for every descriptor owner).  What this face changes: closing
+;;; only closes, without the core's shutdown(2), as SBCL does.  So a thread
+;;; blocked in SOCKET-ACCEPT or SOCKET-RECEIVE on the socket stays blocked
+;;; (programs written for SBCL count on it: Swank closes its listening
+;;; socket and then kills the accepting thread, which must not have woken
+;;; with an error meanwhile), and a connected socket's peer sees what
+;;; close(2) alone sends.
+(defmethod eclsock::wake-waiters ((socket socket) fd)
+  (declare (ignore fd))
+  nil)
+
+(defun socket-closed-p (socket)
+  (not (member (eclsock::owner-state socket) '(:open :released))))
+
+(defmacro with-closed-check ((socket who) &body body)
+  "Run BODY; a socket error in it, when SOCKET was closed meanwhile (by
+another thread), is the BAD-FILE-DESCRIPTOR-ERROR of a closed socket."
+  `(handler-bind ((socket:socket-error
+                    (lambda (c)
+                      (declare (ignore c))
+                      (when (socket-closed-p ,socket)
+                        (bsd-raise ,who :ebadf "Socket is closed")))))
+     ,@body))
 
 (defmethod initialize-instance :after ((socket socket) &key descriptor &allow-other-keys)
   (with-slots (type protocol file-descriptor family) socket
@@ -280,7 +306,8 @@ its name and alias: 3 values.  Signals UNKNOWN-PROTOCOL when unknown."
            (setf file-descriptor
                  (with-bsd-errors
                    (eclsock::%bsd-socket family (if (eq type :stream) 1 2) protocol)))))
-    (ext:set-finalizer socket #'finalize-socket)))
+    ;; from here the core's descriptor-owner protocol owns it
+    (setf (slot-value socket 'eclsock::fd) file-descriptor)))
 
 (defun make-inet-socket (type protocol)
   "Deprecated (SBCL): (make-instance 'inet-socket :type TYPE :protocol PROTOCOL)."
@@ -293,7 +320,7 @@ its name and alias: 3 values.  Signals UNKNOWN-PROTOCOL when unknown."
   (let ((fd (slot-value socket 'file-descriptor))
         (stream (slot-value socket 'stream)))
     (when (or (not (integerp fd)) (minusp fd)
-              (null (slot-value socket 'owner))
+              (socket-closed-p socket)
               (and stream (not (open-stream-p stream))))
       (bsd-raise who :ebadf "Socket is closed"))
     fd))
@@ -423,7 +450,8 @@ socket of the same class, type and protocol, the peer's address and its port.
 On a non-blocking SOCKET with nothing pending, returns NIL (as SBCL does)."))
 
 (defmethod socket-accept ((socket socket))
-  (let ((fd (with-bsd-errors (eclsock::%bsd-accept (open-fd socket "accept")))))
+  (let ((fd (with-closed-check (socket "accept")
+              (with-bsd-errors (eclsock::%bsd-accept (open-fd socket "accept"))))))
     (when fd
       (let ((new (make-instance (class-of socket) :type (socket-type socket)
                                                   :protocol (socket-protocol socket)
@@ -479,20 +507,14 @@ already closed."))
 
 (defmethod socket-close ((socket socket) &rest args &key abort)
   (check-keys 'socket-close args '(:abort))
-  (with-slots (file-descriptor stream owner) socket
-    (let ((was owner))
-      (setf owner nil)
-      (case was
-        (:stream
-         (close stream :abort abort)
-         t)
-        (:socket
-         (let ((fd file-descriptor))
+  (with-slots (file-descriptor stream) socket
+    (cond ((eclsock::close-owner socket)
            (setf file-descriptor -1)
-           (when (and (integerp fd) (>= fd 0))
-             (ignore-errors (eclsock::%close-fd fd))))
-         t)
-        (t nil)))))
+           t)
+          ((eclsock::end-release socket)  ; its stream owns the descriptor
+           (close stream :abort abort)
+           t)
+          (t nil))))
 
 (defgeneric socket-shutdown (socket &key direction)
   (:documentation "Shut down one or both directions of SOCKET's connection:
@@ -514,10 +536,9 @@ Returns NIL."))
 
 (defmethod socket-open-p ((socket socket))
   (let ((stream (slot-value socket 'stream)))
-    (case (slot-value socket 'owner)
-      (:stream (open-stream-p stream))
-      (:socket (let ((fd (slot-value socket 'file-descriptor)))
-                 (and (integerp fd) (>= fd 0))))
+    (case (eclsock::owner-state socket)
+      (:released (open-stream-p stream))
+      (:open t)
       (t nil))))
 
 ;;; -- Datagrams and raw I/O ---------------------------------------------
@@ -556,7 +577,10 @@ non-blocking (or DONTWAIT) and nothing is there."))
                        (make-array length :element-type '(unsigned-byte 8))))
            (flags (receive-flags oob peek waitall dontwait (eq (socket-type socket) :datagram))))
       (multiple-value-bind (count family addr port)
-          (with-bsd-errors (eclsock::%bsd-receive fd octets 0 length flags))
+          (with-closed-check (socket "recvfrom")
+            (with-bsd-errors (eclsock::%bsd-receive fd octets 0 length flags)))
+        (when (socket-closed-p socket)  ; closed by another thread meanwhile
+          (bsd-raise "recvfrom" :ebadf "Socket is closed"))
         (when count
           (unless (eq octets buffer)
             (let ((n (min count length)))
@@ -626,7 +650,7 @@ now on; SOCKET-CLOSE closes the stream."))
   (check-keys 'socket-make-stream args '(:input :output :element-type :buffering
                                          :external-format :timeout :auto-close
                                          :serve-events))
-  (with-slots (stream owner) socket
+  (with-slots (stream) socket
     (when stream
       (return-from socket-make-stream stream))
     (unless (or input output)
@@ -646,7 +670,8 @@ now on; SOCKET-CLOSE closes the stream."))
                  (with-bsd-errors
                    (eclsock::%wrap-fd fd et ef (not (eq buffering :none))
                                       (and host (address-text host)) port)))))
-        (setf stream s owner :stream)
+        (setf stream s)
+        (eclsock::release-owner socket)   ; the stream owns the descriptor now
         (unless (and input output)
           (eclsock::%stream-restrict s (and input t) (and output t)))
         s))))

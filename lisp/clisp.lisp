@@ -19,19 +19,11 @@ to listen(2); CLISP's default is 1 (also for NIL).  Returns a SOCKET-SERVER."
     (warn "(SOCKET-SERVER stream) is deprecated: use (SOCKET-SERVER 0 :INTERFACE stream).")
     (setf interface port port 0))
   (check-port (or port 0))
-  (unless backlog (setf backlog 1))       ; CLISP takes NIL: the default
-  (unless (typep backlog '(integer 0 65535))
-    (error 'type-error :datum backlog :expected-type '(integer 0 65535)))
-  (let ((host (cond ((null interface) "0.0.0.0")
-                    ((socket-stream-p interface)
-                     (values (%local-address (stream-fd interface 'socket-server))))
-                    (t (check-host interface)))))
-    (make-server (%listen host (or port 0) backlog))))
+  (open-server (listen-host interface 'socket-server) (or port 0)
+               (or backlog 1)))         ; CLISP takes NIL: the default
 
 (defun socket-server-close (server)
   "Close SERVER.  Closing it again is harmless.  Returns NIL."
-  (unless (socket-server-p server)
-    (error 'type-error :datum server :expected-type 'socket-server))
   (close-server server))
 
 (document-function 'socket-server-host
@@ -55,19 +47,13 @@ Closing SERVER in another thread ends the wait with an error."
 \(seconds, (SEC USEC) or (SEC . USEC)), signal SOCKET-TIMEOUT-ERROR when no
 connection comes in time.  SOCKET-STREAM-HOST/-PORT of the stream are the
 server's."
-  (let* ((fd (server-fd server 'socket-accept))
-         (et (normalize-element-type element-type))
-         (ef (normalize-external-format external-format))
-         (tm (normalize-timeout timeout)))
-    (or (handler-bind ((socket-error
-                         (lambda (c)
-                           (declare (ignore c))
-                           ;; closed by another thread while we waited
-                           (server-fd server 'socket-accept))))
-          (%accept fd tm et ef (buffered-p buffered)
-                   (socket-server-host server) (socket-server-port server)))
-        (%raise "accept" :etimedout nil
-                (socket-server-host server) (socket-server-port server) nil))))
+  (server-fd server 'socket-accept)
+  (or (server-accept server 'socket-accept (normalize-timeout timeout)
+                     (normalize-element-type element-type)
+                     (normalize-external-format external-format)
+                     (buffered-p buffered))
+      (%raise "accept" :etimedout nil
+              (socket-server-host server) (socket-server-port server) nil)))
 
 (defun socket-connect (port &optional (host "localhost")
                        &key (element-type 'character) (external-format :default)

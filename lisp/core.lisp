@@ -3,8 +3,12 @@
 ;;;; Starts the C primitives, and owns: the one timeout parser (every
 ;;;; :TIMEOUT and seconds/microseconds spelling becomes seconds or NIL),
 ;;;; element type, external format and :BUFFERED normalisation, argument
-;;;; checks (ports, hosts), the SOCKET-SERVER object and how socket
-;;;; objects print.
+;;;; checks (ports, hosts), the one strict parser of dotted IPv4 text
+;;;; (PARSE-IPV4, on the C parser), the DESCRIPTOR-OWNER base class with
+;;;; its one close protocol and one finalizer (every face's
+;;;; descriptor-owning object extends it), the SOCKET-SERVER object, the
+;;;; stream notes faces keep about socket streams, and how socket objects
+;;;; print.  Must not: know any face's classes or names.
 
 (in-package "ECLSOCK")
 
@@ -83,6 +87,19 @@ NIL means wait forever."
 
 (defun string-without-nul-p (object)
   (and (stringp object) (not (find (code-char 0) object))))
+
+(defun parse-ipv4 (text)
+  "TEXT as a 32-bit IPv4 address when it is exactly four decimal numbers
+0-255 joined by dots (no blanks, signs or leading zeros), else NIL and the
+address the C library's laxer reading gives (\"1.2.3\" is 1.2.0.3 there,
+as inet_aton reads it), if any.  The text is parsed by C (%PARSE-ADDRESS);
+strict means it reads back as itself."
+  (when (and (string-without-nul-p text) (every #'standard-char-p text))
+    (multiple-value-bind (family value) (%parse-address text)
+      (when (eq family :inet)
+        (if (string= text (dotted value))
+            value
+            (values nil (dotted value)))))))
 
 (deftype c-string ()
   "A string C can take: one without a NUL character (a NUL would end the
@@ -206,18 +223,136 @@ FORCE-OUTPUT or FINISH-OUTPUT sends at once."
   (set-pprint-dispatch 'socket-stream 'print-socket-stream 1))
 
 ;;; ------------------------------------------------------------------
+;;; Descriptor owners: the one close protocol
+;;;
+;;; Every Lisp object of ecl-sock that owns a descriptor (or, for a poller,
+;;; a C handle that owns descriptors) is a DESCRIPTOR-OWNER: the core's
+;;; servers, and through the generic functions below the faces' Allegro
+;;; datagram sockets, SB-BSD-SOCKETS sockets and pollers.  (Socket streams
+;;; are not: their C core has states of its own.)  The descriptor is in the
+;;; first slot, where C reads it; NIL there means closed.
+;;;
+;;; States: :OPEN (owns its descriptor), :CLOSING (a closer took it and is
+;;; waking the threads that wait on it), :CLOSED, :RELEASED (handed to
+;;; another owner, which closes it: an SB-BSD-SOCKETS socket's stream).
+;;; CLOSE-OWNER takes the descriptor out of the slot with a compare and
+;;; swap, so that of any number of threads closing at once exactly one
+;;; closes it and the others return NIL; it wakes the waiting threads
+;;; first (WAKE-WAITERS: shutdown(2) wakes a blocked accept, recv or poll,
+;;; which close(2) would not), then closes (RELEASE-DESCRIPTOR).  The one
+;;; finalizer, FINALIZE-OWNER, closes the descriptor of an object dropped
+;;; while open.  It is a global function that is given the object, never
+;;; a closure over it (ECL 24 never collects an object whose finalizer
+;;; refers back to it).
+
+(defclass descriptor-owner ()
+  ((fd :initarg :fd :initform nil
+       :documentation "The descriptor (or the poller's C handle); NIL once
+closed or released.  Must stay the first slot: C reads it there.")
+   (state :initform :open :reader owner-state
+          :documentation ":OPEN, :CLOSING, :CLOSED or :RELEASED."))
+  (:documentation "An ecl-sock object that owns a descriptor and closes it
+once: servers, Allegro passive and datagram sockets, SB-BSD-SOCKETS sockets,
+pollers.  A face extends the close protocol through WAKE-WAITERS and
+RELEASE-DESCRIPTOR."))
+
+(defun check-descriptor-slot-first (class)
+  "Signal an error unless the descriptor slot of CLASS (a DESCRIPTOR-OWNER
+class) is its first slot, where C reads it."
+  (let ((class (if (symbolp class) (find-class class) class)))
+    (unless (clos:class-finalized-p class)
+      (clos:finalize-inheritance class))
+    (let ((slot (find 'fd (clos:class-slots class) :key #'clos:slot-definition-name)))
+      (unless (and slot (eql 0 (clos:slot-definition-location slot)))
+        (error "~S: the descriptor is not the first slot, where C reads it."
+               (class-name class))))))
+
+(defmethod initialize-instance :after ((owner descriptor-owner) &key)
+  (ext:set-finalizer owner #'finalize-owner))
+
+(declaim (inline owned-fd))
+(defun owned-fd (owner)
+  "The descriptor OWNER holds, or NIL once it is closed or released."
+  (slot-value owner 'fd))
+
+(defun owner-open-p (owner)
+  "True while OWNER holds its descriptor."
+  (and (owned-fd owner) t))
+
+(defgeneric wake-waiters (owner fd)
+  (:documentation "Wake the threads blocked on descriptor FD of OWNER, which is
+being closed (they then find OWNER closed).  The default shuts the socket
+down (shutdown(2) wakes accept, recv and poll; close(2) does not).  Never
+signals.")
+  (:method ((owner descriptor-owner) fd)
+    (ignore-errors (%shutdown-fd fd 2))))
+
+(defgeneric release-descriptor (owner fd)
+  (:documentation "Close FD, the descriptor OWNER held (a poller: its C handle).
+Called once per descriptor, by CLOSE-OWNER or the finalizer.")
+  (:method ((owner descriptor-owner) fd)
+    (%close-fd fd)))
+
+(defun close-owner (owner)
+  "Close OWNER's descriptor: T when this call closed it, NIL when it was
+closed (or released) already.  Safe from any thread and any number of them
+at once: one closes, the others return NIL.  Threads waiting on the
+descriptor are woken first."
+  (loop
+    (let ((fd (owned-fd owner)))
+      (unless fd
+        (return nil))
+      (when (eq (mp:compare-and-swap (slot-value owner 'fd) fd nil) fd)
+        (setf (slot-value owner 'state) :closing)
+        (unwind-protect (progn (wake-waiters owner fd)
+                               (release-descriptor owner fd))
+          (setf (slot-value owner 'state) :closed))
+        (return t)))))
+
+(defun release-owner (owner)
+  "Hand OWNER's descriptor to another owner: return it (NIL when OWNER is
+closed or released already); OWNER will not close it."
+  (loop
+    (let ((fd (owned-fd owner)))
+      (unless fd
+        (return nil))
+      (when (eq (mp:compare-and-swap (slot-value owner 'fd) fd nil) fd)
+        (setf (slot-value owner 'state) :released)
+        (return fd)))))
+
+(defun end-release (owner)
+  "Mark OWNER, whose descriptor it released, :CLOSED (its new owner has been
+or is being closed): T when this call did it, NIL when OWNER was not
+:RELEASED."
+  (eq (mp:compare-and-swap (slot-value owner 'state) :released :closed) :released))
+
+(defun finalize-owner (owner)
+  "The finalizer of every DESCRIPTOR-OWNER: close the descriptor of one
+dropped while open (no thread can wait on it any more)."
+  (ignore-errors
+   (let ((fd (owned-fd owner)))
+     (when (and fd (eq (mp:compare-and-swap (slot-value owner 'fd) fd nil) fd))
+       (setf (slot-value owner 'state) :closed)
+       (release-descriptor owner fd)))))
+
+;;; ------------------------------------------------------------------
 ;;; Servers
 
-(defstruct (socket-server (:constructor %make-socket-server (fd host port))
-                          (:copier nil)
-                          (:predicate socket-server-p))
-  "A listening socket (CLISP's SOCKET-SERVER).  FD must stay the first slot:
-C reads it there."
-  (fd nil)
-  (host "" :type string)
-  (port 0 :type fixnum))
+(defclass socket-server (descriptor-owner)
+  ((host :initarg :host :initform "" :type string :reader socket-server-host)
+   (port :initarg :port :initform 0 :type fixnum :reader socket-server-port))
+  (:documentation "A listening socket (CLISP's SOCKET-SERVER)."))
 
-(document-function 'socket-server-p "True when OBJECT is a SOCKET-SERVER.")
+(eval-when (:load-toplevel :execute)
+  (check-descriptor-slot-first 'socket-server))
+
+(defun socket-server-p (object)
+  "True when OBJECT is a SOCKET-SERVER."
+  (typep object 'socket-server))
+
+(defun socket-server-fd (server)
+  "The listening descriptor of SERVER, NIL once closed."
+  (owned-fd server))
 
 (defmethod print-object ((server socket-server) out)
   (print-unreadable-object (server out)
@@ -235,26 +370,82 @@ C reads it there."
               (socket-server-host server) (socket-server-port server) nil)))
 
 (defun close-server (server)
-  "Close SERVER's descriptor once; wakes threads waiting on it."
-  (let ((fd (socket-server-fd server)))
-    (when fd
-      (setf (socket-server-fd server) nil)
-      (ignore-errors (%shutdown-fd fd 2))
-      (%close-fd fd)))
+  "Close SERVER's descriptor once (closing it again is harmless); wakes
+threads waiting on it.  Returns NIL."
+  (unless (socket-server-p server)
+    (error 'type-error :datum server :expected-type 'socket-server))
+  (close-owner server)
   nil)
 
-(defun finalize-server (server)
-  (ignore-errors (close-server server)))
+(defun server-accept (server who timeout element-type external-format buffered)
+  "Accept a connection on SERVER for WHO (a face's operator): a socket stream
+\(SOCKET-STREAM-HOST/-PORT are the server's), or NIL when TIMEOUT seconds
+\(NIL: no limit) pass first.  When another thread closes SERVER meanwhile,
+the waiting thread wakes with the :EBADF SOCKET-ERROR of a closed server."
+  (let ((fd (server-fd server who)))
+    (handler-bind ((socket-error
+                     (lambda (c)
+                       (declare (ignore c))
+                       (server-fd server who))))
+      (%accept fd timeout element-type external-format buffered
+               (socket-server-host server) (socket-server-port server)))))
+
+(defun listen-host (interface who)
+  "The local address to listen on for INTERFACE: NIL gives all IPv4
+interfaces (\"0.0.0.0\"), a socket stream the address its peer sees (CLISP's
+rule), otherwise a host as CHECK-HOST takes it."
+  (cond ((null interface) "0.0.0.0")
+        ((socket-stream-p interface)
+         (values (%local-address (stream-fd interface who))))
+        (t (check-host interface))))
 
 (defun make-server (fd)
   "A SOCKET-SERVER owning listening descriptor FD."
   (multiple-value-bind (host port) (%local-address fd)
-    (let ((server (%make-socket-server fd host port)))
-      (ext:set-finalizer server #'finalize-server)
-      server)))
+    (make-instance 'socket-server :fd fd :host host :port port)))
+
+(defun open-server (host port backlog)
+  "A SOCKET-SERVER listening on HOST (text) and PORT (0: the kernel picks),
+with BACKLOG (for listen(2))."
+  (unless (typep backlog '(integer 0 65535))
+    (error 'type-error :datum backlog :expected-type '(integer 0 65535)))
+  (make-server (%listen host port backlog)))
 
 (eval-when (:load-toplevel)
   (%set-server-class (find-class 'socket-server)))
+
+;;; ------------------------------------------------------------------
+;;; Stream notes: what a face remembers about a socket stream
+;;;
+;;; Socket streams are C objects without room for a face's data.  A face
+;;; that remembers something about a stream (Allegro's :FORMAT and the
+;;; addresses it answers with once the stream is closed) keeps it here,
+;;; under its own key; a module that replaces a stream by another over the
+;;; same connection (TLS: MAKE-SSL-CLIENT-STREAM) carries every face's
+;;; notes over with MOVE-STREAM-NOTES, knowing none of them.  Weak, so a
+;;; note never keeps a stream alive.
+
+(defvar *stream-notes* (make-hash-table :test 'eq :weakness :key :synchronized t)
+  "Socket stream -> plist of face key -> that face's note.")
+
+(defun stream-note (stream key)
+  "What the face KEY noted about STREAM, or NIL."
+  (getf (gethash stream *stream-notes*) key))
+
+(defun (setf stream-note) (value stream key)
+  "Note VALUE about STREAM for the face KEY."
+  (let ((notes (gethash stream *stream-notes*)))
+    (setf (getf notes key) value
+          (gethash stream *stream-notes*) notes)
+    value))
+
+(defun move-stream-notes (old new)
+  "Give stream NEW, which replaces OLD over the same connection, the notes
+OLD has.  Returns NEW."
+  (let ((notes (gethash old *stream-notes*)))
+    (when notes
+      (setf (gethash new *stream-notes*) (copy-list notes))))
+  new)
 
 ;;; ------------------------------------------------------------------
 ;;; Addresses

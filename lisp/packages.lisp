@@ -66,6 +66,9 @@
 ;;; Allegro keeps its socket condition in EXCL.  This EXCL holds only that
 ;;; class (the very symbol SOCKET:SOCKET-ERROR) and its three readers, so
 ;;; Allegro code that names them reads and runs; it is no more of Allegro.
+;;; It must exist for such code to be read at all, so (FIND-PACKAGE "EXCL")
+;;; is true after (require :sock): code that takes that for Allegro should
+;;; test #+allegro instead (doc/allegro.texi, "Allegro errors").
 (defpackage "EXCL"
   (:use)
   (:import-from "SOCKET" "SOCKET-ERROR")

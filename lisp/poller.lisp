@@ -1,6 +1,7 @@
 ;;;; poller.lisp - the poller, an ecl-sock extension in the SOCKET package.
 ;;;;
-;;;; Owns: the POLLER object (its print form and finalizer), the argument
+;;;; Owns: the POLLER object (its print form; it is a DESCRIPTOR-OWNER of
+;;;; the core, which closes it and finalizes a dropped one), the argument
 ;;;; checks of MAKE-POLLER, POLLER-ADD, POLLER-MODIFY, POLLER-REMOVE,
 ;;;; POLLER-WAIT, POLLER-CLOSE and WITH-POLLER, and the conditions they
 ;;;; signal, and the idle clocks (MAKE-POLLER :IDLE, POLLER-TOUCH): a FIFO
@@ -9,40 +10,56 @@
 ;;;; set, so a wait costs by the ready objects, not by the ones held.
 ;;;; Must not: walk the registrations or the clocks in Lisp (that is the
 ;;;; O(N) cost the poller exists to avoid); a wait looks only at the
-;;;; clocks that ran out.
+;;;; clocks that ran out.  Know a face's classes: a face's socket object is
+;;;; taken as the core's DESCRIPTOR-OWNER it is.
 
 (in-package "ECLSOCK")
 
-(defstruct (poller (:constructor %make-poller-object (handle idle))
-                   (:copier nil)
-                   (:predicate poller-p))
-  "A set of sockets kept registered across waits (MAKE-POLLER).  POLLER-WAIT
-costs by the ready objects, not by how many are held.  Close it with
-POLLER-CLOSE (or WITH-POLLER); a dropped one closes when collected."
-  (handle nil)
-  (idle nil)                            ; seconds an idle clock runs, or NIL
-  (clocks (make-hash-table :test 'eq))  ; object -> its deadline (internal real time)
-  (head '())                            ; (deadline . object) conses, oldest first
-  (tail '())
-  (lock (mp:make-lock :name "poller clocks")))
+(defclass poller (descriptor-owner)
+  ((idle :initarg :idle :initform nil :reader poller-idle
+         :documentation "Seconds an idle clock runs, or NIL.")
+   (clocks :initform (make-hash-table :test 'eq) :reader poller-clocks
+           :documentation "Object -> its deadline (internal real time).")
+   (head :initform '() :accessor poller-head
+         :documentation "(deadline . object) conses, oldest first.")
+   (tail :initform '() :accessor poller-tail)
+   (lock :initform (mp:make-lock :name "poller clocks") :reader poller-lock))
+  (:documentation "A set of sockets kept registered across waits (MAKE-POLLER).
+POLLER-WAIT costs by the ready objects, not by how many are held.  Close it
+with POLLER-CLOSE (or WITH-POLLER); a dropped one closes when collected.  A
+DESCRIPTOR-OWNER of the core whose descriptor slot holds the C handle of its
+epoll set."))
 
-(document-function 'poller-p "True when OBJECT is a POLLER.")
+(defun poller-p (object)
+  "True when OBJECT is a POLLER."
+  (typep object 'poller))
+
+(defmethod wake-waiters ((p poller) handle)
+  ;; closing the C handle wakes the thread in POLLER-WAIT
+  (declare (ignore handle))
+  nil)
+
+(defmethod release-descriptor ((p poller) handle)
+  (%poller-close handle))
+
+(defun poller-handle (p &optional (who 'poller-wait))
+  "The C handle of poller P; the SOCKET-ERROR :EBADF when P is closed."
+  (or (owned-fd p)
+      (poller-fail who :ebadf p "the poller is closed")))
 
 (defmethod print-object ((p poller) out)
   (print-unreadable-object (p out :identity t)
-    (multiple-value-bind (n closed) (%poller-count (poller-handle p))
-      (if closed
-          (write-string "CLOSED POLLER" out)
-          (format out "POLLER ~D object~:P" n)))))
+    (let ((handle (owned-fd p)))
+      (multiple-value-bind (n closed) (and handle (%poller-count handle))
+        (if (or closed (null handle))
+            (write-string "CLOSED POLLER" out)
+            (format out "POLLER ~D object~:P" n))))))
 
 (defun poller-fail (who code poller &optional message)
   "Signal the SOCKET-ERROR for CODE (an error keyword) in WHO on POLLER."
   (%raise (string-downcase (string who)) code
           (and message (format nil "~A, in ~S" message poller))
           nil nil nil))
-
-(defun finalize-poller (p)
-  (ignore-errors (%poller-close (poller-handle p))))
 
 (defun make-poller (&key idle)
   "A new, empty poller.  Add socket streams, servers, Allegro passive and
@@ -56,9 +73,7 @@ another touch."
   (let ((h (%make-poller)))
     (when (integerp h)
       (%raise "make-poller" (%error-name h) nil nil nil nil))
-    (let ((p (%make-poller-object h idle)))
-      (ext:set-finalizer p #'finalize-poller)
-      p)))
+    (make-instance 'poller :fd h :idle idle)))
 
 (defun poller-close (poller)
   "Close POLLER: every registration ends (the objects stay open) and its
@@ -68,7 +83,7 @@ Returns T, or NIL when POLLER was closed already."
   (mp:with-lock ((poller-lock poller))
     (clrhash (poller-clocks poller))
     (setf (poller-head poller) '() (poller-tail poller) '()))
-  (%poller-close (poller-handle poller)))
+  (close-owner poller))
 
 (defmacro with-poller ((var &rest options) &body body)
   "Bind VAR to a new poller (MAKE-POLLER with OPTIONS, e.g. :IDLE 10)
@@ -82,16 +97,20 @@ around BODY and close it when BODY exits."
     (:input 1) (:output 2) (:io 3)
     (t (error 'type-error :datum events :expected-type '(member :input :output :io)))))
 
+(deftype pollable ()
+  "What a poller takes: a socket stream, a server, another object that owns a
+socket descriptor (a face's: Allegro's datagram socket ...), a descriptor."
+  '(or socket-stream descriptor-owner (integer 0 #x7fffffff)))
+
 (defun poller-object (object)
   "The kind (0 stream, 1 server, 2 descriptor) and descriptor of OBJECT
 \(NIL when it is closed)."
   (cond ((socket-stream-p object) (values 0 (%stream-fd object)))
         ((socket-server-p object) (values 1 (socket-server-fd object)))
-        ((datagram-socket-p object) (values 2 (datagram-socket-fd object)))
+        ((and (typep object 'descriptor-owner) (not (poller-p object)))
+         (values 2 (owned-fd object)))
         ((typep object '(integer 0 #x7fffffff)) (values 2 object))
-        (t (error 'type-error :datum object
-                              :expected-type '(or socket-stream socket-server
-                                               datagram-socket (integer 0 #x7fffffff))))))
+        (t (error 'type-error :datum object :expected-type 'pollable))))
 
 (defun poller-register (poller object events modify who)
   (check-type poller poller)
@@ -101,7 +120,7 @@ around BODY and close it when BODY exits."
         (%raise (string-downcase (string who)) :ebadf
                 (format nil "~S is closed" object) nil nil
                 (and (streamp object) object)))
-      (let ((r (%poller-add (poller-handle poller) object kind fd dir modify)))
+      (let ((r (%poller-add (poller-handle poller who) object kind fd dir modify)))
         (cond ((eq r t) object)
               ((integerp r)             ; epoll_ctl's errno
                (%raise (string-downcase (string who)) (%error-name r) nil nil nil
@@ -126,7 +145,8 @@ around BODY and close it when BODY exits."
 (defun poller-add (poller object &optional (events :input))
   "Register OBJECT with POLLER for EVENTS (:INPUT, :OUTPUT or :IO) and
 return OBJECT.  OBJECT is a socket stream, a socket server (or Allegro
-passive socket), an Allegro datagram socket or a raw descriptor.  Adding an
+passive socket), an Allegro datagram socket, an SB-BSD-SOCKETS socket
+\(without a stream of its own) or a raw descriptor.  Adding an
 object that is in POLLER already, or a stream held by another poller, is a
 SOCKET-ERROR (:EEXIST); a descriptor epoll refuses (a regular file) gives
 epoll's error (:EPERM).  A registered stream that is closed leaves by
@@ -146,7 +166,7 @@ which must be registered (a SOCKET-ERROR :ENOENT otherwise).  Returns OBJECT."
     (mp:with-lock ((poller-lock poller))
       (remhash object (poller-clocks poller))))
   (multiple-value-bind (kind fd) (poller-object object)
-    (let ((r (%poller-remove (poller-handle poller) object kind fd)))
+    (let ((r (%poller-remove (poller-handle poller 'poller-remove) object kind fd)))
       (when (eq r :closed)
         (poller-fail 'poller-remove :ebadf poller "the poller is closed"))
       r)))

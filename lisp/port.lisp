@@ -200,37 +200,18 @@ exact core class both still catch it."
 (define-condition dotted-address-error (parse-error simple-error) ()
   (:documentation "A string is not a dotted IPv4 address."))
 
-(defun parse-dotted (string)
-  "STRING as a 32-bit address when it is exactly four decimal numbers
-0-255 joined by dots (no signs, blanks or leading zeros); else NIL and a
-reason."
-  (let ((parts (loop with start = 0
-                     for dot = (position #\. string :start start)
-                     collect (subseq string start dot)
-                     while dot do (setf start (1+ dot)))))
-    (flet ((part-value (p)
-             (and (<= 1 (length p) 3)
-                  (every (lambda (ch) (char<= #\0 ch #\9)) p)
-                  (or (= (length p) 1) (char/= (char p 0) #\0))
-                  (let ((v (parse-integer p))) (and (<= v 255) v)))))
-      (cond ((/= (length parts) 4)
-             (values nil (format nil "it has ~D part~:P, not 4" (length parts))))
-            (t (let ((bad (find-if-not #'part-value parts)))
-                 (if bad
-                     (values nil (format nil "~S is not a number from 0 to 255" bad))
-                     (reduce (lambda (acc p) (+ (ash acc 8) (part-value p)))
-                             parts :initial-value 0))))))))
-
 (defun port:dotted-to-ipaddr (dotted)
   "The 32-bit integer of a dotted IPv4 address: \"127.0.0.1\" -> 2130706433.
 Stricter than PORT: anything but four numbers 0-255 (\"1.2.3\",
 \"300.1.1.1\", \" 1.2.3.4\", \"01.2.3.4\") signals a PARSE-ERROR."
   (check-type dotted string)
-  (multiple-value-bind (ipaddr why) (parse-dotted dotted)
+  (multiple-value-bind (ipaddr lax) (parse-ipv4 dotted)
     (or ipaddr
         (error 'dotted-address-error
-               :format-control "DOTTED-TO-IPADDR: ~S is not a dotted IPv4 address: ~A."
-               :format-arguments (list dotted why)))))
+               :format-control "DOTTED-TO-IPADDR: ~S is not a dotted IPv4 address: ~
+                                not four numbers 0-255 joined by dots~@[ (inet_aton ~
+                                would read it as ~A)~]."
+               :format-arguments (list dotted lax)))))
 
 (defun port:ipaddr-to-dotted (ipaddr)
   "The dotted string of a 32-bit IPv4 address: 2130706433 -> \"127.0.0.1\"."
@@ -266,7 +247,7 @@ SOCKET:HOST-NOT-FOUND-ERROR)."
   (etypecase host
     ((unsigned-byte 32) (address-hostent (dotted host) :inet))
     (string
-     (cond ((parse-dotted host) (address-hostent (dotted (parse-dotted host)) :inet))
+     (cond ((parse-ipv4 host) (address-hostent host :inet))
            ((find #\: host) (address-hostent host :inet6))
            ((string= host "")
             (error 'port-host-not-found-error :proc 'port:resolve-host-ipaddr
@@ -330,7 +311,7 @@ the SOCKET-ERROR subclass, e.g. CONNECTION-REFUSED-ERROR)."
   (check-port port)
   (let ((h (check-host host)))
     (with-port-errors (port:open-socket h port)
-      (socket-connect port h :element-type (bin-element-type bin)))))
+      (%connect h port nil (bin-element-type bin) :default t))))
 
 (defvar *port-server-interface* "0.0.0.0"
   "The address PORT:OPEN-SOCKET-SERVER binds when not told otherwise: all
@@ -346,21 +327,20 @@ all IPv4 interfaces as in PORT; give \"127.0.0.1\" to stay on loopback), and
 BACKLOG (default 16)."
   (check-port (or port 0))
   (with-port-errors (port:open-socket-server (host-string interface) (or port 0))
-    (socket-server (or port 0) :interface interface :backlog backlog)))
+    (open-server (listen-host interface 'port:open-socket-server) (or port 0) backlog)))
 
 (defun port:socket-accept (serv &key bin wait)
   "Accept a connection on SERV and return a socket stream (of octets when
 BIN is true).  WAIT NIL (the default) waits as long as it takes; a number
 waits at most that many seconds and then returns NIL."
-  (let ((fd (server-fd serv 'port:socket-accept))
-        (tm (and wait (normalize-timeout wait))))
+  (server-fd serv 'port:socket-accept)
+  (let ((tm (and wait (normalize-timeout wait))))
     (with-port-errors (port:socket-accept (socket-server-host serv) (socket-server-port serv))
-      (%accept fd tm (bin-element-type bin) :default t
-               (socket-server-host serv) (socket-server-port serv)))))
+      (server-accept serv 'port:socket-accept tm (bin-element-type bin) :default t))))
 
 (defun port:socket-server-close (server)
   "Close SERVER (a PORT:SOCKET-SERVER).  Closing it again does nothing."
-  (socket-server-close server))
+  (close-server server))
 
 (defun port:socket-server-host/port (server)
   "Where SERVER listens: two values, the bound address (\"0.0.0.0\" for all

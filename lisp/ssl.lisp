@@ -11,7 +11,9 @@
 ;;;; Differences to Allegro (doc/ssl.texi): a client verifies the server's
 ;;;; certificate and name unless :VERIFY NIL; TLS 1.2 is the minimum; the
 ;;;; handshake runs in the constructor (bounded by *SSL-HANDSHAKE-TIMEOUT*).
-;;;; Must not: touch OpenSSL (only the %SSL- primitives do).
+;;;; Must not: touch OpenSSL (only the %SSL- primitives do); read another
+;;;; face's tables or classes (what faces noted about a stream moves to its
+;;;; TLS stream through the core's MOVE-STREAM-NOTES).
 
 (in-package "ECLSOCK")
 
@@ -183,32 +185,30 @@ documentation leaves it)."
 context already holds it)." name)))
 
 (defun connected-host (socket)
-  "The host SOCKET was connected to, as text (for the name check and SNI)."
+  "The host SOCKET was connected to, as text (for the name check and SNI):
+the host it was made with, else its peer's IPv4 address."
   (let ((host (ignore-errors (%stream-host socket))))
     (typecase host
       (string host)
-      (integer (ipaddr-to-dotted host))
-      (t (let ((remote (ignore-errors (remote-host socket))))
-           (typecase remote
-             (integer (ipaddr-to-dotted remote))
-             (string remote)
-             (t nil)))))))
+      ((unsigned-byte 32) (dotted host))
+      (t (multiple-value-bind (peer port family)
+             (ignore-errors (%peer-address (stream-fd socket 'connected-host)))
+           (declare (ignore port))
+           (and (eq family :inet) peer))))))
 
 (defun switch-stream (socket context server host verify max-depth method ciphers
                       ciphersuites)
   (unless (socket-stream-p socket)
     (error 'type-error :datum socket :expected-type 'socket-stream))
   (multiple-value-bind (min max) (method-versions method)
-    (let* ((info (gethash socket *stream-info*))
-           (new (%ssl-wrap socket context server host
-                           (if (eq verify :default) nil (verify-level verify))
-                           max-depth min max
-                           (string-arg ciphers :ciphers)
-                           (string-arg ciphersuites :ciphersuites)
-                           *ssl-handshake-timeout*)))
-      (when info
-        (setf (gethash new *stream-info*) info))
-      new)))
+    ;; what the faces noted about SOCKET (now closed) goes to the new stream
+    (move-stream-notes socket
+                       (%ssl-wrap socket context server host
+                                  (if (eq verify :default) nil (verify-level verify))
+                                  max-depth min max
+                                  (string-arg ciphers :ciphers)
+                                  (string-arg ciphersuites :ciphersuites)
+                                  *ssl-handshake-timeout*))))
 
 (defun start-tls (socket server context method certificate key certificate-password
                   verify verify-p max-depth ca-file ca-directory ciphers ciphersuites

@@ -918,3 +918,84 @@ Returns it and the connection that fills the queue."
         (close out)
         (when (eq (ext:external-process-status server) :running)
           (ext:terminate-process server t))))))
+
+;;; ------------------------------------------------------------------
+;;; The core's close protocol on this face's objects: passive sockets
+;;; (TCP and :FILE) and datagram sockets
+
+(defparameter *kinds*
+  (list (cons "passive" (lambda () (make-socket :connect :passive :local-host "127.0.0.1")))
+        (cons "passive file" (lambda () (make-socket :connect :passive :address-family :file
+                                                     :local-filename (temp-name "owner"))))
+        (cons "datagram" (lambda () (make-socket :type :datagram :local-host "127.0.0.1")))
+        (cons "datagram file" (lambda () (make-socket :type :datagram :address-family :file
+                                                      :local-filename (temp-name "owner-dg")))))
+  "Each kind of descriptor-owning object this face makes: name and maker.")
+
+(defun fd-open-p (fd)
+  "True when descriptor number FD is open in this process."
+  (and (si::file-kind (format nil "/proc/self/fd/~D" fd) nil) t))
+
+(deftest close-protocol-each-kind ()
+  (let ((before (open-fd-count)))
+    (loop for (name . make) in *kinds*
+          do (let* ((s (funcall make))
+                    (fd (socket-os-fd s)))
+               (is (fd-open-p fd))
+               (is (eq (close s) t) (format nil "~A: the first close returns T" name))
+               (is (not (fd-open-p fd)) (format nil "~A: its descriptor is closed" name))
+               (is (null (socket-os-fd s)) (format nil "~A: no descriptor once closed" name))
+               (is (search "closed" (prin1-to-string s)) (format nil "~A prints closed" name))
+               ;; the freed number goes to the next socket; closing again
+               ;; must leave that one alone
+               (let ((next (make-socket :type :datagram :local-host "127.0.0.1")))
+                 (is (eql (socket-os-fd next) fd) (format nil "~A: number reused" name))
+                 (is (null (close s)) (format nil "~A: the second close returns NIL" name))
+                 (is (fd-open-p fd) (format nil "~A: the second close closed nothing" name))
+                 (is (close next)))))
+    (is (<= (open-fd-count) before) "no descriptor left open")))
+
+(deftest closed-by-many-threads-at-once ()
+  ;; eight threads close one object at once: exactly one close returns T
+  (dotimes (round 10)
+    (loop for (name . make) in *kinds*
+          do (let* ((s (funcall make))
+                    (fd (socket-os-fd s))
+                    (go nil)
+                    (closers (loop repeat 8
+                                   collect (spawn "closer"
+                                                  (lambda ()
+                                                    (loop until go do (mp:process-yield))
+                                                    (close s))))))
+               (setf go t)
+               (let ((results (mapcar (lambda (p) (first (join p))) closers)))
+                 (is (= 1 (count t results)) (format nil "~A: one close was it: ~S" name results))
+                 (is (= 7 (count nil results)) (format nil "~A: the others returned NIL" name)))
+               (is (not (fd-open-p fd)) (format nil "~A: its descriptor is closed" name))))))
+
+(deftest passive-closed-while-another-thread-accepts ()
+  (let* ((before (open-fd-count))
+         (passive (make-socket :connect :passive :local-host "127.0.0.1"))
+         (acceptor (spawn "accept" (lambda () (accept-connection passive))))
+         (waiter (spawn "wait" (lambda () (mp:wait-for-input-available passive :timeout 30)))))
+    (sleep 0.2)
+    (is (mp:process-active-p acceptor) "it waits for a connection")
+    (close passive)
+    (let ((r (join acceptor)))
+      (is (and (eq (first r) :error) (typep (second r) 'excl:socket-error))
+          (format nil "the acceptor woke with an error: ~S" r)))
+    (is (equal (join waiter) (list (list passive)))
+        "MP:WAIT-FOR-INPUT-AVAILABLE ends: a closed socket is ready (reading fails at once)")
+    (is (= (open-fd-count) before) "no descriptor left open")))
+
+(deftest dropped-sockets-are-finalized ()
+  ;; the core's one finalizer closes dropped passive and datagram sockets
+  (let ((before (open-fd-count)))
+    (dotimes (i 10)
+      (make-socket :connect :passive :local-host "127.0.0.1")
+      (make-socket :type :datagram :local-host "127.0.0.1"))
+    (is (>= (open-fd-count) (+ before 10)) "dropped sockets hold descriptors until collected")
+    (loop repeat 40 until (<= (open-fd-count) before)
+          do (si:gc t) (make-list 1000) (sleep 0.05))
+    (is (<= (open-fd-count) before)
+        (format nil "~D descriptors before, ~D after" before (open-fd-count)))))

@@ -492,3 +492,86 @@
                         (handler-case ,*load-face*
                           (error (cl-user::e) (format t "~&refused: ~A~%" cl-user::e)))))))
     (is (search "refused: ECL's contrib sb-bsd-sockets is already loaded" out) out)))
+
+;;; ------------------------------------------------------------------
+;;; The core's close protocol on this face's sockets
+
+(defun fd-open-p (fd)
+  "True when descriptor number FD is open in this process."
+  (and (si::file-kind (format nil "/proc/self/fd/~D" fd) nil) t))
+
+(deftest close-protocol ()
+  ;; a socket without a stream: closing twice, the number reused meanwhile
+  (let* ((s (tcp))
+         (fd (socket-file-descriptor s)))
+    (is (eq (socket-close s) t) "the first close returns T")
+    (is (not (fd-open-p fd)) "its descriptor is closed")
+    (is (eql (socket-file-descriptor s) -1) "the descriptor reads -1 once closed")
+    (is (not (socket-open-p s)))
+    (let ((next (udp)))
+      (is (eql (socket-file-descriptor next) fd) "the next socket got the number")
+      (is (null (socket-close s)) "the second close returns NIL")
+      (is (fd-open-p fd) "the second close closed nothing")
+      (socket-close next)))
+  ;; a socket whose stream owns the descriptor: closing closes the stream, once
+  (with-sockets ((l (listener)) (c (tcp)))
+    (socket-connect c +lo+ (port-of l))
+    (let* ((stream (socket-make-stream c :input t :output t))
+           (fd (socket-file-descriptor c)))
+      (is (socket-open-p c))
+      (is (eq (socket-close c) t) "closing a socket with a stream returns T")
+      (is (not (open-stream-p stream)) "its stream is closed")
+      (is (not (fd-open-p fd)) "the descriptor is closed, by its stream")
+      (is (null (socket-close c)) "the second close returns NIL"))))
+
+(deftest closed-by-many-threads-at-once ()
+  (dotimes (round 20)
+    (let* ((s (if (evenp round) (listener) (udp)))
+           (fd (socket-file-descriptor s))
+           (go nil)
+           (closers (loop repeat 8
+                          collect (spawn "closer"
+                                         (lambda ()
+                                           (loop until go do (mp:process-yield))
+                                           (socket-close s)))))
+           (openers (loop repeat 2
+                          collect (spawn "opener"
+                                         (lambda ()
+                                           (loop until go do (mp:process-yield))
+                                           (udp))))))
+      (setf go t)
+      (let ((results (mapcar (lambda (p) (first (join p))) closers))
+            (new (mapcar (lambda (p) (first (join p))) openers)))
+        (is (= 1 (count t results)) (format nil "one close was it: ~S" results))
+        (is (= 7 (count nil results)) "the others returned NIL")
+        (is (every (lambda (n) (fd-open-p (socket-file-descriptor n))) new)
+            "no closer closed a new socket's descriptor (which may have the old number)")
+        (is (or (member fd new :key #'socket-file-descriptor) (not (fd-open-p fd))))
+        (mapc #'socket-close new)))))
+
+(deftest closed-while-another-thread-waits ()
+  ;; as on SBCL, closing a socket does not wake a thread blocked in
+  ;; SOCKET-ACCEPT on it (Swank closes its listening socket, then kills the
+  ;; accepting thread): the close returns at once, the descriptor is gone,
+  ;; the waiter stays until it is killed
+  (let* ((before (open-fd-count))
+         (l (listener))
+         (fd (socket-file-descriptor l))
+         (acceptor (spawn "accept" (lambda () (socket-accept l)))))
+    (sleep 0.2)
+    (is (mp:process-active-p acceptor) "it waits")
+    (is (eq (socket-close l) t) "the close returns T at once")
+    (is (not (fd-open-p fd)) "the descriptor is closed")
+    (sleep 0.2)
+    (is (mp:process-active-p acceptor) "the waiter was not woken with an error")
+    (mp:process-kill acceptor)
+    (mp:process-join acceptor)
+    (is (<= (open-fd-count) before) "no descriptor left open")))
+
+(deftest dropped-listeners-and-datagram-sockets-are-finalized ()
+  (let ((before (open-fd-count)))
+    (dotimes (i 10) (listener) (udp))
+    (loop repeat 40 until (<= (open-fd-count) before)
+          do (si:gc t) (make-list 1000) (sleep 0.05))
+    (is (<= (open-fd-count) before)
+        (format nil "~D descriptors before, ~D after" before (open-fd-count)))))

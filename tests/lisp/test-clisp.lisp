@@ -1199,3 +1199,85 @@ answers.  Nobody calls FORCE-OUTPUT.  Returns the client's answers or :HUNG."
       (when e
         (is (eq (socket-error-code e) :ebadf))
         (is (contains (error-text e) "stream-element-type"))))))
+
+;;; ------------------------------------------------------------------
+;;; The core's close protocol on servers (every face's descriptor-owning
+;;; object shares it: ECLSOCK::DESCRIPTOR-OWNER)
+
+(defun fd-open-p (fd)
+  "True when descriptor number FD is open in this process."
+  (and (si::file-kind (format nil "/proc/self/fd/~D" fd) nil) t))
+
+(deftest server-close-protocol ()
+  (let* ((before (fd-count))
+         (srv (socket-server 0 :interface "127.0.0.1"))
+         (fd (ext:stream-handles srv)))
+    (is (fd-open-p fd) "the server holds its descriptor")
+    (is (null (socket-server-close srv)) "the first close returns NIL")
+    (is (not (fd-open-p fd)) "its descriptor is closed")
+    (is (search "CLOSED" (prin1-to-string srv)) "it prints as closed")
+    ;; the freed number goes to the next socket; a second close of the old
+    ;; server must leave that one alone
+    (let ((next (socket-server 0 :interface "127.0.0.1")))
+      (unwind-protect
+           (progn
+             (is (eql (ext:stream-handles next) fd) "the next server got the freed number")
+             (is (null (socket-server-close srv)) "closing again is harmless")
+             (is (fd-open-p fd) "closing again closed nothing")
+             (with-open-stream (c (socket-connect (socket-server-port next) "127.0.0.1"
+                                                  :timeout 5))
+               (with-open-stream (s (socket-accept next :timeout 5))
+                 (write-line "still open" c) (finish-output c)
+                 (is (equal (read-line s) "still open") "the next server still works"))))
+        (socket-server-close next)))
+    (signals socket-error (socket-accept srv :timeout 0))
+    (is (<= (fd-count) before) "no descriptor left")))
+
+(deftest server-closed-by-many-threads-at-once ()
+  ;; eight threads close one server at the same time, while others open
+  ;; servers (which may get its number): exactly one descriptor closes
+  (dotimes (round 20)
+    (let* ((srv (socket-server 0 :interface "127.0.0.1"))
+           (go nil)
+           (closers (loop repeat 8
+                          collect (spawn "closer"
+                                         (lambda ()
+                                           (loop until go do (mp:process-yield))
+                                           (socket-server-close srv)))))
+           (openers (loop repeat 2
+                          collect (spawn "opener"
+                                         (lambda ()
+                                           (loop until go do (mp:process-yield))
+                                           (socket-server 0 :interface "127.0.0.1"))))))
+      (setf go t)
+      (is (every (lambda (r) (equal r '(nil))) (mapcar #'join closers)) "every close returned NIL")
+      (let ((new (mapcar (lambda (p) (first (join p))) openers)))
+        (is (every #'socket-server-p new) "the openers got servers")
+        (is (every (lambda (s) (fd-open-p (ext:stream-handles s))) new)
+            "no closer closed a new server's descriptor (which may have the old number)")
+        (mapc #'socket-server-close new)))))
+
+(deftest server-closed-while-another-thread-accepts ()
+  (let* ((before (fd-count))
+         (srv (socket-server 0 :interface "127.0.0.1"))
+         (waiters (list (spawn "accept" (lambda () (socket-accept srv)))
+                        (spawn "wait" (lambda () (socket-wait srv))))))
+    (sleep 0.2)
+    (is (every #'mp:process-active-p waiters) "both wait for a connection")
+    (socket-server-close srv)
+    (dolist (w waiters)
+      (let ((r (first (bounded (5) (join w)))))
+        (is (and (consp r) (eq (first r) :error) (typep (second r) 'socket-error)
+                 (eq (socket-error-code (second r)) :ebadf))
+            (format nil "the waiter woke with EBADF: ~S" r))))
+    (is (<= (fd-count) before) "no descriptor left")))
+
+(deftest dropped-servers-are-finalized-to-the-count ()
+  ;; the one finalizer of the core closes dropped servers: back to the count
+  (let ((before (fd-count)))
+    (dotimes (i 30)
+      (socket-server 0 :interface "127.0.0.1"))
+    (is (>= (fd-count) (+ before 20)) "the dropped servers hold descriptors until collected")
+    (loop repeat 40 until (<= (fd-count) before)
+          do (si:gc t) (make-list 1000) (sleep 0.05))
+    (is (<= (fd-count) before) (format nil "~D descriptors before, ~D after" before (fd-count)))))

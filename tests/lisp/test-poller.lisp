@@ -503,3 +503,52 @@
               (is (and (eq status :exited) (eql code 0)) (format nil "server exit ~S ~S" status code)))
             (is (wait-until (lambda () (<= (open-fd-count) before)))
                 (format nil "no descriptor left behind: ~D, was ~D" (open-fd-count) before)))))))
+
+;;; ------------------------------------------------------------------
+;;; The core's close protocol on pollers
+
+(deftest poller-close-protocol ()
+  (let* ((before (open-fd-count))
+         (p (make-poller)))
+    (is (> (open-fd-count) before) "the poller holds a descriptor")
+    (is (eq (poller-close p) t) "the first close returns T")
+    (is (<= (open-fd-count) before) "its descriptor is closed")
+    (is (null (poller-close p)) "the second close returns NIL")
+    (is (search "CLOSED" (prin1-to-string p)) "it prints as closed")
+    (let ((e (signals socket-error (poller-wait p 0))))
+      (is (and e (eq (socket-error-code e) :ebadf))))
+    (let ((e (signals socket-error (poller-add p 0))))
+      (is (and e (eq (socket-error-code e) :ebadf))))))
+
+(deftest poller-closed-by-many-threads-at-once ()
+  (dotimes (round 20)
+    (let* ((p (make-poller))
+           (go nil)
+           (closers (loop repeat 8
+                          collect (spawn "closer"
+                                         (lambda ()
+                                           (loop until go do (mp:process-yield))
+                                           (poller-close p))))))
+      (setf go t)
+      (let ((results (mapcar (lambda (c) (first (join c))) closers)))
+        (is (= 1 (count t results)) (format nil "one close was it: ~S" results))
+        (is (= 7 (count nil results)) "the others returned NIL")))))
+
+(deftest any-face-socket-object-in-a-poller ()
+  ;; the poller takes a face's descriptor-owning object as the core's
+  ;; descriptor owner (here an Allegro datagram socket), and refuses a closed one
+  (with-poller (p)
+    (let ((a (make-socket :type :datagram :local-host "127.0.0.1"))
+          (b (make-socket :type :datagram :local-host "127.0.0.1")))
+      (unwind-protect
+           (progn
+             (poller-add p a)
+             (is (null (poller-wait p 0)))
+             (send-to b "x" 1 :remote-host "127.0.0.1" :remote-port (local-port a))
+             (is (equal (poller-wait p 5) (list (cons a :input))))
+             (is (eq (poller-remove p a) t))
+             (close b)
+             (let ((e (signals socket-error (poller-add p b))))
+               (is (and e (eq (socket-error-code e) :ebadf)) "a closed socket is refused")))
+        (close a) (close b)))
+    (signals type-error (poller-add p p))))

@@ -611,3 +611,28 @@
             (is (equal (third addresses) "127.0.0.1"))))))
     (dolist (name '("ECHO-RUN" "ECHO-SERVE"))
       (unintern (find-symbol name "PORT") "PORT"))))
+
+;;; ------------------------------------------------------------------
+;;; PORT's servers are the core's: its close protocol and finalizer
+
+(deftest server-closed-while-another-thread-accepts ()
+  (let* ((before (open-fd-count))
+         (server (loopback-server))
+         (acceptor (spawn "accept" (lambda () (port:socket-accept server)))))
+    (sleep 0.2)
+    (is (mp:process-active-p acceptor) "it waits for a connection")
+    (port:socket-server-close server)
+    (let ((r (join acceptor)))
+      (is (and (eq (first r) :error) (network-p (second r))
+               (eq (socket:socket-error-code (second r)) :ebadf))
+          (format nil "the acceptor woke with PORT:NETWORK, code :EBADF: ~S" r)))
+    (is (null (port:socket-server-close server)) "closing again is harmless")
+    (is (<= (open-fd-count) before) "no descriptor left open")))
+
+(deftest dropped-servers-are-finalized ()
+  (let ((before (open-fd-count)))
+    (dotimes (i 20) (loopback-server))
+    (loop repeat 40 until (<= (open-fd-count) before)
+          do (si:gc t) (make-list 1000) (sleep 0.05))
+    (is (<= (open-fd-count) before)
+        (format nil "~D descriptors before, ~D after" before (open-fd-count)))))
