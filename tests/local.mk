@@ -42,33 +42,42 @@ TESTS += $(LISP_TESTS)
 EXTRA_DIST += $(LISP_TESTS) tests/lisp/pairs.lisp tests/lisp/allegro-program.lisp \
 	tests/lisp/allegro-peer.lisp tests/tls/make-certs.sh tests/tls/peer.py
 
-## ---- Check suites for the C layer, one per C file of src/ ---------------
+## ---- Check suites for the C layer (tests/c) ------------------------------
 ## Each program boots ECL once in main (TU_MAIN in testutil.h) and links
 ## the convenience library statically, so the hidden symbols of the C layer
 ## are reachable; check_errors and check_stream also load the built
 ## sock.fas (SOCK_FAS) for the real condition classes.
 C_CHECKS = tests/c/check_timeout tests/c/check_os tests/c/check_addr \
 	tests/c/check_options tests/c/check_errors tests/c/check_stream
-check_PROGRAMS += $(C_CHECKS)
-TESTS += $(C_CHECKS)
 
-## The suites share Check's flags and the convenience library: the
-## defaults (AM_CFLAGS, LDADD) serve them all; other programs set their own.
-AM_CFLAGS += $(CHECK_CFLAGS)
-LDADD = libeclsock-core.la $(OPENSSL_LIBS) $(CHECK_LIBS) $(ECL_LIBS)
+## Check's flags go to the test programs only (never into AM_CFLAGS or
+## LDADD, which the shipped library and other programs use): each suite
+## names them.
+C_CHECK_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+C_CHECK_LDADD = libeclsock-core.la $(OPENSSL_LIBS) $(CHECK_LIBS) $(ECL_LIBS)
 C_CHECK_UTIL = tests/c/testutil.c tests/c/testutil.h
 
 tests_c_check_timeout_SOURCES = tests/c/check_timeout.c $(C_CHECK_UTIL)
+tests_c_check_timeout_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_timeout_LDADD = $(C_CHECK_LDADD)
 tests_c_check_os_SOURCES = tests/c/check_os.c $(C_CHECK_UTIL)
+tests_c_check_os_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_os_LDADD = $(C_CHECK_LDADD)
 tests_c_check_addr_SOURCES = tests/c/check_addr.c $(C_CHECK_UTIL)
+tests_c_check_addr_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_addr_LDADD = $(C_CHECK_LDADD)
 tests_c_check_options_SOURCES = tests/c/check_options.c $(C_CHECK_UTIL)
+tests_c_check_options_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_options_LDADD = $(C_CHECK_LDADD)
 tests_c_check_errors_SOURCES = tests/c/check_errors.c $(C_CHECK_UTIL)
+tests_c_check_errors_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_errors_LDADD = $(C_CHECK_LDADD)
 tests_c_check_stream_SOURCES = tests/c/check_stream.c $(C_CHECK_UTIL)
+tests_c_check_stream_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_stream_LDADD = $(C_CHECK_LDADD)
 
 ## ---- Check suites over the public C API (linked like a host: libecl-sock)
 EMBED_CHECKS = tests/c/check_embed tests/c/check_embed_sigpipe
-check_PROGRAMS += $(EMBED_CHECKS)
-TESTS += $(EMBED_CHECKS)
 
 tests_c_check_embed_SOURCES = tests/c/check_embed.c
 tests_c_check_embed_CFLAGS = $(EMBED_CFLAGS) $(CHECK_CFLAGS)
@@ -77,6 +86,21 @@ tests_c_check_embed_LDADD = $(EMBED_LDADD) $(CHECK_LIBS)
 tests_c_check_embed_sigpipe_SOURCES = tests/c/check_embed_sigpipe.c
 tests_c_check_embed_sigpipe_CFLAGS = $(EMBED_CFLAGS) $(CHECK_CFLAGS)
 tests_c_check_embed_sigpipe_LDADD = $(EMBED_LDADD) $(CHECK_LIBS)
+
+## Check is needed by `make check' only (configure warns without it).
+## Without it `make check' stops before any test, saying so: the C suites
+## are part of every run, never skipped in silence.
+if HAVE_CHECK
+check_PROGRAMS += $(C_CHECKS) $(EMBED_CHECKS)
+TESTS += $(C_CHECKS) $(EMBED_CHECKS)
+else
+check_DATA += no-check-library
+no-check-library:
+	@echo "make check: the Check library (check >= 0.11, found by pkg-config) was not" >&2; \
+	echo "found by configure; the C suites (tests/c) need it.  Install it" >&2; \
+	echo "(apt-get install check pkg-config) and run ./configure again." >&2; \
+	exit 1
+endif
 
 ## ---- `make check-asan` (./configure --enable-asan): the Check suites,
 ## the concurrency suite and the Lisp tests that need no outside program
