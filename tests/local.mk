@@ -48,7 +48,9 @@ EXTRA_DIST += $(LISP_TESTS) tests/lisp/pairs.lisp tests/lisp/allegro-program.lis
 ## are reachable; check_errors and check_stream also load the built
 ## sock.fas (SOCK_FAS) for the real condition classes.
 C_CHECKS = tests/c/check_timeout tests/c/check_os tests/c/check_addr \
-	tests/c/check_options tests/c/check_errors tests/c/check_stream
+	tests/c/check_options tests/c/check_errors tests/c/check_args \
+	tests/c/check_lispval tests/c/check_stream tests/c/check_conn \
+	tests/c/check_dgram tests/c/check_tlsglue
 
 ## Check's flags go to the test programs only (never into AM_CFLAGS or
 ## LDADD, which the shipped library and other programs use): each suite
@@ -75,6 +77,21 @@ tests_c_check_errors_LDADD = $(C_CHECK_LDADD)
 tests_c_check_stream_SOURCES = tests/c/check_stream.c $(C_CHECK_UTIL)
 tests_c_check_stream_CFLAGS = $(C_CHECK_CFLAGS)
 tests_c_check_stream_LDADD = $(C_CHECK_LDADD)
+tests_c_check_args_SOURCES = tests/c/check_args.c $(C_CHECK_UTIL)
+tests_c_check_args_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_args_LDADD = $(C_CHECK_LDADD)
+tests_c_check_lispval_SOURCES = tests/c/check_lispval.c $(C_CHECK_UTIL)
+tests_c_check_lispval_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_lispval_LDADD = $(C_CHECK_LDADD)
+tests_c_check_conn_SOURCES = tests/c/check_conn.c $(C_CHECK_UTIL)
+tests_c_check_conn_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_conn_LDADD = $(C_CHECK_LDADD)
+tests_c_check_dgram_SOURCES = tests/c/check_dgram.c $(C_CHECK_UTIL)
+tests_c_check_dgram_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_dgram_LDADD = $(C_CHECK_LDADD)
+tests_c_check_tlsglue_SOURCES = tests/c/check_tlsglue.c $(C_CHECK_UTIL)
+tests_c_check_tlsglue_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_tlsglue_LDADD = $(C_CHECK_LDADD)
 
 ## ---- Check suites over the public C API (linked like a host: libecl-sock)
 EMBED_CHECKS = tests/c/check_embed tests/c/check_embed_sigpipe
