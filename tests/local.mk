@@ -43,10 +43,27 @@ EXTRA_DIST += $(LISP_TESTS) tests/lisp/pairs.lisp tests/lisp/allegro-program.lis
 	tests/lisp/allegro-peer.lisp tests/tls/make-certs.sh tests/tls/peer.py
 
 ## ---- Check suites for the C layer (tests/c) ------------------------------
-## Each program boots ECL once in main (TU_MAIN in testutil.h) and links
-## the convenience library statically, so the hidden symbols of the C layer
-## are reachable; check_errors and check_stream also load the built
-## sock.fas (SOCK_FAS) for the real condition classes.
+## One suite per file of src/ with logic of its own: check_FILE for
+## timeout.c, os.c, addr.c, options.c, errors.c, args.c, lispval.c, conn.c,
+## dgram.c and tlsglue.c; check_stream for stream.c and status.c.  The
+## other files are covered where their work can be seen:
+##   life.c, marks.c, flush.c (the stream's lifetime, readiness marks and
+##     flusher, behind stream.c): check_stream (close exactly once, status,
+##     flush before read), tests/lisp/test-concurrency.lisp (close while
+##     others are inside, random interleavings), test-latency.lisp (every
+##     flush guarantee, the hold bound), test-poller.lisp (marks);
+##   eclcompat.c: check_stream (ECL's streams carry ours) and
+##     tests/lisp/latency-every-flush.sh (the fallback flush mode);
+##   tls.c: check_tlsglue and tests/lisp/test-ssl.lisp;
+##   poller.c: tests/lisp/test-poller.lisp;
+##   bsd.c: tests/lisp/test-bsd.lisp and tests/bsd/;
+##   glue.c: every suite that calls ECLSOCK::%... primitives;
+##   api.c: check_embed and check_embed_sigpipe (below).
+## Each program boots ECL once in main (TU_MAIN in testutil.h), links the
+## convenience library statically, so the hidden symbols of the C layer
+## are reachable, and loads the built sock.fas (SOCK_FAS) for the real
+## condition classes (all but check_timeout, check_os, check_addr and
+## check_options).
 C_CHECKS = tests/c/check_timeout tests/c/check_os tests/c/check_addr \
 	tests/c/check_options tests/c/check_errors tests/c/check_args \
 	tests/c/check_lispval tests/c/check_stream tests/c/check_conn \
