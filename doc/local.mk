@@ -2,7 +2,8 @@
 ##
 ## doc/ecl-sock.texi is built as info and as HTML (one page per node, in
 ## doc/ecl-sock.html/) by `make', and both are installed by `make install'
-## (info in $(infodir), HTML in $(htmldir)).  The info file is made in the
+## (info in $(infodir), HTML in $(htmldir)), when configure found makeinfo
+## (HAVE_MAKEINFO); without it `make' builds everything else.  The info file is made in the
 ## build tree (info-in-builddir) so that builds never write into srcdir;
 ## the distribution carries it.  Each chapter is its own file: a new
 ## chapter needs an @include line in doc/ecl-sock.texi (where its comment
@@ -32,10 +33,13 @@ AM_MAKEINFOHTMLFLAGS = --split=node
 AM_DISTCHECK_DVI_TARGET = html
 
 ## Automake builds and installs HTML only on request; make it part of
-## `make', `make install' and `make uninstall'.
+## `make', `make install' and `make uninstall' (Makefile.am's lists of
+## install steps).
+if HAVE_MAKEINFO
 all-local: html
-install-data-local: install-html-am install-asd
-uninstall-local: uninstall-html-am uninstall-asd
+INSTALL_LOCAL += install-html-am
+UNINSTALL_LOCAL += uninstall-html-am
+endif
 
 ## examples/README (the list of examples); the examples themselves are
 ## listed by examples/local.mk.

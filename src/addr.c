@@ -3,8 +3,11 @@
  * addr.c - name resolution and socket addresses for ecl-sock.
  *
  * Owns: getaddrinfo (one call, in lookup()), getnameinfo, getsockname and
- * getpeername, Unix socket addresses, the text form of addresses
- * ("127.0.0.1", "::1"), and the sender given to a receive that named none.  Resolver failures come back as ECLSOCK_EAI(code), mapped once
+ * getpeername, Unix socket addresses (files and abstract names: the one
+ * filler of sun_path), internet addresses from their octets, the
+ * destination of a datagram sent to a name, the text form of addresses
+ * ("127.0.0.1", "::1"), and the sender given to a receive that named
+ * none.  Resolver failures come back as ECLSOCK_EAI(code), mapped once
  * here.  getaddrinfo is not async-signal-safe, so it runs with Lisp
  * interrupts deferred.  Must not: allocate Lisp objects or signal.
  */
@@ -139,23 +142,76 @@ eclsock_addr_service_port(const char *name, int socktype, int *port)
   return r;
 }
 
+/* The Unix socket address of NAME (N octets) in *A: a file name, or with
+   ABSTRACT a Linux abstract name (a NUL, then the octets).  The one place
+   that fills sun_path; ECLSOCK_ETOOLONG when NAME does not fit. */
+int
+eclsock_addr_unix_name(const void *name, size_t n, int abstract, eclsock_addr *a)
+{
+  struct sockaddr_un *su = (struct sockaddr_un *)&a->ss;
+  memset(a, 0, sizeof *a);
+  su->sun_family = AF_UNIX;
+  if (n >= sizeof su->sun_path)
+    return ECLSOCK_ETOOLONG;
+  memcpy(su->sun_path + (abstract ? 1 : 0), name, n);
+  /* a file name's terminating NUL, or an abstract name's leading one */
+  a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+  return 0;
+}
+
 /* The address of the Unix socket file PATH in *A; ECLSOCK_ETOOLONG when it
    does not fit in sun_path, ECLSOCK_ENOPATH when it is empty (Linux would
    take an empty name as an unnamed or abstract socket, silently). */
 int
 eclsock_addr_unix(const char *path, eclsock_addr *a)
 {
-  struct sockaddr_un *su = (struct sockaddr_un *)&a->ss;
   size_t n = strlen(path);
-  memset(&a->ss, 0, sizeof a->ss);
-  su->sun_family = AF_UNIX;
-  if (n == 0)
+  if (n == 0) {
+    memset(a, 0, sizeof *a);
+    a->ss.ss_family = AF_UNIX;
     return ECLSOCK_ENOPATH;
-  if (n >= sizeof su->sun_path)
-    return ECLSOCK_ETOOLONG;
-  memcpy(su->sun_path, path, n);
-  a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-  return 0;
+  }
+  return eclsock_addr_unix_name(path, n, 0, a);
+}
+
+/* The internet address of FAMILY (AF_INET: 4 octets at ADDR, AF_INET6: 16)
+   and PORT in *A. */
+void
+eclsock_addr_inet(int family, const unsigned char *addr, int port, eclsock_addr *a)
+{
+  memset(a, 0, sizeof *a);
+  if (family == AF_INET) {
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((unsigned short)port);
+    memcpy(&s4->sin_addr, addr, 4);
+    a->len = sizeof *s4;
+  } else {
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons((unsigned short)port);
+    memcpy(&s6->sin6_addr, addr, 16);
+    a->len = sizeof *s6;
+  }
+}
+
+/* Where a datagram socket of FAMILY sends to HOST (PORT) in *TO: for a
+   Unix socket the file HOST (PORT unused), else the first address of HOST
+   and PORT in FAMILY. */
+int
+eclsock_addr_destination(int family, const char *host, int port, eclsock_addr *to)
+{
+  struct addrinfo *res = NULL;
+  int code;
+  if (family == AF_UNIX)
+    return eclsock_addr_unix(host, to);
+  code = eclsock_addr_resolve_af(host, port, 0, family, SOCK_DGRAM, &res);
+  if (!code) {
+    memcpy(&to->ss, res->ai_addr, res->ai_addrlen);
+    to->len = res->ai_addrlen;
+  }
+  eclsock_addr_free(res);
+  return code;
 }
 
 void

@@ -6,9 +6,10 @@
  * accept as separate steps on a descriptor that the Lisp socket object
  * holds, socket-name/peername as octet vectors, non-blocking mode,
  * getsockopt/setsockopt by level and name, send/receive with flags and
- * addresses, and the C constants the face needs.  Arguments are checked
- * here (type errors before any system call); the address vectors are
- * already normalised by the Lisp face.  Failures go through
+ * addresses (lispval.c's one send and one receive), and the C constants
+ * the face needs.  Arguments are checked here (type errors before any
+ * system call); the address vectors are already normalised by the Lisp
+ * face and become socket addresses in lispval.c (eclsock_lv_sockaddr).  Failures go through
  * eclsock_raise() like everything else; the face picks its own condition
  * classes (ECLSOCK::*ERROR-CLASS-FUNCTION*).
  * Must not: make system calls itself (os.c does), hold a descriptor that
@@ -21,63 +22,6 @@
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-
-/* Fill *A from FAMILY (2, 10 or 1), ADDRESS (an octet vector of 4 or 16,
-   for 1 a path string or, abstract, an octet vector) and PORT. */
-static void
-sockaddr_arg(cl_object family, cl_object address, cl_object port, eclsock_addr *a)
-{
-  int f = eclsock_arg_cint(family);
-  memset(a, 0, sizeof *a);
-  if (f == AF_INET || f == AF_INET6) {
-    unsigned char *p;
-    size_t n;
-    int pt = eclsock_arg_port(port);
-    eclsock_arg_octets(address, ecl_make_fixnum(0),
-           ecl_make_fixnum(ECL_VECTORP(address) ? address->vector.fillp : 0), &p, &n);
-    if (n != (f == AF_INET ? 4u : 16u))
-      FEerror("An address of family ~D has ~D octets, not ~D", 3, family,
-              ecl_make_fixnum(f == AF_INET ? 4 : 16), ecl_make_fixnum(n));
-    if (f == AF_INET) {
-      struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
-      s4->sin_family = AF_INET;
-      s4->sin_port = htons((unsigned short)pt);
-      memcpy(&s4->sin_addr, p, 4);
-      a->len = sizeof *s4;
-    } else {
-      struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
-      s6->sin6_family = AF_INET6;
-      s6->sin6_port = htons((unsigned short)pt);
-      memcpy(&s6->sin6_addr, p, 16);
-      a->len = sizeof *s6;
-    }
-  } else if (f == AF_UNIX) {
-    struct sockaddr_un *su = (struct sockaddr_un *)&a->ss;
-    size_t n;
-    su->sun_family = AF_UNIX;
-    if (ECL_STRINGP(address)) {
-      cl_object keep;
-      char *path = eclsock_arg_cstring(address, &keep);
-      n = strlen(path);
-      if (n >= sizeof su->sun_path)
-        eclsock_raise("bind", ECLSOCK_ETOOLONG, address, ECL_NIL, ECL_NIL);
-      memcpy(su->sun_path, path, n);
-      a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-    } else {                    /* abstract: a NUL, then the name's octets */
-      unsigned char *p;
-      eclsock_arg_octets(address, ecl_make_fixnum(0),
-             ecl_make_fixnum(ECL_VECTORP(address) ? address->vector.fillp : 0), &p, &n);
-      if (n + 1 > sizeof su->sun_path)
-        eclsock_raise("bind", ECLSOCK_ETOOLONG, ECL_NIL, ECL_NIL, ECL_NIL);
-      memcpy(su->sun_path + 1, p, n);
-      a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
-    }
-  } else {
-    FEwrong_type_argument(cl_list(5, ecl_make_symbol("MEMBER", "CL"), ecl_make_fixnum(2),
-                                  ecl_make_fixnum(10), ecl_make_fixnum(1), ECL_NIL),
-                          family);
-  }
-}
 
 /* (%bsd-socket family type protocol) -> a new descriptor.  TCP sockets
    start with TCP_NODELAY on, as the other faces' (conn.c): the stream
@@ -105,7 +49,7 @@ l_bsd_bind(cl_object fd, cl_object family, cl_object address, cl_object port)
 {
   eclsock_addr a;
   int f = eclsock_arg_fd(fd), code;
-  sockaddr_arg(family, address, port, &a);
+  eclsock_lv_sockaddr(family, address, port, &a);
   code = eclsock_os_bind(f, (struct sockaddr *)&a.ss, a.len, 0);
   if (code)
     eclsock_raise("bind", code, address, port, ECL_NIL);
@@ -119,7 +63,7 @@ l_bsd_connect(cl_object fd, cl_object family, cl_object address, cl_object port)
 {
   eclsock_addr a;
   int f = eclsock_arg_fd(fd), code;
-  sockaddr_arg(family, address, port, &a);
+  eclsock_lv_sockaddr(family, address, port, &a);
   code = eclsock_os_connect(f, (struct sockaddr *)&a.ss, a.len, ECLSOCK_NO_DEADLINE);
   if (code)
     eclsock_raise("connect", code, address, port, ECL_NIL);
@@ -227,22 +171,8 @@ static cl_object
 l_bsd_send(cl_object fd, cl_object v, cl_object start, cl_object end,
            cl_object flags, cl_object family, cl_object address, cl_object port)
 {
-  const cl_env_ptr env = ecl_process_env();
-  int f = eclsock_arg_fd(fd), fl = eclsock_arg_cint(flags), code;
-  unsigned char *p;
-  size_t n, sent = 0;
-  eclsock_addr to;
-  eclsock_arg_octets(v, start, end, &p, &n);
-  to.len = 0;
-  if (eclsock_arg_cint(family) != 0)
-    sockaddr_arg(family, address, port, &to);
-  code = eclsock_os_sendto(f, p, n, fl, to.len ? (struct sockaddr *)&to.ss : NULL,
-                                 to.len, &sent);
-  if (code == EAGAIN)
-    ecl_return1(env, ECL_NIL);
-  if (code)
-    eclsock_raise("sendto", code, address, port, ECL_NIL);
-  ecl_return1(env, ecl_make_fixnum(sent));
+  int f = eclsock_arg_fd(fd), fl = eclsock_arg_cint(flags);
+  return eclsock_lv_send(f, v, start, end, fl, ECLSOCK_FACE_BSD, family, address, port);
 }
 
 /* (%bsd-receive fd octets start end flags) -> count, family, address,

@@ -5,11 +5,11 @@
  *
  * Owns: ECLSOCK::%DATAGRAM, %DATAGRAM-UNIX, %SEND-TO, %DATAGRAM-CONNECT and
  * %RECEIVE-FROM: UDP and Unix datagram sockets made through
- * eclsock_conn_open, sends to a name or the connected peer, receives
- * through lispval.c's one receive (eclsock_dgram_prims, which glue.c
- * registers).
- * Must not: make system calls itself, or convert addresses to Lisp
- * objects (lispval.c does).
+ * eclsock_conn_open, connected to a name; sends (to a name or the
+ * connected peer) and receives through lispval.c's one send and one
+ * receive (eclsock_dgram_prims, which glue.c registers).
+ * Must not: make system calls itself, or convert addresses between Lisp
+ * objects and socket addresses (lispval.c does).
  */
 #include "internal.h"
 #include <errno.h>
@@ -87,39 +87,8 @@ static cl_object
 l_send_to(cl_object fd, cl_object v, cl_object start, cl_object end,
           cl_object host, cl_object port)
 {
-  const cl_env_ptr env = ecl_process_env();
-  int f = eclsock_arg_fd(fd), code = 0;
-  unsigned char *p;
-  size_t n, sent = 0;
-  eclsock_addr to, self;
-  eclsock_arg_octets(v, start, end, &p, &n);
-  to.len = 0;
-  if (!Null(host)) {
-    cl_object keep;
-    char *h = eclsock_arg_cstring(host, &keep);
-    if ((code = eclsock_addr_local(f, &self)))
-      eclsock_raise("getsockname", code, host, port, ECL_NIL);
-    if (self.ss.ss_family == AF_UNIX) {
-      if ((code = eclsock_addr_unix(h, &to)))
-        eclsock_raise("sendto", code, host, ECL_NIL, ECL_NIL);
-    } else {
-      struct addrinfo *res = NULL;
-      code = eclsock_addr_resolve_af(h, eclsock_arg_port(port), 0, self.ss.ss_family,
-                                     SOCK_DGRAM, &res);
-      if (!code) {
-        memcpy(&to.ss, res->ai_addr, res->ai_addrlen);
-        to.len = res->ai_addrlen;
-      }
-      eclsock_addr_free(res);
-      if (code)
-        eclsock_raise("sendto", code, host, port, ECL_NIL);
-    }
-  }
-  code = eclsock_os_sendto(f, p, n, 0, to.len ? (struct sockaddr *)&to.ss : NULL,
-                           to.len, &sent);
-  if (code)
-    eclsock_raise("sendto", code, host, port, ECL_NIL);
-  ecl_return1(env, ecl_make_fixnum(sent));
+  return eclsock_lv_send(eclsock_arg_fd(fd), v, start, end, 0, ECLSOCK_FACE_CORE,
+                         ECL_NIL, host, port);
 }
 
 /* (%datagram-connect fd host port) -> NIL, after connect(2) of UDP socket FD

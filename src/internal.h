@@ -21,7 +21,8 @@
  *              every primitive file
  *   lispval.c  the Lisp-object half of the values the layers below speak:
  *              option values (options.c) and socket addresses (addr.c) as
- *              each face shows them; the one datagram receive
+ *              each face shows and names them; the one datagram send and
+ *              the one datagram receive
  *   tls.c      the transport under the stream's buffers: the plain
  *              descriptor (os.c) or a TLS session (OpenSSL); TLS contexts,
  *              handshakes, certificates
@@ -193,6 +194,12 @@ ECLSOCK_HIDDEN int eclsock_addr_parse_numeric(const char *text,
 ECLSOCK_HIDDEN int eclsock_addr_service_port(const char *name, int socktype,
                                              int *port);
 ECLSOCK_HIDDEN int eclsock_addr_unix(const char *path, eclsock_addr *a);
+ECLSOCK_HIDDEN int eclsock_addr_unix_name(const void *name, size_t n, int abstract,
+                                          eclsock_addr *a);
+ECLSOCK_HIDDEN void eclsock_addr_inet(int family, const unsigned char *addr, int port,
+                                      eclsock_addr *a);
+ECLSOCK_HIDDEN int eclsock_addr_destination(int family, const char *host, int port,
+                                            eclsock_addr *to);
 ECLSOCK_HIDDEN void eclsock_addr_free(struct addrinfo *ai);
 ECLSOCK_HIDDEN int eclsock_addr_numeric(const struct sockaddr *sa, socklen_t len,
                                         char *host, size_t hostlen, int *port);
@@ -293,6 +300,12 @@ ECLSOCK_HIDDEN int eclsock_lv_address(const eclsock_addr *a, enum eclsock_face f
 ECLSOCK_HIDDEN cl_object eclsock_lv_receive(int fd, cl_object v, cl_object start,
                                             cl_object end, int flags,
                                             enum eclsock_face face);
+ECLSOCK_HIDDEN void eclsock_lv_sockaddr(cl_object family, cl_object address,
+                                        cl_object port, eclsock_addr *a);
+ECLSOCK_HIDDEN cl_object eclsock_lv_send(int fd, cl_object v, cl_object start,
+                                         cl_object end, int flags,
+                                         enum eclsock_face face, cl_object family,
+                                         cl_object address, cl_object port);
 
 /* -- tls.c ---------------------------------------------------------------- */
 

@@ -7,8 +7,9 @@
  * values an option of each kind takes and what it reads as, in the core
  * faces' socket-options (CLISP, Allegro, PORT) and in SB-BSD-SOCKETS'
  * accessors, option keywords, the kind numbers lisp/bsd.lisp passes;
- * socket addresses (eclsock_addr, addr.c) as each face shows them; and
- * the one datagram receive of both faces.  Each rule is written here once
+ * socket addresses (eclsock_addr, addr.c) as each face shows them and
+ * as SB-BSD-SOCKETS names them; and the one datagram send and the one
+ * datagram receive of both faces.  Each rule is written here once
  * and the faces differ only where this file says so.
  * Must not: make system calls (os.c, addr.c and options.c do) or know a
  * face's classes.
@@ -240,7 +241,91 @@ eclsock_lv_address(const eclsock_addr *a, enum eclsock_face face, cl_object out[
   return 0;
 }
 
+/* The address that SB-BSD-SOCKETS names by FAMILY (2, 10 or 1), ADDRESS
+   (for 2 and 10 an octet vector of 4 or 16; for 1 a path string or, for
+   an abstract name, an octet vector) and PORT, in *A: the inverse of
+   eclsock_lv_address for ECLSOCK_FACE_BSD.  Bad arguments signal. */
+void
+eclsock_lv_sockaddr(cl_object family, cl_object address, cl_object port, eclsock_addr *a)
+{
+  int f = eclsock_arg_cint(family);
+  unsigned char *p;
+  size_t n;
+  if (f == AF_INET || f == AF_INET6) {
+    int pt = eclsock_arg_port(port);
+    eclsock_arg_octets(address, ecl_make_fixnum(0),
+           ecl_make_fixnum(ECL_VECTORP(address) ? address->vector.fillp : 0), &p, &n);
+    if (n != (f == AF_INET ? 4u : 16u))
+      FEerror("An address of family ~D has ~D octets, not ~D", 3, family,
+              ecl_make_fixnum(f == AF_INET ? 4 : 16), ecl_make_fixnum(n));
+    eclsock_addr_inet(f, p, pt, a);
+  } else if (f == AF_UNIX) {
+    cl_object keep, named = ECL_NIL;
+    int code;
+    if (ECL_STRINGP(address)) {
+      char *path = eclsock_arg_cstring(address, &keep);
+      code = eclsock_addr_unix_name(path, strlen(path), 0, a);
+      named = address;
+    } else {                    /* abstract: a NUL, then the name's octets */
+      eclsock_arg_octets(address, ecl_make_fixnum(0),
+             ecl_make_fixnum(ECL_VECTORP(address) ? address->vector.fillp : 0), &p, &n);
+      code = eclsock_addr_unix_name(p, n, 1, a);
+    }
+    if (code)
+      eclsock_raise("bind", code, named, ECL_NIL, ECL_NIL);
+  } else {
+    FEwrong_type_argument(cl_list(5, ecl_make_symbol("MEMBER", "CL"), ecl_make_fixnum(2),
+                                  ecl_make_fixnum(10), ecl_make_fixnum(1), ECL_NIL),
+                          family);
+  }
+}
+
 /* -- Datagrams ------------------------------------------------------------- */
+
+/* Send the octets of V from START to END on FD as one datagram, with FLAGS
+   (MSG_...), to the destination FACE names: the core faces, ADDRESS a
+   host name or numeric address (PORT its port) in FD's own family, or for
+   a Unix socket a file name (PORT unused), FAMILY unused; SB-BSD-SOCKETS,
+   FAMILY, ADDRESS and PORT as eclsock_lv_sockaddr takes them.  No
+   destination (ADDRESS NIL in the core faces, FAMILY 0 in SB-BSD-SOCKETS):
+   the connected peer.  Returns the count sent; the socket cannot take it
+   now (EAGAIN): NIL in SB-BSD-SOCKETS, a condition in the core faces. */
+cl_object
+eclsock_lv_send(int fd, cl_object v, cl_object start, cl_object end, int flags,
+                enum eclsock_face face, cl_object family, cl_object address,
+                cl_object port)
+{
+  const cl_env_ptr env = ecl_process_env();
+  unsigned char *p;
+  size_t n, sent = 0;
+  eclsock_addr to;
+  int code;
+  eclsock_arg_octets(v, start, end, &p, &n);
+  to.len = 0;
+  if (face == ECLSOCK_FACE_BSD) {
+    if (eclsock_arg_cint(family) != 0)
+      eclsock_lv_sockaddr(family, address, port, &to);
+  } else if (!Null(address)) {
+    cl_object keep;
+    eclsock_addr self;
+    char *h = eclsock_arg_cstring(address, &keep);
+    int unix_socket;
+    if ((code = eclsock_addr_local(fd, &self)))
+      eclsock_raise("getsockname", code, address, port, ECL_NIL);
+    unix_socket = self.ss.ss_family == AF_UNIX;
+    code = eclsock_addr_destination(self.ss.ss_family, h,
+                                    unix_socket ? 0 : eclsock_arg_port(port), &to);
+    if (code)
+      eclsock_raise("sendto", code, address, unix_socket ? ECL_NIL : port, ECL_NIL);
+  }
+  code = eclsock_os_sendto(fd, p, n, flags, to.len ? (struct sockaddr *)&to.ss : NULL,
+                           to.len, &sent);
+  if (code == EAGAIN && face == ECLSOCK_FACE_BSD)
+    ecl_return1(env, ECL_NIL);
+  if (code)
+    eclsock_raise("sendto", code, address, port, ECL_NIL);
+  ecl_return1(env, ecl_make_fixnum(sent));
+}
 
 /* Receive one datagram (or, on a stream socket, what is there) on FD into
    the octets of V from START to END, with FLAGS (MSG_...): four values,

@@ -42,33 +42,76 @@ TESTS += $(LISP_TESTS)
 EXTRA_DIST += $(LISP_TESTS) tests/lisp/pairs.lisp tests/lisp/allegro-program.lisp \
 	tests/lisp/allegro-peer.lisp tests/tls/make-certs.sh tests/tls/peer.py
 
-## ---- Check suites for the C layer, one per C file of src/ ---------------
-## Each program boots ECL once in main (TU_MAIN in testutil.h) and links
-## the convenience library statically, so the hidden symbols of the C layer
-## are reachable; check_errors and check_stream also load the built
-## sock.fas (SOCK_FAS) for the real condition classes.
+## ---- Check suites for the C layer (tests/c) ------------------------------
+## One suite per file of src/ with logic of its own: check_FILE for
+## timeout.c, os.c, addr.c, options.c, errors.c, args.c, lispval.c, conn.c,
+## dgram.c and tlsglue.c; check_stream for stream.c and status.c.  The
+## other files are covered where their work can be seen:
+##   life.c, marks.c, flush.c (the stream's lifetime, readiness marks and
+##     flusher, behind stream.c): check_stream (close exactly once, status,
+##     flush before read), tests/lisp/test-concurrency.lisp (close while
+##     others are inside, random interleavings), test-latency.lisp (every
+##     flush guarantee, the hold bound), test-poller.lisp (marks);
+##   eclcompat.c: check_stream (ECL's streams carry ours) and
+##     tests/lisp/latency-every-flush.sh (the fallback flush mode);
+##   tls.c: check_tlsglue and tests/lisp/test-ssl.lisp;
+##   poller.c: tests/lisp/test-poller.lisp;
+##   bsd.c: tests/lisp/test-bsd.lisp and tests/bsd/;
+##   glue.c: every suite that calls ECLSOCK::%... primitives;
+##   api.c: check_embed and check_embed_sigpipe (below).
+## Each program boots ECL once in main (TU_MAIN in testutil.h), links the
+## convenience library statically, so the hidden symbols of the C layer
+## are reachable, and loads the built sock.fas (SOCK_FAS) for the real
+## condition classes (all but check_timeout, check_os, check_addr and
+## check_options).
 C_CHECKS = tests/c/check_timeout tests/c/check_os tests/c/check_addr \
-	tests/c/check_options tests/c/check_errors tests/c/check_stream
-check_PROGRAMS += $(C_CHECKS)
-TESTS += $(C_CHECKS)
+	tests/c/check_options tests/c/check_errors tests/c/check_args \
+	tests/c/check_lispval tests/c/check_stream tests/c/check_conn \
+	tests/c/check_dgram tests/c/check_tlsglue
 
-## The suites share Check's flags and the convenience library: the
-## defaults (AM_CFLAGS, LDADD) serve them all; other programs set their own.
-AM_CFLAGS += $(CHECK_CFLAGS)
-LDADD = libeclsock-core.la $(OPENSSL_LIBS) $(CHECK_LIBS) $(ECL_LIBS)
+## Check's flags go to the test programs only (never into AM_CFLAGS or
+## LDADD, which the shipped library and other programs use): each suite
+## names them.
+C_CHECK_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+C_CHECK_LDADD = libeclsock-core.la $(OPENSSL_LIBS) $(CHECK_LIBS) $(ECL_LIBS)
 C_CHECK_UTIL = tests/c/testutil.c tests/c/testutil.h
 
 tests_c_check_timeout_SOURCES = tests/c/check_timeout.c $(C_CHECK_UTIL)
+tests_c_check_timeout_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_timeout_LDADD = $(C_CHECK_LDADD)
 tests_c_check_os_SOURCES = tests/c/check_os.c $(C_CHECK_UTIL)
+tests_c_check_os_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_os_LDADD = $(C_CHECK_LDADD)
 tests_c_check_addr_SOURCES = tests/c/check_addr.c $(C_CHECK_UTIL)
+tests_c_check_addr_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_addr_LDADD = $(C_CHECK_LDADD)
 tests_c_check_options_SOURCES = tests/c/check_options.c $(C_CHECK_UTIL)
+tests_c_check_options_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_options_LDADD = $(C_CHECK_LDADD)
 tests_c_check_errors_SOURCES = tests/c/check_errors.c $(C_CHECK_UTIL)
+tests_c_check_errors_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_errors_LDADD = $(C_CHECK_LDADD)
 tests_c_check_stream_SOURCES = tests/c/check_stream.c $(C_CHECK_UTIL)
+tests_c_check_stream_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_stream_LDADD = $(C_CHECK_LDADD)
+tests_c_check_args_SOURCES = tests/c/check_args.c $(C_CHECK_UTIL)
+tests_c_check_args_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_args_LDADD = $(C_CHECK_LDADD)
+tests_c_check_lispval_SOURCES = tests/c/check_lispval.c $(C_CHECK_UTIL)
+tests_c_check_lispval_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_lispval_LDADD = $(C_CHECK_LDADD)
+tests_c_check_conn_SOURCES = tests/c/check_conn.c $(C_CHECK_UTIL)
+tests_c_check_conn_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_conn_LDADD = $(C_CHECK_LDADD)
+tests_c_check_dgram_SOURCES = tests/c/check_dgram.c $(C_CHECK_UTIL)
+tests_c_check_dgram_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_dgram_LDADD = $(C_CHECK_LDADD)
+tests_c_check_tlsglue_SOURCES = tests/c/check_tlsglue.c $(C_CHECK_UTIL)
+tests_c_check_tlsglue_CFLAGS = $(C_CHECK_CFLAGS)
+tests_c_check_tlsglue_LDADD = $(C_CHECK_LDADD)
 
 ## ---- Check suites over the public C API (linked like a host: libecl-sock)
 EMBED_CHECKS = tests/c/check_embed tests/c/check_embed_sigpipe
-check_PROGRAMS += $(EMBED_CHECKS)
-TESTS += $(EMBED_CHECKS)
 
 tests_c_check_embed_SOURCES = tests/c/check_embed.c
 tests_c_check_embed_CFLAGS = $(EMBED_CFLAGS) $(CHECK_CFLAGS)
@@ -77,6 +120,21 @@ tests_c_check_embed_LDADD = $(EMBED_LDADD) $(CHECK_LIBS)
 tests_c_check_embed_sigpipe_SOURCES = tests/c/check_embed_sigpipe.c
 tests_c_check_embed_sigpipe_CFLAGS = $(EMBED_CFLAGS) $(CHECK_CFLAGS)
 tests_c_check_embed_sigpipe_LDADD = $(EMBED_LDADD) $(CHECK_LIBS)
+
+## Check is needed by `make check' only (configure warns without it).
+## Without it `make check' stops before any test, saying so: the C suites
+## are part of every run, never skipped in silence.
+if HAVE_CHECK
+check_PROGRAMS += $(C_CHECKS) $(EMBED_CHECKS)
+TESTS += $(C_CHECKS) $(EMBED_CHECKS)
+else
+check_DATA += no-check-library
+no-check-library:
+	@echo "make check: the Check library (check >= 0.11, found by pkg-config) was not" >&2; \
+	echo "found by configure; the C suites (tests/c) need it.  Install it" >&2; \
+	echo "(apt-get install check pkg-config) and run ./configure again." >&2; \
+	exit 1
+endif
 
 ## ---- `make check-asan` (./configure --enable-asan): the Check suites,
 ## the concurrency suite and the Lisp tests that need no outside program
