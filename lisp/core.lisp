@@ -293,32 +293,33 @@ Called once per descriptor, by CLOSE-OWNER or the finalizer.")
   (:method ((owner descriptor-owner) fd)
     (%close-fd fd)))
 
+(defun take-fd (owner state)
+  "Take OWNER's descriptor away from it, once: the descriptor, with OWNER's
+state set to STATE, or NIL when another call took it first."
+  (loop
+    (let ((fd (owned-fd owner)))
+      (unless fd
+        (return nil))
+      (when (eq (mp:compare-and-swap (slot-value owner 'fd) fd nil) fd)
+        (setf (slot-value owner 'state) state)
+        (return fd)))))
+
 (defun close-owner (owner)
   "Close OWNER's descriptor: T when this call closed it, NIL when it was
 closed (or released) already.  Safe from any thread and any number of them
 at once: one closes, the others return NIL.  Threads waiting on the
 descriptor are woken first."
-  (loop
-    (let ((fd (owned-fd owner)))
-      (unless fd
-        (return nil))
-      (when (eq (mp:compare-and-swap (slot-value owner 'fd) fd nil) fd)
-        (setf (slot-value owner 'state) :closing)
-        (unwind-protect (progn (wake-waiters owner fd)
-                               (release-descriptor owner fd))
-          (setf (slot-value owner 'state) :closed))
-        (return t)))))
+  (let ((fd (take-fd owner :closing)))
+    (when fd
+      (unwind-protect (progn (wake-waiters owner fd)
+                             (release-descriptor owner fd))
+        (setf (slot-value owner 'state) :closed))
+      t)))
 
 (defun release-owner (owner)
   "Hand OWNER's descriptor to another owner: return it (NIL when OWNER is
 closed or released already); OWNER will not close it."
-  (loop
-    (let ((fd (owned-fd owner)))
-      (unless fd
-        (return nil))
-      (when (eq (mp:compare-and-swap (slot-value owner 'fd) fd nil) fd)
-        (setf (slot-value owner 'state) :released)
-        (return fd)))))
+  (take-fd owner :released))
 
 (defun end-release (owner)
   "Mark OWNER, whose descriptor it released, :CLOSED (its new owner has been

@@ -15,7 +15,6 @@
  * the condition classes.
  */
 #include "testutil.h"
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -35,20 +34,6 @@ octet_type(void)
   return cl_list(2, tu_sym("UNSIGNED-BYTE", "CL"), fx(8));
 }
 
-/* Open descriptors of this process right now. */
-static int
-open_fds(void)
-{
-  DIR *d = opendir("/proc/self/fd");
-  struct dirent *e;
-  int n = 0;
-  ck_assert_ptr_nonnull(d);
-  while ((e = readdir(d)))
-    if (e->d_name[0] != '.')
-      n++;
-  closedir(d);
-  return n - 1;                 /* the directory's own */
-}
 
 static cl_object
 code_of(cl_object e)
@@ -173,18 +158,18 @@ END_TEST
 
 START_TEST(test_accept_timeout)
 {
-  int port, lfd = listen_loopback(&port), before = open_fds();
+  int port, lfd = listen_loopback(&port), before = tu_open_fds();
   /* nothing pending: NIL once the timeout passed, no descriptor made */
   ck_assert(Null(accept_on(lfd, fx(0))));
   ck_assert(Null(accept_on(lfd, ecl_make_double_float(0.05))));
-  ck_assert_int_eq(open_fds(), before);
+  ck_assert_int_eq(tu_open_fds(), before);
   close(lfd);
 }
 END_TEST
 
 START_TEST(test_connect_refused_no_leak)
 {
-  int port = tu_closed_port(), before = open_fds(), i;
+  int port = tu_closed_port(), before = tu_open_fds(), i;
   for (i = 0; i < 20; i++) {
     cl_object e = tu_call_error("%CONNECT", "ECLSOCK", 6, str("127.0.0.1"), fx(port),
                                 fx(5), octet_type(), ECL_NIL, ECL_T);
@@ -193,18 +178,18 @@ START_TEST(test_connect_refused_no_leak)
                      "connect");
     ck_assert(ecl_eql(cl_funcall(2, tu_sym("SOCKET-ERROR-PORT", "ECLSOCK"), e), fx(port)));
   }
-  ck_assert_int_eq(open_fds(), before);
+  ck_assert_int_eq(tu_open_fds(), before);
 }
 END_TEST
 
 START_TEST(test_address_in_use_no_leak)
 {
-  int port, lfd = listen_loopback(&port), before = open_fds();
+  int port, lfd = listen_loopback(&port), before = tu_open_fds();
   cl_object e = tu_call_error("%LISTEN", "ECLSOCK", 3, str("127.0.0.1"), fx(port), fx(5));
   ck_assert(tu_typep(e, "ADDRESS-IN-USE-ERROR", "ECLSOCK"));
   ck_assert_str_eq(tu_princ(cl_funcall(2, tu_sym("SOCKET-ERROR-SYSCALL", "ECLSOCK"), e)),
                    "bind");
-  ck_assert_int_eq(open_fds(), before);
+  ck_assert_int_eq(tu_open_fds(), before);
   close(lfd);
 }
 END_TEST
@@ -231,7 +216,7 @@ END_TEST
 
 START_TEST(test_bad_arguments_before_socket)
 {
-  int before = open_fds();
+  int before = tu_open_fds();
   cl_object e;
   e = tu_call_error("%CONNECT", "ECLSOCK", 6, str("127.0.0.1"), fx(65536), ECL_NIL,
                     octet_type(), ECL_NIL, ECL_T);
@@ -253,7 +238,7 @@ START_TEST(test_bad_arguments_before_socket)
   ck_assert(tu_typep(e, "TYPE-ERROR", "CL"));
   ck_assert(cl_funcall(2, tu_sym("TYPE-ERROR-EXPECTED-TYPE", "CL"), e)
             == tu_sym("SOCKET-STREAM", "SOCKET"));
-  ck_assert_int_eq(open_fds(), before);
+  ck_assert_int_eq(tu_open_fds(), before);
 }
 END_TEST
 
@@ -277,7 +262,7 @@ START_TEST(test_unix)
   cl_close(1, c);
   cl_close(1, a);
   close(lfd);
-  before = open_fds();
+  before = tu_open_fds();
   /* bound already, no such file, too long, empty: conditions, no leak */
   e = tu_call_error("%LISTEN-UNIX", "ECLSOCK", 2, str(path), fx(5));
   ck_assert(tu_typep(e, "ADDRESS-IN-USE-ERROR", "ECLSOCK"));
@@ -293,7 +278,7 @@ START_TEST(test_unix)
   ck_assert(code_of(e) == kw("ENAMETOOLONG"));
   e = tu_call_error("%LISTEN-UNIX", "ECLSOCK", 2, str(""), fx(5));
   ck_assert(code_of(e) == kw("EINVAL"));
-  ck_assert_int_eq(open_fds(), before);
+  ck_assert_int_eq(tu_open_fds(), before);
   rmdir(dir);
 }
 END_TEST

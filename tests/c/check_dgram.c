@@ -12,7 +12,6 @@
  * descriptor behind.  Loads the built sock.fas for the condition classes.
  */
 #include "testutil.h"
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -26,19 +25,6 @@ static cl_object str(const char *s) { return ecl_make_simple_base_string(s, -1);
 static cl_object fx(cl_fixnum n) { return ecl_make_fixnum(n); }
 static cl_object kw(const char *n) { return ecl_make_keyword(n); }
 
-static int
-open_fds(void)
-{
-  DIR *d = opendir("/proc/self/fd");
-  struct dirent *e;
-  int n = 0;
-  ck_assert_ptr_nonnull(d);
-  while ((e = readdir(d)))
-    if (e->d_name[0] != '.')
-      n++;
-  closedir(d);
-  return n - 1;
-}
 
 static cl_object
 code_of(cl_object e)
@@ -241,10 +227,10 @@ START_TEST(test_datagram_unix)
   ck_assert(out[3] == kw("UNIX"));
   /* bound already: a condition, no leak */
   {
-    int before = open_fds();
+    int before = tu_open_fds();
     e = tu_call_error("%DATAGRAM-UNIX", "ECLSOCK", 1, str(path));
     ck_assert(tu_typep(e, "ADDRESS-IN-USE-ERROR", "ECLSOCK"));
-    ck_assert_int_eq(open_fds(), before);
+    ck_assert_int_eq(tu_open_fds(), before);
   }
   close(a);
   close(b);
@@ -255,7 +241,7 @@ END_TEST
 
 START_TEST(test_bad_input)
 {
-  int p, a = datagram("127.0.0.1", ECL_NIL, 0, 0, &p), before = open_fds();
+  int p, a = datagram("127.0.0.1", ECL_NIL, 0, 0, &p), before = tu_open_fds();
   unsigned long sends;
   cl_object e;
   /* a family that is none: a type error naming the choices */
@@ -266,7 +252,7 @@ START_TEST(test_bad_input)
   e = tu_call_error("%DATAGRAM", "ECLSOCK", 5, str("::1"), fx(0), kw("INET"),
                     ECL_NIL, ECL_NIL);
   ck_assert(tu_typep(e, "SOCKET-ERROR", "ECLSOCK"));
-  ck_assert_int_eq(open_fds(), before);
+  ck_assert_int_eq(tu_open_fds(), before);
   /* a bad port or destination: nothing is sent */
   sends = eclsock_os_send_calls();
   e = send_to_error(a, "x", str("127.0.0.1"), fx(-1));

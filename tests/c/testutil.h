@@ -32,6 +32,8 @@ void tu_socketpair(int sv[2]);
 void tu_tcp_pair(int sv[2]);
 /* True when FD is an open descriptor. */
 int tu_fd_open(int fd);
+/* How many descriptors this process has open now (/proc/self/fd). */
+int tu_open_fds(void);
 /* Fill sockaddr_in/in6 for the loopback address of FAMILY and PORT. */
 socklen_t tu_loopback(int family, int port, struct sockaddr_storage *ss);
 /* Read exactly N octets from FD (blocking); returns how many came before EOF. */
