@@ -7,7 +7,9 @@
 # removed on every exit of the sourcing shell (trap, and a watcher should
 # that shell be killed outright); the server only lives as long as it.
 #   pg_cluster_check   sets pg_bindir; 1 (reason in pg_why) when it cannot run
-#   pg_cluster_start   sets pg_dir and pg_port; 1 (with the logs printed) on failure
+#   pg_cluster_start   sets pg_dir and pg_port; 1 (with the logs printed) on
+#                      failure.  The server runs under $pg_pin when set (a
+#                      command prefix, e.g. "taskset -c 1")
 #   pg_cluster_stop    stops and removes it (the EXIT trap calls it)
 # Owns: the cluster's life.  Must not: touch a system cluster or port 5432;
 # set any trap but EXIT, INT, TERM, HUP.
@@ -60,7 +62,7 @@ CONF
     pg_port=$(python3 -c 'import socket
 s=socket.socket(socket.AF_INET6); s.bind(("::1",0)); p=s.getsockname()[1]
 t=socket.socket(); t.bind(("127.0.0.1",p)); print(p)' 2>/dev/null) || continue
-    if pg_as "$pg_bindir/pg_ctl" -D "$pg_dir/data" -o "-p $pg_port" -l "$pg_dir/server.log" -w -t 30 start >/dev/null 2>&1; then
+    if pg_as ${pg_pin:-} "$pg_bindir/pg_ctl" -D "$pg_dir/data" -o "-p $pg_port" -l "$pg_dir/server.log" -w -t 30 start >/dev/null 2>&1; then
       pg_started=1; break
     fi
   done
