@@ -8,7 +8,11 @@
 ;;;;           `select $1::int`, each answer checked: executions per second
 ;;;;   insert  PG_ROWS (10,000) prepared inserts in one transaction: seconds
 ;;;;   fetch   a select of those PG_ROWS rows, the last one checked: seconds
-;;;;   and prints the median of each as "rt N", "insert S", "fetch S".
+;;;;   and prints the median of each as "rt N", "insert S", "fetch S"; and
+;;;;   the client's own CPU time (process run time, so less shaken by the
+;;;;   other programs on the machine than wall-clock time) in microseconds
+;;;;   per round trip, per insert, per fetched row: "rt-cpu", "insert-cpu",
+;;;;   "fetch-cpu".
 ;;;; Must not: set socket options (pg-client.lisp's mode does), assert a time.
 (defpackage "PG-WORK" (:use "CL") (:export "MAIN"))
 (in-package "PG-WORK")
@@ -21,9 +25,11 @@
     (if (and v (plusp (length v))) (parse-integer v) default)))
 
 (defun seconds-of (thunk)
-  (let ((start (get-internal-real-time)))
+  "The wall-clock seconds THUNK took, and the process's CPU seconds in them."
+  (let ((start (get-internal-real-time)) (cpu (get-internal-run-time)))
     (funcall thunk)
-    (/ (float (- (get-internal-real-time) start) 1d0) internal-time-units-per-second)))
+    (values (/ (float (- (get-internal-real-time) start) 1d0) internal-time-units-per-second)
+            (/ (float (- (get-internal-run-time) cpu) 1d0) internal-time-units-per-second))))
 
 (defun median (list)
   (let* ((v (sort (copy-list list) #'<)) (n (length v)))
@@ -59,7 +65,7 @@
         (repeat (env-int "PG_REPEAT" 3))
         (db (postmodern:connect "ecltest" "ecltest" "ecl-sock-pg-pw" "127.0.0.1"
                                 :port (env-int "PG_PORT" 0)))
-        (rt '()) (ins '()) (fe '()))
+        (rt '()) (ins '()) (fe '()) (rt-cpu '()) (ins-cpu '()) (fe-cpu '()))
     (let ((postmodern:*database* db))
       (postmodern:execute "create temporary table items (i integer primary key, s text not null)"))
     (cl-postgres:prepare-query db "rt" "select $1::int")
@@ -69,9 +75,14 @@
     (inserts db (min 1000 n-rows))
     (fetch db (min 1000 n-rows))
     (dotimes (r repeat)
-      (push (/ n-rt (seconds-of (lambda () (roundtrips db n-rt)))) rt)
-      (push (seconds-of (lambda () (inserts db n-rows))) ins)
-      (push (seconds-of (lambda () (fetch db n-rows))) fe))
+      (multiple-value-bind (wall cpu) (seconds-of (lambda () (roundtrips db n-rt)))
+        (push (/ n-rt wall) rt) (push (/ (* 1d6 cpu) n-rt) rt-cpu))
+      (multiple-value-bind (wall cpu) (seconds-of (lambda () (inserts db n-rows)))
+        (push wall ins) (push (/ (* 1d6 cpu) n-rows) ins-cpu))
+      (multiple-value-bind (wall cpu) (seconds-of (lambda () (fetch db n-rows)))
+        (push wall fe) (push (/ (* 1d6 cpu) n-rows) fe-cpu)))
     (postmodern:disconnect db)
     (format t "~&rt ~,1F~%insert ~,4F~%fetch ~,4F~%" (median rt) (median ins) (median fe))
+    (format t "rt-cpu ~,2F~%insert-cpu ~,2F~%fetch-cpu ~,3F~%"
+            (median rt-cpu) (median ins-cpu) (median fe-cpu))
     (finish-output)))
