@@ -6,7 +6,9 @@
 
 BENCH_SRC = bench/cbench.c bench/bench.lisp bench/run-bench \
 	bench/httpbench.c bench/web-server.lisp bench/run-web-bench \
-	bench/sbcl-cycles.lisp bench/stalled.lisp
+	bench/sbcl-cycles.lisp bench/stalled.lisp \
+	bench/run-pg-bench bench/pg-client.lisp bench/pg-work.lisp \
+	bench/run-swank-bench bench/swank-bench-server.lisp bench/swank-bench.el
 EXTRA_DIST += $(BENCH_SRC)
 CLEANFILES += bench/cbench$(EXEEXT) bench/bench.fas bench/httpbench$(EXEEXT) bench/stalled.fas
 
@@ -53,6 +55,8 @@ bench: bench/cbench$(EXEEXT) bench/bench.fas sock.fas bench/stalled.fas
 	  $(SHELL) $(srcdir)/bench/run-bench
 	$(MAKE) $(AM_MAKEFLAGS) bench-web
 	$(MAKE) $(AM_MAKEFLAGS) bench-stalled
+	$(MAKE) $(AM_MAKEFLAGS) bench-pg
+	$(MAKE) $(AM_MAKEFLAGS) bench-swank
 
 ## `make bench-web`: only the Hunchentoot workloads (bench/run-web-bench).
 .PHONY: bench-web
@@ -61,3 +65,21 @@ bench-web: bench/httpbench$(EXEEXT) sock.fas sock-bsd.fas
 	  SOCK_FAS='$(abs_builddir)/sock.fas' SOCK_BSD_FAS='$(abs_builddir)/sock-bsd.fas' \
 	  WEB_CACHE='$(abs_builddir)/bench/web-cache' ECL='$(ECL)' \
 	  $(SHELL) $(srcdir)/bench/run-web-bench
+
+## `make bench-pg`: only the Postmodern workloads against a throwaway
+## PostgreSQL cluster (bench/run-pg-bench).  The first run compiles
+## Postmodern and its dependencies natively into bench/pg-cache (untimed;
+## ironclad takes ECL about ten minutes).
+.PHONY: bench-pg
+bench-pg: sock.fas sock-bsd.fas
+	SOCK_FAS='$(abs_builddir)/sock.fas' SOCK_BSD_FAS='$(abs_builddir)/sock-bsd.fas' \
+	  PG_CACHE='$(abs_builddir)/bench/pg-cache' ECL='$(ECL)' \
+	  $(SHELL) $(srcdir)/bench/run-pg-bench
+
+## `make bench-swank`: SLIME evaluations per second from Emacs in batch mode
+## against Swank (bench/run-swank-bench); a report, no target.
+.PHONY: bench-swank
+bench-swank: sock.fas sock-bsd.fas
+	SOCK_FAS='$(abs_builddir)/sock.fas' SOCK_BSD_FAS='$(abs_builddir)/sock-bsd.fas' \
+	  SWANK_CACHE='$(abs_builddir)/bench/swank-cache' ECL='$(ECL)' \
+	  $(SHELL) $(srcdir)/bench/run-swank-bench

@@ -4,7 +4,8 @@
 ## are loaded by tests/outside/load.lisp (bytecodes, cached outside the
 ## build tree by ECL version and face).  A missing package skips (77).
 ## postgres.sh: Postmodern against a throwaway PostgreSQL 15 cluster
-##   (tests/outside/postmodern.lisp).
+##   (tests/outside/postmodern.lisp; the cluster: tests/outside/pg-cluster.sh,
+##   shared with bench/run-pg-bench).
 ## tls.sh: HTTPS through cl+ssl: Drakma against openssl s_server and
 ##   Hunchentoot, Hunchentoot's easy-ssl-acceptor against ab and curl
 ##   (tests/outside/https.lisp).
@@ -13,5 +14,6 @@
 OUTSIDE_TESTS = tests/outside/postgres.sh tests/outside/tls.sh tests/outside/slime.sh
 TESTS += $(OUTSIDE_TESTS)
 EXTRA_DIST += $(OUTSIDE_TESTS) tests/outside/local.mk tests/outside/load.lisp \
+	tests/outside/pg-cluster.sh \
 	tests/outside/postmodern.lisp tests/outside/https.lisp tests/outside/slime.el \
 	tests/outside/swank-server.lisp
