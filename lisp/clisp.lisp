@@ -76,15 +76,6 @@ Allegro's accessor of the same name: given a socket object, return
                  (buffered-p buffered))))
     (t (socket-connect-accessor port))))
 
-(defgeneric socket-connect-accessor (socket)
-  (:documentation "Allegro's SOCKET-CONNECT on a socket object: :ACTIVE or :PASSIVE.")
-  (:method ((s socket-server)) :passive)
-  (:method ((s stream))
-    (if (socket-stream-p s)
-        :active
-        (error 'type-error :datum s :expected-type '(or port-number socket-stream))))
-  (:method (s) (error 'type-error :datum s :expected-type 'port-number)))
-
 (defun socket-status (object &optional seconds microseconds)
   "Readiness of socket streams and servers.  OBJECT is a socket stream, a
 server, (STREAM . DIRECTION) with DIRECTION :INPUT, :OUTPUT or :IO, or a

@@ -7,8 +7,9 @@
 ;;;; (PARSE-IPV4, on the C parser), the DESCRIPTOR-OWNER base class with
 ;;;; its one close protocol and one finalizer (every face's
 ;;;; descriptor-owning object extends it), the SOCKET-SERVER object, the
-;;;; stream notes faces keep about socket streams, and how socket objects
-;;;; print.  Must not: know any face's classes or names.
+;;;; stream notes faces keep about socket streams, which end of a
+;;;; connection an object is (SOCKET-CONNECT-ACCESSOR, which faces extend),
+;;;; and how socket objects print.  Must not: know any face's classes or names.
 
 (in-package "ECLSOCK")
 
@@ -354,6 +355,17 @@ dropped while open (no thread can wait on it any more)."
 (defun socket-server-fd (server)
   "The listening descriptor of SERVER, NIL once closed."
   (owned-fd server))
+
+(defgeneric socket-connect-accessor (socket)
+  (:documentation "Which end of a connection SOCKET is: :ACTIVE (a connected socket)
+or :PASSIVE (a listener).  Allegro's SOCKET-CONNECT accessor, which shares the
+CLISP face's SOCKET-CONNECT name; faces add methods for their own objects.")
+  (:method ((s socket-server)) :passive)
+  (:method ((s stream))
+    (if (socket-stream-p s)
+        :active
+        (error 'type-error :datum s :expected-type '(or port-number socket-stream))))
+  (:method (s) (error 'type-error :datum s :expected-type 'port-number)))
 
 (defmethod print-object ((server socket-server) out)
   (print-unreadable-object (server out)
