@@ -244,7 +244,9 @@ FORCE-OUTPUT or FINISH-OUTPUT sends at once."
 ;;; finalizer, FINALIZE-OWNER, closes the descriptor of an object dropped
 ;;; while open.  It is a global function that is given the object, never
 ;;; a closure over it (ECL 24 never collects an object whose finalizer
-;;; refers back to it).
+;;; refers back to it), and the GC calls it through %FINALIZE-OWNER (C),
+;;; which keeps the values array of the thread it interrupted
+;;; (src/eclcompat.c says why).
 
 (defclass descriptor-owner ()
   ((fd :initarg :fd :initform nil
@@ -269,7 +271,9 @@ class) is its first slot, where C reads it."
                (class-name class))))))
 
 (defmethod initialize-instance :after ((owner descriptor-owner) &key)
-  (ext:set-finalizer owner #'finalize-owner))
+  ;; %FINALIZE-OWNER (C) calls FINALIZE-OWNER keeping the values array of
+  ;; the thread whose allocation the GC interrupted (src/eclcompat.c)
+  (ext:set-finalizer owner #'%finalize-owner))
 
 (declaim (inline owned-fd))
 (defun owned-fd (owner)

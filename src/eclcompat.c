@@ -6,9 +6,10 @@
  * Owns: making an ECL fd stream from a descriptor (ECL's own constructor,
  * which no installed header declares), giving a stream a private copy of
  * its dispatch table, ECL's generic close (static in ECL: taken from a
- * closed template stream), and telling the flushes ECL makes by itself
+ * closed template stream), telling the flushes ECL makes by itself
  * (terpri, the printer) from explicit ones (by call site, calibrated at
- * load on a probe stream).
+ * load on a probe stream), and running the module's finalizers without
+ * touching the interrupted thread's values array.
  * Must not: know the socket stream's struct or do any I/O of its own.
  */
 #include "internal.h"
@@ -81,6 +82,33 @@ cl_object
 eclsock_ecl_generic_close(cl_object s)
 {
   return generic_close_fn(s);
+}
+
+/* -- Finalizers ----------------------------------------------------------- */
+
+/* ECL's collector runs a finalizer inside the allocation that found it
+   due, in the thread that allocated, and around it puts back only the
+   first NVALUES slots of that thread's values array (CL_NEWENV_BEGIN in
+   alloc_2.d's wrapped_finalizer).  But ECL also passes the arguments of a
+   call to an interpreted function, a generic function or FUNCALL in that
+   array (ECL_STACK_FRAME_VARARGS_BEGIN, 21.2.1 and 24.5.10), and the
+   callee reads them one by one while it allocates.  A finalizer that
+   writes any slot (anything inside it returning two values) changes an
+   argument of the call it interrupted.  So each finalizer of the module
+   runs its work FN on O through this, which puts the whole array (and
+   NVALUES) back.  FN must not leave non-locally (the interrupted frame
+   would be unwound anyway). */
+cl_object
+eclsock_ecl_finalize(void (*fn)(cl_object), cl_object o)
+{
+  const cl_env_ptr env = ecl_process_env();
+  cl_object saved[ECL_MULTIPLE_VALUES_LIMIT];
+  cl_index n = env->nvalues;
+  memcpy(saved, env->values, sizeof saved);
+  fn(o);
+  memcpy(env->values, saved, sizeof saved);
+  env->nvalues = n;
+  return saved[0];
 }
 
 /* -- Soft and hard flushes ----------------------------------------------- */

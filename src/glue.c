@@ -393,6 +393,24 @@ l_send_calls(void)
   ecl_return1(ecl_process_env(), ecl_make_unsigned_integer(eclsock_os_send_calls()));
 }
 
+/* -- The descriptor owners' finalizer ----------------------------------- */
+
+/* (%finalize-owner owner): the GC finalizer of every descriptor owner
+   (lisp/core.lisp): core's FINALIZE-OWNER, run through
+   eclsock_ecl_finalize (eclcompat.c: it keeps the values array of the
+   thread whose allocation the finalizer interrupted). */
+static void
+run_finalize_owner(cl_object owner)
+{
+  (void)cl_funcall(2, eclsock_sym("FINALIZE-OWNER"), owner);
+}
+
+static cl_object
+l_finalize_owner(cl_object owner)
+{
+  return eclsock_ecl_finalize(run_finalize_owner, owner);
+}
+
 /* -- Registration ------------------------------------------------------- */
 
 static const struct eclsock_prim prims[] = {
@@ -430,6 +448,7 @@ static const struct eclsock_prim prims[] = {
   { "%POLLER-REMOVE",      (void *)l_poller_remove,    4 },
   { "%POLLER-WAIT",        (void *)l_poller_wait,      2 },
   { "%SEND-CALLS",         (void *)l_send_calls,       0 },
+  { "%FINALIZE-OWNER",     (void *)l_finalize_owner,   1 },
 };
 
 static const size_t nprims = sizeof prims / sizeof prims[0];

@@ -397,6 +397,7 @@ ECLSOCK_HIDDEN void eclsock_ecl_copy_encoding(cl_object s, cl_object from);
 ECLSOCK_HIDDEN cl_object eclsock_ecl_generic_close(cl_object s);
 ECLSOCK_HIDDEN int eclsock_ecl_flush_site(const void *return_address);
 ECLSOCK_HIDDEN int eclsock_ecl_flush_mode(void);
+ECLSOCK_HIDDEN cl_object eclsock_ecl_finalize(void (*fn)(cl_object), cl_object o);
 
 /* -- life.c, marks.c, flush.c (struct sockbuf: stream-private.h) ------------ */
 

@@ -840,14 +840,24 @@ eclsock_stream_set_shared(cl_object s)
   SB(s)->shared = 1;
 }
 
-/* The GC finalizer: mark the stream so that close does not wait for the
-   peer (it may not be reading, and a finalizer must not block). */
+/* The GC finalizer closes a dropped stream, marked first so that close
+   does not wait for the peer (it may not be reading, and a finalizer must
+   not block); through eclsock_ecl_finalize, which keeps the interrupted
+   thread's values array (ECL's own close of the stream, after ours, finds
+   it closed). */
+static void
+close_dropped(cl_object s)
+{
+  if (!eclsock_stream_p(s))
+    return;
+  SB(s)->finalizing = 1;
+  (void)cl_close(1, s);
+}
+
 static cl_object
 sb_finalize(cl_object s)
 {
-  if (eclsock_stream_p(s))
-    SB(s)->finalizing = 1;
-  ecl_return0(ecl_process_env());
+  return eclsock_ecl_finalize(close_dropped, s);
 }
 
 void

@@ -28,15 +28,29 @@ opt_cstring(cl_object s, cl_object *keep)
   return Null(s) ? NULL : eclsock_arg_cstring(s, keep);
 }
 
-static cl_object
-l_ssl_free_context(cl_object f)
+static void
+free_context(cl_object f)
 {
   if (ecl_t_of(f) == t_foreign && f->foreign.data) {
     void *ctx = f->foreign.data;
     f->foreign.data = NULL;
     eclsock_tls_ctx_free(ctx);
   }
+}
+
+static cl_object
+l_ssl_free_context(cl_object f)
+{
+  free_context(f);
   ecl_return0(ecl_process_env());
+}
+
+/* The contexts' GC finalizer (eclcompat.c says why through
+   eclsock_ecl_finalize). */
+static cl_object
+finalize_context(cl_object f)
+{
+  return eclsock_ecl_finalize(free_context, f);
 }
 
 static cl_object context_finalizer = ECL_NIL;
@@ -225,8 +239,8 @@ void
 eclsock_tlsglue_init(void)
 {
   if (Null(context_finalizer)) {
-    context_finalizer = ecl_make_cfun((cl_objectfn_fixed)l_ssl_free_context,
-                                      eclsock_sym("%SSL-FREE-CONTEXT"), ECL_NIL, 1);
+    context_finalizer = ecl_make_cfun((cl_objectfn_fixed)finalize_context,
+                                      eclsock_sym("%FINALIZE-SSL-CONTEXT"), ECL_NIL, 1);
     ecl_register_root(&context_finalizer);
   }
 }
