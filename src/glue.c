@@ -398,11 +398,15 @@ l_send_calls(void)
 /* (%finalize-owner owner): the GC finalizer of every descriptor owner
    (lisp/core.lisp): core's FINALIZE-OWNER, run through
    eclsock_ecl_finalize (eclcompat.c: it keeps the values array of the
-   thread whose allocation the finalizer interrupted). */
+   thread whose allocation the finalizer interrupted).  The symbol is
+   interned at load: a finalizer may interrupt a thread that holds the
+   package lock. */
+static cl_object sym_finalize_owner = ECL_NIL;
+
 static void
 run_finalize_owner(cl_object owner)
 {
-  (void)cl_funcall(2, eclsock_sym("FINALIZE-OWNER"), owner);
+  (void)cl_funcall(2, sym_finalize_owner, owner);
 }
 
 static cl_object
@@ -473,6 +477,10 @@ eclsock_init_primitives(void)
     for (j = 0; j < *tables[i].n; j++)
       ecl_def_c_function(eclsock_sym(tables[i].t[j].name),
                          (cl_objectfn_fixed)tables[i].t[j].fn, tables[i].t[j].narg);
+  if (Null(sym_finalize_owner)) {
+    sym_finalize_owner = eclsock_sym("FINALIZE-OWNER");
+    ecl_register_root(&sym_finalize_owner);
+  }
   eclsock_tlsglue_init();
   eclsock_stream_init();
 }

@@ -7,7 +7,7 @@
 ;;;;   the hooks that make (require :sock), :sock-bsd and :ssl load the
 ;;;;   build tree's fas files ($SOCK_FAS, $SOCK_BSD_FAS, $SSL_FAS); the
 ;;;;   helpers tests share: threads (SPAWN, JOIN; a spawned thread's error
-;;;;   fails its test), descriptors
+;;;;   fails its test; DROP-FROM-THREAD for finalizer tests), descriptors
 ;;;;   (OPEN-FD-COUNT), octets (RANDOM-OCTETS, CHECKSUM) and child processes
 ;;;;   (START-PROGRAM, WAIT-FOR-LINE, FINISH-PROGRAM, START-EXAMPLE).
 ;;;; Must not: require :sock itself or hold socket code (it is also loaded
@@ -20,7 +20,7 @@
 (defpackage "HARNESS"
   (:use "CL")
   (:export "DEFTEST" "IS" "SIGNALS" "RUN-TEST-FILE" "*TEST-TIMEOUT*"
-           "SPAWN" "JOIN" "THREAD-FAILED" "OPEN-FD-COUNT" "RANDOM-OCTETS" "CHECKSUM"
+           "SPAWN" "JOIN" "THREAD-FAILED" "DROP-FROM-THREAD" "OPEN-FD-COUNT" "RANDOM-OCTETS" "CHECKSUM"
            "SKIP-TEST-FILE"
            "PROGRAM" "PROGRAM-PROCESS" "PROGRAM-READER" "PROGRAM-OUTPUT"
            "START-PROGRAM" "WAIT-FOR-LINE" "FINISH-PROGRAM"
@@ -134,6 +134,17 @@ unless a JOIN with :ERROR-OK took it."
                     (error (e)
                       (setf (spawned-outcome record) (list :error e))
                       (list :error e))))))))
+
+;; The collector is conservative: a pointer left in a live thread's stack
+;; or values array keeps an object (and its descriptor) that the program
+;; dropped.  Tests of finalizers make their garbage where no such pointer
+;; can stay.
+(defun drop-from-thread (function)
+  "Call FUNCTION in a new thread and wait for the thread to end: what
+FUNCTION made and dropped is referenced by no live thread afterwards (no
+stale pointer in this thread's stack or values array)."
+  (mp:process-join (mp:process-run-function "dropper" function))
+  nil)
 
 (defun find-spawned (process)
   (mp:with-lock (*spawned-lock*) (find process *spawned* :key #'spawned-process)))
