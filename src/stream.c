@@ -641,6 +641,15 @@ char_octets(const struct sockbuf *b, const unsigned char *p, size_t avail)
   return n;
 }
 
+/* Whether B's buffer holds only part of its next character (a UTF-8
+   sequence or CR LF cut short): the decoder would wait for the rest. */
+static int
+partial_char(const struct sockbuf *b)
+{
+  return (b->utf8 || b->crlf)
+    && b->rlen - b->rpos < char_octets(b, b->rbuf + b->rpos, b->rlen - b->rpos);
+}
+
 /* listen when the buffer holds only part of a character: append what has
    come since, without waiting. */
 static int
@@ -666,10 +675,11 @@ listen_rest(cl_object s)
     return ECL_LISTEN_AVAILABLE;  /* the read reports the error or EOF */
   b->rlen += got;
   eclsock_marks_note(b);
-  return b->rlen < char_octets(b, b->rbuf, b->rlen) ? ECL_LISTEN_NO_CHAR
-    : ECL_LISTEN_AVAILABLE;
+  return partial_char(b) ? ECL_LISTEN_NO_CHAR : ECL_LISTEN_AVAILABLE;
 }
 
+/* listen, and so read-char-no-hang: never waits, also when what has come
+   (buffered before, or received here) is only part of a character. */
 static int
 sb_listen(cl_object s)
 {
@@ -677,12 +687,8 @@ sb_listen(cl_object s)
   ssize_t r;
   if (s->stream.byte_stack != ECL_NIL)
     return ECL_LISTEN_AVAILABLE;
-  if (b->rpos < b->rlen) {
-    if ((b->utf8 || b->crlf)
-        && b->rlen - b->rpos < char_octets(b, b->rbuf + b->rpos, b->rlen - b->rpos))
-      return listen_rest(s);    /* read-char-no-hang must not wait for the rest */
-    return ECL_LISTEN_AVAILABLE;
-  }
+  if (b->rpos < b->rlen)
+    return partial_char(b) ? listen_rest(s) : ECL_LISTEN_AVAILABLE;
   if (b->shut_rd)
     return ECL_LISTEN_EOF;
   if (b->read_err)
@@ -690,7 +696,9 @@ sb_listen(cl_object s)
   r = fill(s, MSG_DONTWAIT);
   if (r < 0)
     return ECL_LISTEN_NO_CHAR;
-  return r == 0 ? ECL_LISTEN_EOF : ECL_LISTEN_AVAILABLE;
+  if (r == 0)
+    return ECL_LISTEN_EOF;
+  return partial_char(b) ? ECL_LISTEN_NO_CHAR : ECL_LISTEN_AVAILABLE;
 }
 
 /* Input readiness without waiting and without signalling, for
