@@ -8,7 +8,7 @@
 ;;;;   build tree's fas files ($SOCK_FAS, $SOCK_BSD_FAS, $SSL_FAS); the
 ;;;;   helpers tests share: threads (SPAWN, JOIN; a spawned thread's error
 ;;;;   fails its test; DROP-FROM-THREAD for finalizer tests), descriptors
-;;;;   (OPEN-FD-COUNT), octets (RANDOM-OCTETS, CHECKSUM) and child processes
+;;;;   (OPEN-FD-COUNT, FD-TABLE), octets (RANDOM-OCTETS, CHECKSUM) and child processes
 ;;;;   (START-PROGRAM, WAIT-FOR-LINE, FINISH-PROGRAM, START-EXAMPLE).
 ;;;; Must not: require :sock itself or hold socket code (it is also loaded
 ;;;;   into the child ECLs tests start, for its hooks); hold
@@ -21,7 +21,7 @@
   (:use "CL")
   (:export "DEFTEST" "IS" "SIGNALS" "RUN-TEST-FILE" "*TEST-TIMEOUT*"
            "SPAWN" "JOIN" "THREAD-FAILED" "DROP-FROM-THREAD" "OPEN-FD-COUNT" "RANDOM-OCTETS" "CHECKSUM"
-           "SKIP-TEST-FILE"
+           "SKIP-TEST-FILE" "FD-TABLE"
            "PROGRAM" "PROGRAM-PROCESS" "PROGRAM-READER" "PROGRAM-OUTPUT"
            "START-PROGRAM" "WAIT-FOR-LINE" "FINISH-PROGRAM"
            "EXAMPLE-FILE" "EXAMPLE-COMMAND" "START-EXAMPLE" "*EXAMPLE-TIME-LIMIT*"))
@@ -181,6 +181,25 @@ THREAD-FAILED naming the thread and its error."
                  (or outcome (not (mp:process-active-p (spawned-process r))))))
              *spawned*))
       (nreverse lines))))
+
+(ffi:clines "#include <stdio.h>" "#include <unistd.h>")
+
+(defun fd-target (fd)
+  "What descriptor FD of this process is (its /proc/self/fd link:
+socket:[inode], pipe:[inode], anon_inode:[eventpoll], a path), or NIL."
+  (ffi:c-inline (fd) (:int) :object
+    "{ char p[64], t[256]; ssize_t n;
+       snprintf(p, sizeof p, \"/proc/self/fd/%d\", #0);
+       n = readlink(p, t, sizeof t - 1);
+       @(return) = n < 0 ? ECL_NIL : ecl_make_simple_base_string(t, n); }"))
+
+(defun fd-table ()
+  "This process's descriptors: a list of (fd . what); a leak check shows
+the SET-DIFFERENCE (:TEST #'EQUAL) of two."
+  (loop for path in (ignore-errors (directory "/proc/self/fd/*" :resolve-symlinks nil))
+        for fd = (parse-integer (pathname-name path) :junk-allowed t)
+        for what = (and fd (fd-target fd))
+        when what collect (cons fd what)))
 
 (defun open-fd-count ()
   "How many descriptors this process has open.  Listed again when one

@@ -31,8 +31,7 @@
 (eval-when (:compile-toplevel)     ; WITH-SERVER, WITH-PAIR (expanded here)
   (load (merge-pathnames "pairs.lisp" *compile-file-truename*) :verbose nil))
 
-(ffi:clines "#include <sys/syscall.h>" "#include <sys/resource.h>" "#include <unistd.h>"
-            "#include <stdio.h>")
+(ffi:clines "#include <sys/syscall.h>" "#include <sys/resource.h>" "#include <unistd.h>")
 
 ;;; ------------------------------------------------------------------
 ;;; Time, threads, the kernel's view of a thread
@@ -210,22 +209,6 @@ RUN-PROGRAM keeps until a GC closes them do not count)."
               (let ((fd (parse-integer (pathname-name path) :junk-allowed t)))
                 (and fd (ignore-errors (eclsock::%local-address fd) t))))
             (ignore-errors (directory "/proc/self/fd/*" :resolve-symlinks nil))))
-
-(defun fd-target (fd)
-  "What descriptor FD of this process is (its /proc/self/fd link:
-socket:[inode], pipe:[inode], anon_inode:[eventpoll], a path), or NIL."
-  (ffi:c-inline (fd) (:int) :object
-    "{ char p[64], t[256]; ssize_t n;
-       snprintf(p, sizeof p, \"/proc/self/fd/%d\", #0);
-       n = readlink(p, t, sizeof t - 1);
-       @(return) = n < 0 ? ECL_NIL : ecl_make_simple_base_string(t, n); }"))
-
-(defun fd-table ()
-  "This process's descriptors: a list of (fd . what)."
-  (loop for path in (ignore-errors (directory "/proc/self/fd/*" :resolve-symlinks nil))
-        for fd = (parse-integer (pathname-name path) :junk-allowed t)
-        for what = (and fd (fd-target fd))
-        when what collect (cons fd what)))
 
 (defmacro without-leaks ((what) &body body)
   "Run BODY, then check that no descriptor (and no TLS session) is left,
