@@ -156,14 +156,16 @@ stale pointer in this thread's stack or values array)."
 until this process has no more descriptors than in TABLE (an FD-TABLE taken
 before the objects were made and dropped).  Returns how many more it still
 has, and prints them when there are any."
-  (let ((before (length table)))
-    (loop repeat rounds until (<= (open-fd-count) before)
+  (flet ((new () (set-difference (fd-table) table :test #'equal)))
+    ;; tables, not counts: OPEN-FD-COUNT also counts the descriptor that
+    ;; lists /proc/self/fd, which FD-TABLE (reading the links after) does not
+    (loop repeat rounds while (new)
           do (ext:gc t) (make-list 1000) (sleep 0.05))
-    (let ((left (max 0 (- (open-fd-count) before))))
-      (when (plusp left)
+    (let ((left (new)))
+      (when left
         (format t "~&  ~D descriptor(s) of dropped objects not finalized: ~S~%"
-                left (set-difference (fd-table) table :test #'equal)))
-      left)))
+                (length left) left))
+      (length left))))
 
 (defun find-spawned (process)
   (mp:with-lock (*spawned-lock*) (find process *spawned* :key #'spawned-process)))
