@@ -219,9 +219,15 @@ FORCE-OUTPUT or FINISH-OUTPUT sends at once."
             (subseq (%stream-name stream) 7))))
 
 ;;; Socket streams are ECL built-in streams, which PRINT-OBJECT does not
-;;; reach; the pretty printer (on by default in ECL) does.
+;;; reach; the pretty printer (on by default in ECL) does.  ECL's
+;;; PPRINT-DISPATCH tests a program's entries with TYPEP on every object
+;;; the pretty printer prints, in this process, socket or not, so the
+;;; entry's type must be cheap to test: named by SOCKET-STREAM, TYPEP
+;;; expands the DEFTYPE each time (about 5,000 instructions per printed
+;;; object, 5% of a Hunchentoot request); (SATISFIES <a C function>) costs
+;;; a tenth of that.
 (eval-when (:load-toplevel)
-  (set-pprint-dispatch 'socket-stream 'print-socket-stream 1))
+  (set-pprint-dispatch '(satisfies %socket-stream-p) 'print-socket-stream 1))
 
 ;;; ------------------------------------------------------------------
 ;;; Descriptor owners: the one close protocol

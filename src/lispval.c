@@ -171,18 +171,33 @@ eclsock_lv_setsockopt(int fd, int level, int name, enum eclsock_optkind k,
 
 /* -- Addresses ------------------------------------------------------------- */
 
-/* The keyword of address family AF: :INET, :INET6 or :UNIX. */
+/* The keyword of address family AF: :INET, :INET6 or :UNIX.  Interned
+   once (interning takes the package lock and hashes the name: several
+   thousand instructions per address); the keyword package keeps them, so
+   the cache needs no root, and two threads filling it store the same
+   symbol. */
 cl_object
 eclsock_lv_family_keyword(int af)
 {
-  return ecl_make_keyword(af == AF_INET6 ? "INET6" : af == AF_UNIX ? "UNIX" : "INET");
+  static cl_object kw[3];
+  int i = af == AF_INET6 ? 1 : af == AF_UNIX ? 2 : 0;
+  cl_object k = __atomic_load_n(&kw[i], __ATOMIC_ACQUIRE);
+  if (!k) {
+    static const char *const names[3] = { "INET", "INET6", "UNIX" };
+    k = ecl_make_keyword(names[i]);
+    __atomic_store_n(&kw[i], k, __ATOMIC_RELEASE);
+  }
+  return k;
 }
 
 static cl_object
 octets_object(const void *p, size_t n)
 {
-  cl_object v = si_make_vector(ecl_make_symbol("BYTE8", "EXT"), ecl_make_fixnum(n),
-                               ECL_NIL, ECL_NIL, ECL_NIL, ECL_NIL);
+  /* allocated directly: make-vector with the type's name would intern
+     the name and resolve the type at every call, about 30,000
+     instructions, which Hunchentoot pays twice per request (it asks for
+     both ends of the connection) */
+  cl_object v = ecl_alloc_simple_vector(n, ecl_aet_b8);
   memcpy(v->vector.self.b8, p, n);
   return v;
 }
