@@ -31,6 +31,12 @@
 (hunchentoot:define-easy-handler (hello :uri "/hello") ()
   (setf (hunchentoot:content-type*) "text/plain")
   "hello world")
+;;; GET /gc: a full collection, asked by run-web-bench before it counts
+;;; instructions, so that each count starts from the same heap
+(hunchentoot:define-easy-handler (collect :uri "/gc") ()
+  #+ecl (ext:gc t) #+sbcl (sb-ext:gc :full t)
+  (setf (hunchentoot:content-type*) "text/plain")
+  "collected")
 (let ((a (make-instance 'hunchentoot:easy-acceptor :address "127.0.0.1" :port 0
                         :access-log-destination nil :message-log-destination nil)))
   (hunchentoot:start a)

@@ -1,10 +1,11 @@
 #!/bin/sh
 # deps.sh - install the Debian packages ecl-sock needs to build, test and
-# document itself, when they are missing.  Uses sudo when not root.
+# document itself (and to run `make bench`: ab, valgrind), when they are
+# missing.  Uses sudo when not root.
 set -e
 pkgs="ecl check autoconf automake libtool pkg-config make gcc texinfo curl clisp libssl-dev openssl python3
   cl-usocket cl-rt cl-hunchentoot cl-drakma iproute2
-  postgresql cl-postmodern cl-plus-ssl cl-cffi slime cl-swank emacs-nox sbcl apache2-utils"
+  postgresql cl-postmodern cl-plus-ssl cl-cffi slime cl-swank emacs-nox sbcl apache2-utils valgrind"
 missing=
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
