@@ -666,10 +666,10 @@ now on; SOCKET-CLOSE closes the stream."))
         (unless (typep timeout '(real 0))
           (error 'type-error :datum timeout :expected-type '(or null (real 0))))
         (setf (sockopt-receive-timeout socket) timeout))
-      (let ((s (multiple-value-bind (host port) (ignore-errors (socket-peername socket))
-                 (with-bsd-errors
-                   (eclsock::%wrap-fd fd et ef (not (eq buffering :none))
-                                      (and host (address-text host)) port)))))
+      ;; host and port: the peer's, which %WRAP-FD looks up once for the
+      ;; stream's name too (T)
+      (let ((s (with-bsd-errors
+                 (eclsock::%wrap-fd fd et ef (not (eq buffering :none)) t nil))))
         (setf stream s)
         (eclsock::release-owner socket)   ; the stream owns the descriptor now
         (unless (and input output)

@@ -337,15 +337,34 @@ l_accept(cl_object lfd, cl_object timeout, cl_object elttype,
 }
 
 /* (%wrap-fd fd element-type external-format buffered host port) -> a
-   socket stream that now owns FD. */
+   socket stream that now owns FD.  HOST T: the stream's host and port
+   are FD's peer, its numeric text and port (NIL and NIL when it has none;
+   a Unix socket's path and NIL), from the one look-up that also names the
+   stream. */
 static cl_object
 l_wrap_fd(cl_object fd, cl_object elttype, cl_object extfmt,
           cl_object buffered, cl_object host, cl_object port)
 {
   int f = eclsock_arg_fd(fd);
+  eclsock_addr peer;
+  int known = 0;
+  if (host == ECL_T) {
+    char text[NI_MAXHOST];
+    int pt = 0;
+    host = port = ECL_NIL;
+    if (eclsock_addr_peer(f, &peer) == 0) {
+      known = 1;
+      if (eclsock_addr_numeric((const struct sockaddr *)&peer.ss, peer.len, text,
+                               sizeof text, &pt) == 0 && text[0]) {
+        host = ecl_make_simple_base_string(text, -1);
+        if (peer.ss.ss_family != AF_UNIX)
+          port = ecl_make_fixnum(pt);
+      }
+    }
+  }
   ECLSOCK_RETURN1(ecl_process_env(),
           eclsock_stream_make(f, elttype, extfmt, !Null(buffered), host,
-                              port, stream_name(f, NULL)));
+                              port, stream_name(f, known ? &peer : NULL)));
 }
 
 static cl_object
