@@ -37,7 +37,7 @@ static void
 mark_locked(struct sockbuf *b)
 {
   struct eclsock_watch *w = b->watch;
-  if (!b->in_mark && b->rpos < b->rlen) {
+  if (!b->in_mark && sb_has_input(b)) {   /* not part of a character */
     set_add(&w->in, b->wslot);
     b->in_mark = 1;
   }

@@ -126,6 +126,44 @@ struct sockbuf {
 #define SB(s) ((struct sockbuf *)(s)->stream.buffer)
 #define PENDING(b) ((b)->wlen - (b)->whead)
 
+/* The partial-character rule, written once for the stream layer (listen,
+   socket-status's probe, the buffered-input test) and the poller's marks:
+   how many octets the first character at P (AVAIL of them buffered) needs
+   before ECL's decoder returns it without waiting (a UTF-8 sequence takes
+   what its first octet says; under CR LF the decoder also reads the
+   character after a CR), and whether B's buffer holds only part of its
+   next character, so that a read would wait for the rest. */
+static inline size_t
+sb_char_octets(const struct sockbuf *b, const unsigned char *p, size_t avail)
+{
+  size_t n = 0;
+  if (b->crlf && p[0] == '\r') {
+    if (avail == 1)
+      return 2;
+    n = 1;
+    p++;
+  }
+  if (b->utf8 && p[0] >= 0xC0)
+    n += p[0] < 0xE0 ? 2 : p[0] < 0xF0 ? 3 : p[0] < 0xF8 ? 4 : 1;
+  else
+    n += 1;
+  return n;
+}
+
+static inline int
+sb_partial_char(const struct sockbuf *b)
+{
+  return (b->utf8 || b->crlf) && b->rpos < b->rlen
+    && b->rlen - b->rpos < sb_char_octets(b, b->rbuf + b->rpos, b->rlen - b->rpos);
+}
+
+/* Whether a read of B finds a whole character (or octet) buffered. */
+static inline int
+sb_has_input(const struct sockbuf *b)
+{
+  return b->rpos < b->rlen && !sb_partial_char(b);
+}
+
 /* Enter B to use its descriptor or TLS session: 1, or 0 when it is
    closing or closed (then nothing was entered).  Pair with
    eclsock_life_leave. */

@@ -621,36 +621,6 @@ sb_read_vector(cl_object s, cl_object data, cl_index start, cl_index end)
   return SB(s)->orig_read_vector(s, data, start, end);
 }
 
-/* How many octets the first character at P (AVAIL of them buffered) needs
-   before ECL's decoder returns it without waiting: a UTF-8 sequence takes
-   what its first octet says, and under CR LF the decoder also reads the
-   character after a CR. */
-static size_t
-char_octets(const struct sockbuf *b, const unsigned char *p, size_t avail)
-{
-  size_t n = 0;
-  if (b->crlf && p[0] == '\r') {
-    if (avail == 1)
-      return 2;
-    n = 1;
-    p++;
-  }
-  if (b->utf8 && p[0] >= 0xC0)
-    n += p[0] < 0xE0 ? 2 : p[0] < 0xF0 ? 3 : p[0] < 0xF8 ? 4 : 1;
-  else
-    n += 1;
-  return n;
-}
-
-/* Whether B's buffer holds only part of its next character (a UTF-8
-   sequence or CR LF cut short): the decoder would wait for the rest. */
-static int
-partial_char(const struct sockbuf *b)
-{
-  return (b->utf8 || b->crlf)
-    && b->rlen - b->rpos < char_octets(b, b->rbuf + b->rpos, b->rlen - b->rpos);
-}
-
 /* listen when the buffer holds only part of a character: append what has
    come since, without waiting. */
 static int
@@ -676,7 +646,7 @@ listen_rest(cl_object s)
     return ECL_LISTEN_AVAILABLE;  /* the read reports the error or EOF */
   b->rlen += got;
   eclsock_marks_note(b);
-  return partial_char(b) ? ECL_LISTEN_NO_CHAR : ECL_LISTEN_AVAILABLE;
+  return sb_partial_char(b) ? ECL_LISTEN_NO_CHAR : ECL_LISTEN_AVAILABLE;
 }
 
 /* listen, and so read-char-no-hang: never waits, also when what has come
@@ -689,7 +659,7 @@ sb_listen(cl_object s)
   if (s->stream.byte_stack != ECL_NIL)
     return ECL_LISTEN_AVAILABLE;
   if (b->rpos < b->rlen)
-    return partial_char(b) ? listen_rest(s) : ECL_LISTEN_AVAILABLE;
+    return sb_partial_char(b) ? listen_rest(s) : ECL_LISTEN_AVAILABLE;
   if (b->shut_rd)
     return ECL_LISTEN_EOF;
   if (b->read_err)
@@ -699,11 +669,12 @@ sb_listen(cl_object s)
     return ECL_LISTEN_NO_CHAR;
   if (r == 0)
     return ECL_LISTEN_EOF;
-  return partial_char(b) ? ECL_LISTEN_NO_CHAR : ECL_LISTEN_AVAILABLE;
+  return sb_partial_char(b) ? ECL_LISTEN_NO_CHAR : ECL_LISTEN_AVAILABLE;
 }
 
 /* Input readiness without waiting and without signalling, for
-   socket-status: 1 input available, 0 none yet, -1 end of file (also after
+   socket-status: 1 input available, 0 none yet (or only part of a
+   character: a read would wait for the rest), -1 end of file (also after
    an error such as a reset, which the next read then signals, and once
    another thread closes the stream). */
 int
@@ -713,8 +684,11 @@ eclsock_stream_probe(cl_object s)
   const cl_env_ptr env = ecl_process_env();
   size_t got = 0;
   int code = EBADF;
-  if (s->stream.byte_stack != ECL_NIL || b->rpos < b->rlen)
+  if (s->stream.byte_stack != ECL_NIL || sb_has_input(b))
     return 1;
+  if (b->rpos < b->rlen)        /* part of a character: ready once the rest
+                                   is here (or the read would not wait) */
+    return listen_rest(s) == ECL_LISTEN_NO_CHAR ? 0 : 1;
   if (b->shut_rd)
     return -1;
   rbuf_ready(b);
@@ -743,7 +717,7 @@ eclsock_stream_probe(cl_object s)
   b->rlen = got;
   if (got)
     eclsock_marks_note(b);
-  return got ? 1 : -1;
+  return !got ? -1 : sb_partial_char(b) ? 0 : 1;
 }
 
 static void
@@ -1106,13 +1080,14 @@ eclsock_stream_fd(cl_object x)
   return (x->stream.closed || !is_open(SB(x))) ? -1 : FD(x);
 }
 
-/* True when input is waiting inside the stream (no system call needed). */
+/* True when input is waiting inside the stream (no system call needed):
+   a whole character, or octets; part of a character is not input yet. */
 int
 eclsock_stream_buffered_input(cl_object x)
 {
   struct sockbuf *b = SB(x);
   int tls_pending = 0;
-  if (x->stream.byte_stack != ECL_NIL || b->rpos < b->rlen)
+  if (x->stream.byte_stack != ECL_NIL || sb_has_input(b))
     return 1;
   if (b->tls) {
     const cl_env_ptr env = ecl_process_env();

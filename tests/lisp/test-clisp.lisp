@@ -841,6 +841,28 @@ SECONDS; :HUNG when it does not (its thread is then asked to stop)."
           (write-sequence rest s) (force-output s)
           (is (equal (bounded (2) (read-line c)) (list line nil))))))))
 
+;;; Socket streams in character mode report input to SOCKET-STATUS only
+;;; once a whole character has come: with part of one (a UTF-8 lead
+;;; octet, a CR under CR LF) it waits for the rest.  It used to answer
+;;; :INPUT at once, every time: READ-CHAR-NO-HANG then returned NIL, and a
+;;; single-threaded server polling its clients spun until the rest came.
+(deftest socket-status-waits-for-a-whole-character ()
+  (dolist (case (list (list :utf-8 (octets 195) (octets 169 10)
+                            (format nil "~C" (code-char 233)))
+                      (list :dos (octets 13) (octets 10) "")))
+    (destructuring-bind (format part rest line) case
+      (with-pair (c s :connect (:external-format format)
+                      :accept (:element-type '(unsigned-byte 8)))
+        (write-sequence part s) (force-output s)
+        (let ((first (bounded (5) (socket-status (cons c :input) 0.3)))
+              (again (bounded (5) (socket-status (cons c :input) 0.3))))
+          (is (equal first '(nil 0)) (format nil "~S, part alone: ~S" format first))
+          (is (equal again '(nil 0)) (format nil "~S, part buffered: ~S" format again)))
+        (is (null (read-char-no-hang c)))
+        (write-sequence rest s) (force-output s)
+        (is (eq (socket-status (cons c :input) 5) :input) "the rest came: input")
+        (is (equal (bounded (2) (read-line c)) (list line nil)))))))
+
 (deftest stream-octet-sequences ()
   (let ((data (random-octets 200000)))
     (with-pair (c s :connect (:element-type '(unsigned-byte 8))

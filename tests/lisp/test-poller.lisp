@@ -72,6 +72,26 @@
                    (close s))))
           (close c))))))
 
+(deftest part-of-a-character-is-not-input ()
+  ;; a UTF-8 lead octet alone is not a character: the poller does not list
+  ;; the stream (a loop around POLLER-WAIT would spin on it), until the
+  ;; rest comes
+  (with-server (srv)
+    (with-poller (p)
+      (let* ((o (socket-connect (socket-server-port srv) "127.0.0.1" :timeout 10
+                                :element-type '(unsigned-byte 8)))
+             (in (socket-accept srv :timeout 10 :external-format :utf-8)))
+        (unwind-protect
+             (progn
+               (poller-add p in)
+               (write-byte 195 o) (force-output o)
+               (is (null (poller-wait p 0.3)) "part alone: not listed")
+               (is (null (poller-wait p 0.3)) "part buffered: not listed")
+               (write-byte 169 o) (write-byte 10 o) (force-output o)
+               (is (eq (status-of in (poller-wait p 5)) :input) "the rest: input")
+               (is (equal (read-line in) (string (code-char 233)))))
+          (close o) (close in))))))
+
 (deftest statuses-as-socket-status ()
   (with-server (srv)
     (with-pair (c s srv)
