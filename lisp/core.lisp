@@ -224,8 +224,9 @@ FORCE-OUTPUT or FINISH-OUTPUT sends at once."
 ;;; the pretty printer prints, in this process, socket or not, so the
 ;;; entry's type must be cheap to test: named by SOCKET-STREAM, TYPEP
 ;;; expands the DEFTYPE each time (about 5,000 instructions per printed
-;;; object, 5% of a Hunchentoot request); (SATISFIES <a C function>) costs
-;;; a tenth of that.
+;;; object, 5% of a Hunchentoot request); (SATISFIES <a C function>) is
+;;; one CASE branch and a call, too little to tell apart from the noise of
+;;; a callgrind count of FORMAT.
 (eval-when (:load-toplevel)
   (set-pprint-dispatch '(satisfies %socket-stream-p) 'print-socket-stream 1))
 

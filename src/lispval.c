@@ -194,7 +194,7 @@ static cl_object
 octets_object(const void *p, size_t n)
 {
   /* allocated directly: make-vector with the type's name would intern
-     the name and resolve the type at every call, about 30,000
+     the name and resolve the type at every call, several thousand
      instructions, which Hunchentoot pays twice per request (it asks for
      both ends of the connection) */
   cl_object v = ecl_alloc_simple_vector(n, ecl_aet_b8);

@@ -810,6 +810,13 @@ SECONDS; :HUNG when it does not (its thread is then asked to stop)."
     (is (eq (read-char-no-hang s nil :eof) :eof))
     (is (eq (read-line s nil :eof) :eof))))
 
+(defun partial-character-cases ()
+  "(external-format part rest line) for the tests of part of a character:
+a UTF-8 lead octet and the rest of its sequence, a CR and its LF under
+CR LF; LINE is what READ-LINE returns once the rest (ending the line) came."
+  (list (list :utf-8 (octets 195) (octets 169 10) (format nil "~C" (code-char 233)))
+        (list :dos (octets 13) (octets 10) "")))
+
 (deftest read-char-no-hang-incomplete-character ()
   ;; Only part of a character has arrived: there is no character yet, so
   ;; READ-CHAR-NO-HANG returns NIL (and LISTEN is false) instead of
@@ -819,9 +826,7 @@ SECONDS; :HUNG when it does not (its thread is then asked to stop)."
   ;; (LISTEN's own receive finds it: a single-threaded server that polls
   ;; its clients then blocked in READ-CHAR-NO-HANG until the rest came).
   (dolist (apart '(nil t))
-    (dolist (case (list (list :utf-8 (octets 195) (octets 169 10)
-                              (format nil "~C" (code-char 233)))
-                        (list :dos (octets 13) (octets 10) "")))
+    (dolist (case (partial-character-cases))
       (destructuring-bind (format part rest line) case
         (with-pair (c s :connect (:external-format format)
                         :accept (:element-type '(unsigned-byte 8)))
@@ -847,9 +852,7 @@ SECONDS; :HUNG when it does not (its thread is then asked to stop)."
 ;;; :INPUT at once, every time: READ-CHAR-NO-HANG then returned NIL, and a
 ;;; single-threaded server polling its clients spun until the rest came.
 (deftest socket-status-waits-for-a-whole-character ()
-  (dolist (case (list (list :utf-8 (octets 195) (octets 169 10)
-                            (format nil "~C" (code-char 233)))
-                      (list :dos (octets 13) (octets 10) "")))
+  (dolist (case (partial-character-cases))
     (destructuring-bind (format part rest line) case
       (with-pair (c s :connect (:external-format format)
                       :accept (:element-type '(unsigned-byte 8)))
